@@ -1,0 +1,39 @@
+# `make run` and `make test` do all set-up on a fresh machine (venv, pip), then run.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-fast bench tokenizer clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,gui]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## the main job: the node (headless) with the local defaults; ARGS="node --rounds 3 --pool tiny" etc.
+run: setup
+	$(VENV)/bin/rl-swarm $(ARGS)
+
+## the whole test suite
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## everything but the slow tests
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/grpo_round.py
+
+## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
+tokenizer: setup
+	$(PY) -m desktop.node.tokenizer_build
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,0 +1,125 @@
+"""The one `rl-swarm` command. Subcommands import their heavy parts lazily, so `identity`,
+`probe --help` and (later) the GUI start fast and never load torch unless they must.
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input (arguments, config, key file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from desktop import __version__
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="directory holding this peer's identity, checkpoints, config and logs "
+                             "(default: the platform's data dir)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rl-swarm", description="Join an RL Swarm: train a code model "
+                                     "with GRPO together with other peers.")
+    parser.add_argument("--version", action="version", version=f"rl-swarm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    node = sub.add_parser("node", help="run a headless peer")
+    _common(node)
+    node.add_argument("--config", type=Path, help="YAML config file (default: <config dir>/config.yaml if present)")
+    node.add_argument("--rounds", type=int, help="stop after this many rounds (default: run until stopped)")
+    which = node.add_mutually_exclusive_group()
+    which.add_argument("--pool", choices=["auto", "tiny", "small", "large"], help="model pool")
+    which.add_argument("--model", help="any hub model id or local model directory")
+    node.add_argument("--identity", type=Path, help="swarm.pem to use (created if missing)")
+    node.add_argument("--json-events", action="store_true", help="write JSON-line events on stdout")
+
+    identity = sub.add_parser("identity", help="this peer's identity (swarm.pem)")
+    id_sub = identity.add_subparsers(dest="identity_command", metavar="ACTION")
+    show = id_sub.add_parser("show", help="print peer id, name and key path (creates the key if missing)")
+    _common(show)
+    show.add_argument("--identity", type=Path, help="swarm.pem path")
+    show.add_argument("--json", action="store_true")
+
+    probe = sub.add_parser("probe", help="hardware check and the model pool it picks")
+    _common(probe)
+    probe.add_argument("--pool", choices=["tiny", "small", "large"], help="override the chosen pool")
+    probe.add_argument("--json", action="store_true")
+    return parser
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"rl-swarm: {message}", file=sys.stderr)
+    return code
+
+
+def cmd_node(args) -> int:
+    from desktop.config import ConfigError, load_config
+    from desktop.logs import setup_logging
+    from desktop.paths import AppPaths
+
+    paths = AppPaths.default(args.data_dir)
+    if args.rounds is not None and args.rounds < 1:
+        return _fail("--rounds must be at least 1")
+    config_file = args.config
+    if config_file is None and paths.config_file.is_file():
+        config_file = paths.config_file
+    overrides = {"model.pool": args.pool, "model.name": args.model}
+    try:
+        config = load_config(config_file, overrides)
+        paths.ensure()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"cannot create data directory {paths.data}: {exc.strerror}")
+    setup_logging(paths.logs, "node", config.logging.level, config.logging.max_bytes, config.logging.backups)
+    from desktop.node.main import run_node
+
+    return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity)
+
+
+def cmd_identity(args) -> int:
+    from desktop.identity import IdentityError, load_or_create_identity
+    from desktop.paths import AppPaths
+
+    if args.identity_command != "show":
+        return _fail("usage: rl-swarm identity show [--identity PATH] [--json]")
+    path = args.identity or AppPaths.default(args.data_dir).identity
+    try:
+        identity, created = load_or_create_identity(path)
+    except IdentityError as exc:
+        return _fail(str(exc))
+    if args.json:
+        print(json.dumps({"peer_id": identity.peer_id, "name": identity.name, "path": str(identity.path)}))
+    else:
+        note = " (new key created)" if created else ""
+        print(f"peer id : {identity.peer_id}\nname    : {identity.name}\nkey     : {identity.path}{note}")
+    return 0
+
+
+def cmd_probe(args) -> int:
+    from desktop.paths import AppPaths
+    from desktop.probe import format_table, probe
+
+    result = probe(AppPaths.default(args.data_dir).data, pool_override=args.pool)
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_table(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # The desktop app lands later; until then the default is the headless node.
+        args = parser.parse_args(["node", *(argv or [])])
+    handlers = {"node": cmd_node, "identity": cmd_identity, "probe": cmd_probe}
+    try:
+        return handlers[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""Node configuration: pydantic models loaded from YAML over the defaults in ``resources/``.
+
+Errors name the field and the file so a user can fix them without reading a traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from desktop.paths import resource_path
+
+DEFAULTS_FILE = resource_path("config", "default.yaml")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message is meant for the user."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(_Section):
+    pool: Literal["auto", "tiny", "small", "large"] = "auto"
+    name: str | None = None
+    tiny_size: Literal["tiny", "tiny-m"] = "tiny"
+    device: str = "auto"
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "float32"
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+
+
+class TrainingConfig(_Section):
+    num_generations: int = Field(2, ge=2, le=64)
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    epsilon: float = Field(0.2, gt=0, lt=1)
+    epsilon_high: float = Field(0.28, gt=0, lt=1)
+    beta: float = Field(0.0, ge=0)
+    learning_rate: float = Field(1e-6, gt=0, lt=1)
+    temperature: float = Field(1.0, gt=0, le=10)
+    seed: int = 42
+    problems_per_round: int = Field(1, ge=1, le=64)
+    gradient_checkpointing: bool = False
+
+
+class GameConfig(_Section):
+    stages: int = Field(1, ge=1, le=16)
+    num_transplant_trees: int = Field(2, ge=0, le=64)
+    round_source: Literal["local", "chain"] = "local"
+
+
+class ProblemsConfig(_Section):
+    source: str = "generated"
+    max_difficulty: int = Field(4, ge=0, le=4)
+
+
+class JudgeConfig(_Section):
+    kind: Literal["execution", "lm"] = "execution"
+    model: str | None = None
+    timeout_seconds: float = Field(5, gt=0, le=120)
+
+
+class PortsConfig(_Section):
+    dht: int = Field(0, ge=0, le=65535)
+    login: int = Field(3000, ge=1, le=65535)
+    rpc: int = Field(8545, ge=1, le=65535)
+
+
+class HfConfig(_Section):
+    push: bool = False
+    token_env: str = "HF_TOKEN"
+    user: str | None = None
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_bytes: int = Field(5_000_000, ge=10_000)
+    backups: int = Field(3, ge=0, le=100)
+
+
+class Config(_Section):
+    profile: Literal["local", "testnet"] = "local"
+    role: Literal["solver"] = "solver"
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    game: GameConfig = GameConfig()
+    problems: ProblemsConfig = ProblemsConfig()
+    judge: JudgeConfig = JudgeConfig()
+    identity_path: str | None = None
+    ports: PortsConfig = PortsConfig()
+    hf: HfConfig = HfConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config file is not UTF-8 text") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{line}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    return data
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _explain(exc: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"{source}: {field}: {msg}")
+    return ConfigError("\n".join(lines))
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Defaults, then the user's file (if any), then command-line overrides (dotted keys)."""
+    data = _read_yaml(DEFAULTS_FILE)
+    source = str(DEFAULTS_FILE)
+    if path is not None:
+        path = Path(path)
+        data = _merge(data, _read_yaml(path))
+        source = str(path)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        target = config
+        for part in parents:
+            target = getattr(target, part)
+        try:
+            setattr(target, leaf, value)
+        except ValidationError as exc:
+            raise _explain(exc, f"command line ({dotted})") from None
+    return config
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,117 @@
+"""The event protocol between a node and whoever watches it (the app, `rl-swarm swarm`, tests).
+
+A node started with ``--json-events`` writes one JSON object per line on stdout. Every line
+carries ``v`` (protocol version), ``type`` and ``ts`` (unix seconds) plus the fields its type
+declares below. This module is the single definition of every event; it imports only the
+standard library so the GUI can use it without pulling in torch or hivemind.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import IO, Any, Callable
+
+VERSION = 1
+
+NUM = (int, float)
+OPT_STR = (str, type(None))
+OPT_NUM = (int, float, type(None))
+
+# type -> {field: accepted python types}. Fields listed are required; extra fields are allowed
+# (newer nodes may add some) but never replace these.
+SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
+    "node_started": {"peer_id": str, "name": str, "model": str, "device": str, "round": int,
+                     "role": str},
+    "download": {"model": str, "file": str, "downloaded": int, "total": (int, type(None))},
+    "round_started": {"round": int, "stage": int, "problems": int},
+    "rollouts": {"round": int, "own": int, "received": int, "peers": list},
+    "rewards": {"round": int, "mean": NUM, "own": list, "transplanted": list},
+    "train_step": {"round": int, "loss": OPT_NUM, "seconds": NUM, "skipped": bool,
+                   "samples": int},
+    "round_finished": {"round": int, "seconds": NUM, "generate": NUM, "reward": NUM,
+                       "train": NUM, "comm": NUM, "reward_mean": NUM},
+    "checkpoint": {"round": int, "path": str, "seconds": NUM},
+    "joined_round": {"round": int, "previous": int},
+    "hf_push": {"round": int, "repo": str, "ok": bool},
+    "warning": {"message": str},
+    "error": {"message": str},
+    "node_stopped": {"reason": str, "round": int, "exit_code": int},
+}
+
+EVENT_TYPES = frozenset(SCHEMA)
+
+
+class EventError(ValueError):
+    """A line that is not a valid event of this protocol version."""
+
+
+def validate(event: Any) -> dict:
+    """Check an event object against the schema and return it; raise EventError otherwise."""
+    if not isinstance(event, dict):
+        raise EventError("event is not a JSON object")
+    if event.get("v") != VERSION:
+        raise EventError(f"unsupported protocol version {event.get('v')!r}")
+    etype = event.get("type")
+    if etype not in SCHEMA:
+        raise EventError(f"unknown event type {etype!r}")
+    ts = event.get("ts")
+    if not isinstance(ts, NUM) or isinstance(ts, bool):
+        raise EventError("missing or invalid 'ts'")
+    for field, types in SCHEMA[etype].items():
+        if field not in event:
+            raise EventError(f"{etype}: missing field {field!r}")
+        value = event[field]
+        # bool is an int subclass: only accept it where bool is declared
+        if isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+            raise EventError(f"{etype}: field {field!r} has type bool")
+        if not isinstance(value, types):
+            raise EventError(f"{etype}: field {field!r} has type {type(value).__name__}")
+    return event
+
+
+def make(etype: str, **fields: Any) -> dict:
+    """Build and validate an event of type ``etype``."""
+    event = {"v": VERSION, "type": etype, "ts": round(time.time(), 3), **fields}
+    return validate(event)
+
+
+def encode(event: dict) -> str:
+    return json.dumps(event, separators=(",", ":"), allow_nan=False)
+
+
+def decode(line: str | bytes) -> dict:
+    """Parse one line into a validated event; raise EventError for anything else."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise EventError(f"not JSON: {exc}") from None
+    return validate(obj)
+
+
+class EventSink:
+    """Where a node sends its events: JSON lines on a stream and/or in-process callbacks."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream
+        self._listeners: list[Callable[[dict], None]] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def stdout(cls) -> "EventSink":
+        return cls(sys.stdout)
+
+    def subscribe(self, listener: Callable[[dict], None]) -> None:
+        self._listeners.append(listener)
+
+    def emit(self, etype: str, **fields: Any) -> dict:
+        event = make(etype, **fields)
+        if self._stream is not None:
+            with self._lock:
+                self._stream.write(encode(event) + "\n")
+                self._stream.flush()
+        for listener in self._listeners:
+            listener(event)
+        return event

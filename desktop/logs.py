@@ -1,0 +1,63 @@
+"""Human-readable logs: rotating files in the log dir, with secrets redacted before they are written.
+
+stdout is reserved for the event protocol, so the console only gets warnings and errors (stderr).
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import os
+import re
+from pathlib import Path
+
+REDACTED = "[REDACTED]"
+_PATTERNS = [
+    re.compile(r"hf_[A-Za-z0-9]{20,}"),                                   # Hugging Face tokens
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),                  # HTTP bearer tokens
+    re.compile(r"(?<![0-9a-fA-F])(0x)?[0-9a-fA-F]{64}(?![0-9a-fA-F])"),    # raw EVM private keys
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    re.compile(r"(?i)((?:api[_-]?key|token|secret|password|private[_-]?key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"),
+]
+_SECRET_ENV = re.compile(r"(?i)(token|secret|password|private|api_?key)")
+
+
+def redact(text: str) -> str:
+    for pattern in _PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: (m.group(1) or "") + REDACTED, text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    for name, value in os.environ.items():  # values of secret-looking variables, whatever they look like
+        if len(value) >= 8 and _SECRET_ENV.search(name) and value in text:
+            text = text.replace(value, REDACTED)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+def setup_logging(log_dir: Path, name: str = "node", level: str = "INFO", max_bytes: int = 5_000_000,
+                  backups: int = 3, console_level: str = "WARNING") -> Path:
+    """Send the root logger to ``<log_dir>/<name>.log`` (rotating) and warnings to stderr."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / f"{name}.log"
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups,
+                                                        encoding="utf-8")
+    file_handler.setFormatter(RedactingFormatter(fmt))
+    file_handler.setLevel(level)
+    console = logging.StreamHandler()  # stderr
+    console.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
+    console.setLevel(console_level)
+    root.addHandler(file_handler)
+    root.addHandler(console)
+    root.setLevel(min(logging.getLevelName(level), logging.getLevelName(console_level)))
+    for noisy in ("urllib3", "httpx", "filelock", "huggingface_hub", "datasets", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return path

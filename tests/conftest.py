@@ -1,0 +1,55 @@
+"""Shared test set-up: quiet, offline, single-threaded, and no child process left behind."""
+
+import os
+
+# Before anything imports Qt, torch or the hub client.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import psutil
+import pytest
+
+
+def _kill_children(keep: frozenset = frozenset()) -> list[str]:
+    me = psutil.Process()
+    leftovers = [c for c in me.children(recursive=True) if c.pid not in keep]
+    names = []
+    for child in leftovers:
+        try:
+            names.append(f"{child.pid}:{child.name()}")
+            child.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(leftovers, timeout=5)
+    return names
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    """Each test must clean up after itself; whatever it leaves is killed (and reported).
+
+    Children that existed before the test (started by module or session fixtures) are kept."""
+    before = frozenset(c.pid for c in psutil.Process().children(recursive=True))
+    yield
+    leftovers = _kill_children(before)
+    if leftovers:
+        print(f"\nkilled leftover child processes: {leftovers}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_single_thread():
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    torch.set_num_threads(1)
+    yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    _kill_children()
