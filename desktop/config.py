@@ -80,6 +80,7 @@ class HfConfig(_Section):
     push: bool = False
     token_env: str = "HF_TOKEN"
     user: str | None = None
+    endpoint: str | None = None
 
 
 class LoggingConfig(_Section):

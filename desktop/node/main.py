@@ -1,0 +1,196 @@
+"""`rl-swarm node`: put a peer together from its config and run it headless.
+
+Never prompts. SIGTERM/SIGINT stop at the next safe point (the last checkpoint is kept) and exit 0;
+SIGUSR1 finishes the current round first. Errors become one clear message, an ``error`` event and
+a non-zero exit code; the traceback goes to the log file only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from dataclasses import dataclass
+
+from desktop.config import Config
+from desktop.events import EventSink
+from desktop.paths import AppPaths
+
+log = logging.getLogger("desktop.node")
+
+EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class NodeError(Exception):
+    """A failure meant for the user, with an exit code."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class ModelChoice:
+    name: str
+    pool: str
+    reason: str
+    explicit: bool  # the user named this model or pool: never swap it for another
+
+
+def choose_model(config: Config) -> ModelChoice:
+    from desktop.probe import POOLS, choose_pool, probe_gpus
+
+    if config.model.name:
+        return ModelChoice(config.model.name, "custom", "model named in config", True)
+    if config.model.pool == "tiny":
+        return ModelChoice(f"tiny:{config.model.tiny_size}", "tiny", "tiny pool chosen", True)
+    if config.model.pool in ("small", "large"):
+        return ModelChoice(POOLS[config.model.pool][0], config.model.pool, "pool chosen", True)
+    pool, reason = choose_pool(probe_gpus())
+    return ModelChoice(POOLS[pool][0], pool, reason, False)
+
+
+def _load_model(config: Config, paths: AppPaths, sink: EventSink, device: str):
+    from desktop.node.models import ModelLoadError, load_model
+
+    choice = choose_model(config)
+    log.info("model %s (%s: %s) on %s", choice.name, choice.pool, choice.reason, device)
+
+    def progress(info: dict) -> None:
+        sink.emit("download", **info)
+
+    try:
+        model, tokenizer = load_model(choice.name, device=device, dtype=config.model.dtype,
+                                      cache_dir=paths.models, progress=progress)
+        return choice.name, model, tokenizer
+    except ModelLoadError as exc:
+        if choice.explicit:
+            raise NodeError(str(exc)) from None
+        # pool "auto": a peer that cannot reach the hub still joins, with the offline model
+        fallback = f"tiny:{config.model.tiny_size}"
+        sink.emit("warning", message=f"{exc} — using the offline model {fallback} instead")
+        model, tokenizer = load_model(fallback, device=device, dtype=config.model.dtype,
+                                      cache_dir=paths.models, progress=progress)
+        return fallback, model, tokenizer
+
+
+def _install_signals(stop) -> None:
+    def on_stop(signum, frame):
+        stop.stop(reason=signal.Signals(signum).name.lower())
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    if hasattr(signal, "SIGUSR1"):
+        signal.signal(signal.SIGUSR1, lambda s, f: stop.finish_round())
+
+
+def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events: bool,
+             identity_path=None) -> int:
+    from desktop.identity import IdentityError, load_or_create_identity
+
+    sink = EventSink(sys.stdout if json_events else None)
+    if not json_events:
+        sink.subscribe(_print_progress)
+    stop_round = 0
+    try:
+        identity_file = identity_path or config.identity_path or paths.identity
+        try:
+            identity, created = load_or_create_identity(identity_file)
+        except IdentityError as exc:
+            raise NodeError(str(exc), EXIT_BAD_INPUT) from None
+        log.info("identity %s (%s) %s", identity.peer_id, identity.name, "created" if created else "loaded")
+
+        from desktop.node.runner import Node, StopControl
+
+        stop = StopControl()
+        _install_signals(stop)
+        node = _build_node(config, paths, identity, sink, stop)
+        resumed = node.resume()
+        start_round = node.round_source.next_round(resumed)
+        sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model=node.model_name,
+                  device=str(node.trainer.device), round=start_round, role=config.role)
+        node.run(rounds)
+        stop_round = node.last_completed if node.last_completed is not None else -1
+        sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
+        return EXIT_OK
+    except NodeError as exc:
+        log.error("%s", exc)
+        sink.emit("error", message=str(exc))
+        sink.emit("node_stopped", reason="error", round=stop_round, exit_code=exc.exit_code)
+        print(f"rl-swarm node: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Exception as exc:  # a bug or an environment problem: log it all, tell the user briefly
+        log.exception("node failed")
+        message = f"{type(exc).__name__}: {exc}"
+        sink.emit("error", message=message)
+        sink.emit("node_stopped", reason="error", round=stop_round, exit_code=EXIT_FAILURE)
+        print(f"rl-swarm node: failed: {message} (details in the log file)", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop):
+    import torch
+
+    from desktop.codezero.judges import make_judge
+    from desktop.codezero.problems import ProblemSourceError, load_problems
+    from desktop.node.checkpoint import CheckpointStore
+    from desktop.node.grpo import GRPOSettings, GRPOTrainer
+    from desktop.node.models import pick_device
+    from desktop.node.runner import Node
+
+    torch.manual_seed(config.training.seed)
+    device = pick_device(config.model.device)
+    model_name, model, tokenizer = _load_model(config, paths, sink, device)
+    try:
+        spec = config.problems.source
+        if spec == "generated":  # levels up to the configured ceiling
+            spec = "generated:" + ",".join(str(lv) for lv in range(config.problems.max_difficulty + 1))
+        problems = load_problems(spec, seed=config.training.seed, cache_dir=str(paths.data / "datasets"))
+    except ProblemSourceError as exc:
+        raise NodeError(str(exc), EXIT_BAD_INPUT) from None
+    judge = _make_judge(config, device, make_judge)
+    trainer = GRPOTrainer(model, tokenizer, GRPOSettings.from_config(config.training), device=device)
+    from desktop.node.hf_push import make_pusher
+
+    pusher = make_pusher(config, identity, model_name, trainer, sink)
+    return Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
+                checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
+                problems_per_round=config.training.problems_per_round, stop=stop, after_round=pusher,
+                workers=min(4, os.cpu_count() or 1))
+
+
+def _make_judge(config: Config, device: str, make_judge):
+    from desktop.codezero.sandbox import SandboxLimits
+
+    if config.judge.kind == "lm":
+        from desktop.node.models import ModelLoadError, load_model
+
+        if not config.judge.model:
+            raise NodeError("judge.kind is 'lm' but judge.model is not set", EXIT_BAD_INPUT)
+        try:
+            judge_model, judge_tok = load_model(config.judge.model, device=device, dtype=config.model.dtype,
+                                                cache_dir=None, progress=None)
+        except ModelLoadError as exc:
+            raise NodeError(f"judge model: {exc}") from None
+        judge_model.eval().requires_grad_(False)  # frozen
+        return make_judge("lm", model=judge_model, tokenizer=judge_tok)
+    timeout = config.judge.timeout_seconds
+    return make_judge("execution", limits=SandboxLimits(cpu_seconds=max(1, int(timeout)), wall_seconds=timeout * 2))
+
+
+def _print_progress(event: dict) -> None:
+    """Without --json-events: one readable line per interesting event on stderr."""
+    kind = event["type"]
+    if kind == "node_started":
+        line = f"node {event['name']} ({event['peer_id']}) model {event['model']} on {event['device']}"
+    elif kind == "round_finished":
+        line = (f"round {event['round']}: reward {event['reward_mean']:+.3f} in {event['seconds']:.1f}s "
+                f"(generate {event['generate']:.1f}s, reward {event['reward']:.1f}s, train {event['train']:.1f}s)")
+    elif kind in ("warning", "error"):
+        line = f"{kind}: {event['message']}"
+    elif kind == "node_stopped":
+        line = f"node stopped ({event['reason']}) after round {event['round']}"
+    else:
+        return
+    print(line, file=sys.stderr, flush=True)

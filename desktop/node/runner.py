@@ -1,0 +1,192 @@
+"""The game loop of one peer: data -> generate -> reward -> train -> checkpoint -> events.
+
+Reads like the round it plays. Everything heavy (model, judge, swarm) is built by ``NodeParts``
+so tests and benchmarks can put the same loop together from other parts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from desktop.codezero.problems import Problem
+from desktop.codezero.rewards import codezero_reward
+from desktop.events import EventSink
+from desktop.node.checkpoint import CheckpointStore
+from desktop.node.grpo import GRPOTrainer, Group
+from desktop.node.rounds import Communication, LocalRoundSource, PeerRollouts, RoundSource, SinglePeer
+
+log = logging.getLogger(__name__)
+
+SYSTEM_PROMPT = (
+    "You are an expert Python programmer. Solve the user's task. Answer with the complete "
+    "solution in a single ```python code block, then stop."
+)
+
+
+class StopControl:
+    """Asked from signal handlers or other threads: stop now, or after the current round."""
+
+    def __init__(self) -> None:
+        self.now = threading.Event()
+        self.after_round = threading.Event()
+        self.reason = "finished"
+
+    def stop(self, reason: str = "signal") -> None:
+        self.reason = reason
+        self.now.set()
+
+    def finish_round(self, reason: str = "finish-round") -> None:
+        self.reason = reason
+        self.after_round.set()
+
+
+class Interrupted(Exception):
+    """The round was abandoned because the node was asked to stop now."""
+
+
+@dataclass
+class RoundStats:
+    round: int
+    reward_mean: float
+    loss: float | None
+    times: dict = field(default_factory=dict)
+
+
+class Node:
+    def __init__(self, *, trainer: GRPOTrainer, model_name: str, problems, judge, sink: EventSink,
+                 checkpoints: CheckpointStore, stages: int = 1, problems_per_round: int = 1,
+                 round_source: RoundSource | None = None, comms: Communication | None = None,
+                 stop: StopControl | None = None, after_round=None, workers: int = 2) -> None:
+        self.trainer = trainer
+        self.model_name = model_name
+        self.problems = problems
+        self.judge = judge
+        self.sink = sink
+        self.checkpoints = checkpoints
+        self.stages = stages
+        self.problems_per_round = problems_per_round
+        self.round_source = round_source or LocalRoundSource()
+        self.comms = comms or SinglePeer()
+        self.stop = stop or StopControl()
+        self.after_round = after_round  # optional hook(round, stats), e.g. Hugging Face push
+        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
+        self.last_completed: int | None = None
+
+    def resume(self) -> int | None:
+        resumed = self.checkpoints.restore(self.trainer.model, self.trainer.optimizer, self.model_name)
+        if resumed is None:
+            return None
+        for skipped in resumed.skipped:
+            self.sink.emit("warning", message=f"checkpoint skipped: {skipped}")
+        self.last_completed = resumed.round
+        log.info("resumed from %s (round %d)", resumed.path, resumed.round)
+        return resumed.round
+
+    # ---- one round -----------------------------------------------------------------------------
+    def _check_stop(self) -> None:
+        if self.stop.now.is_set():
+            raise Interrupted()
+
+    def _judge_group(self, group: Group, problem: Problem) -> list[float]:
+        jobs = [self.pool.submit(codezero_reward, text, problem, self.judge, hit_token_limit=limit)
+                for text, limit in zip(group.texts, group.hit_limit)]
+        return [float(job.result()) for job in jobs]
+
+    def _transplant_groups(self, received: list[PeerRollouts], own_problems: dict) -> list[tuple[Group, Problem]]:
+        """Peers' rollouts on a problem we know the tests of, tokenised once, G completions exactly."""
+        out = []
+        for peer in received:
+            problem = own_problems.get(peer.question)
+            if problem is None or len(peer.completions) != self.trainer.settings.num_generations:
+                continue
+            prompt_ids = self.trainer.encode_prompt(self.messages(problem))
+            out.append((Group.from_text(self.trainer.tokenizer, problem.question, prompt_ids,
+                                        peer.completions, self.trainer.settings.max_new_tokens,
+                                        source=peer.peer_id), problem))
+        return out
+
+    @staticmethod
+    def messages(problem: Problem) -> list[dict]:
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": problem.question}]
+
+    def play_round(self, round_number: int) -> RoundStats:
+        times = {"generate": 0.0, "reward": 0.0, "train": 0.0, "comm": 0.0}
+        started = time.perf_counter()
+        all_rewards: list[float] = []
+        loss = None
+        for stage in range(self.stages):
+            problems = [self.problems.next(round_number * self.problems_per_round + k)
+                        for k in range(self.problems_per_round)]
+            self.sink.emit("round_started", round=round_number, stage=stage, problems=len(problems))
+            self._check_stop()
+
+            t = time.perf_counter()
+            prompt_ids = [self.trainer.encode_prompt(self.messages(p)) for p in problems]
+            groups = self.trainer.generate([p.question for p in problems], prompt_ids,
+                                           should_stop=self.stop.now.is_set)
+            times["generate"] += time.perf_counter() - t
+            self._check_stop()
+
+            t = time.perf_counter()
+            received = self.comms.exchange(round_number, stage, groups)
+            times["comm"] += time.perf_counter() - t
+            transplants = self._transplant_groups(received, {p.question: p for p in problems})
+            self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
+                           received=len(received), peers=sorted({r.peer_id for r in received}),
+                           rejected=dict(self.comms.last_rejected))
+            self._check_stop()
+
+            t = time.perf_counter()
+            own_rewards = [self._judge_group(g, p) for g, p in zip(groups, problems)]
+            other_rewards = [self._judge_group(g, p) for g, p in transplants]
+            times["reward"] += time.perf_counter() - t
+            flat_own = [r for rs in own_rewards for r in rs]
+            all_rewards.extend(flat_own)
+            self.sink.emit("rewards", round=round_number, mean=_mean(flat_own), own=flat_own,
+                           transplanted=[r for rs in other_rewards for r in rs])
+            self._check_stop()
+
+            result = self.trainer.step(groups + [g for g, _ in transplants], own_rewards + other_rewards)
+            times["train"] += result.seconds
+            loss = result.loss if result.loss is not None else loss
+            self.sink.emit("train_step", round=round_number, loss=result.loss, seconds=round(result.seconds, 4),
+                           skipped=result.skipped, samples=result.samples)
+        self._check_stop()
+        t = time.perf_counter()
+        path = self.checkpoints.save(round_number, self.trainer.model, self.trainer.optimizer, self.model_name)
+        self.sink.emit("checkpoint", round=round_number, path=str(path), seconds=round(time.perf_counter() - t, 4))
+        self.last_completed = round_number
+        stats = RoundStats(round_number, _mean(all_rewards), loss, times)
+        self.sink.emit("round_finished", round=round_number, seconds=round(time.perf_counter() - started, 4),
+                       reward_mean=stats.reward_mean, **{k: round(v, 4) for k, v in times.items()})
+        return stats
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run(self, rounds: int | None = None) -> int:
+        """Play ``rounds`` rounds (None: until stopped). Returns how many were completed."""
+        done = 0
+        try:
+            while rounds is None or done < rounds:
+                if self.stop.now.is_set() or self.stop.after_round.is_set():
+                    break
+                round_number = self.round_source.next_round(self.last_completed)
+                try:
+                    stats = self.play_round(round_number)
+                except Interrupted:
+                    log.info("round %d abandoned: stop requested", round_number)
+                    break
+                done += 1
+                if self.after_round is not None:
+                    self.after_round(round_number, stats)
+        finally:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.comms.close()
+        return done
+
+
+def _mean(values: list[float]) -> float:
+    return round(sum(values) / len(values), 6) if values else 0.0
