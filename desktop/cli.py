@@ -35,6 +35,27 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--model", help="any hub model id or local model directory")
     node.add_argument("--identity", type=Path, help="swarm.pem to use (created if missing)")
     node.add_argument("--json-events", action="store_true", help="write JSON-line events on stdout")
+    node.add_argument("--role", choices=["solver", "proposer"], help="solver trains; proposer publishes problems")
+    swarm = node.add_argument_group("swarm")
+    swarm.add_argument("--swarm", action="store_true", default=None, help="share rollouts over the DHT")
+    swarm.add_argument("--initial-peer", action="append", metavar="MADDR", dest="initial_peers",
+                       help="multiaddr of a peer to bootstrap from (repeatable; implies --swarm)")
+    swarm.add_argument("--dht-port", type=int, metavar="PORT", help="DHT listen port (0: any free port)")
+    swarm.add_argument("--expected-peers", type=int, metavar="N",
+                       help="stop waiting for rollouts once N other peers are in")
+    swarm.add_argument("--gather-timeout", type=float, metavar="SECONDS",
+                       help="longest wait for other peers' rollouts each round")
+
+    swarm_cmd = sub.add_parser("swarm", help="run N peers on this machine (a local swarm)")
+    _common(swarm_cmd)
+    swarm_cmd.add_argument("--peers", type=int, default=3, help="number of solver peers (default 3)")
+    swarm_cmd.add_argument("--rounds", type=int, default=3, help="rounds each peer plays (default 3)")
+    swarm_cmd.add_argument("--proposer", action="store_true", help="also run a proposer peer")
+    swarm_cmd.add_argument("--json-events", action="store_true",
+                           help="print every peer's events as JSON lines with a 'peer' field")
+    swarm_cmd.add_argument("--pool", choices=["auto", "tiny", "small", "large"], default="tiny",
+                           help="model pool of every peer (default tiny: works offline)")
+    swarm_cmd.add_argument("--config", type=Path, help="YAML config file for every peer")
 
     identity = sub.add_parser("identity", help="this peer's identity (swarm.pem)")
     id_sub = identity.add_subparsers(dest="identity_command", metavar="ACTION")
@@ -66,7 +87,10 @@ def cmd_node(args) -> int:
     config_file = args.config
     if config_file is None and paths.config_file.is_file():
         config_file = paths.config_file
-    overrides = {"model.pool": args.pool, "model.name": args.model}
+    overrides = {"model.pool": args.pool, "model.name": args.model, "role": args.role,
+                 "swarm.enabled": True if (args.swarm or args.initial_peers) else None,
+                 "swarm.initial_peers": args.initial_peers, "swarm.port": args.dht_port,
+                 "swarm.expected_peers": args.expected_peers, "swarm.gather_timeout": args.gather_timeout}
     try:
         config = load_config(config_file, overrides)
         paths.ensure()
@@ -78,6 +102,31 @@ def cmd_node(args) -> int:
     from desktop.node.main import run_node
 
     return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity)
+
+
+def cmd_swarm(args) -> int:
+    from desktop.config import ConfigError, load_config
+    from desktop.paths import AppPaths
+
+    if not 1 <= args.peers <= 64:
+        return _fail("--peers must be between 1 and 64")
+    if args.rounds < 1:
+        return _fail("--rounds must be at least 1")
+    node_args = ["--pool", args.pool]
+    if args.config is not None:
+        try:
+            load_config(args.config)  # fail here once, not in every peer
+        except ConfigError as exc:
+            return _fail(str(exc))
+        node_args += ["--config", str(args.config.resolve())]
+    from desktop.swarm.launcher import run_swarm
+
+    base = AppPaths.default(args.data_dir).data / "swarm"
+    if not args.json_events:
+        print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {args.rounds} rounds, "
+              f"data in {base}", flush=True)
+    return run_swarm(base, peers=args.peers, rounds=args.rounds, proposer=args.proposer,
+                     json_events=args.json_events, node_args=node_args)
 
 
 def cmd_identity(args) -> int:
@@ -114,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         # The desktop app lands later; until then the default is the headless node.
         args = parser.parse_args(["node", *(argv or [])])
-    handlers = {"node": cmd_node, "identity": cmd_identity, "probe": cmd_probe}
+    handlers = {"node": cmd_node, "swarm": cmd_swarm, "identity": cmd_identity, "probe": cmd_probe}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

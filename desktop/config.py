@@ -64,6 +64,19 @@ class ProblemsConfig(_Section):
     max_difficulty: int = Field(4, ge=0, le=4)
 
 
+class SwarmConfig(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
+    initial_peers: list[str] = []
+    startup_timeout: float = Field(120, gt=0, le=3600)
+    gather_timeout: float = Field(30, gt=0, le=3600)
+    expected_peers: int | None = Field(None, ge=0, le=1024)
+    round_window: int = Field(2, ge=0, le=100)
+    backoff_start: float = Field(5, gt=0)
+    backoff_max: float = Field(900, gt=0)
+
+
 class JudgeConfig(_Section):
     kind: Literal["execution", "lm"] = "execution"
     model: str | None = None
@@ -91,10 +104,11 @@ class LoggingConfig(_Section):
 
 class Config(_Section):
     profile: Literal["local", "testnet"] = "local"
-    role: Literal["solver"] = "solver"
+    role: Literal["solver", "proposer"] = "solver"
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
     game: GameConfig = GameConfig()
+    swarm: SwarmConfig = SwarmConfig()
     problems: ProblemsConfig = ProblemsConfig()
     judge: JudgeConfig = JudgeConfig()
     identity_path: str | None = None

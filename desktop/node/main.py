@@ -106,11 +106,14 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         stop = StopControl()
         _install_signals(stop)
         node = _build_node(config, paths, identity, sink, stop)
-        resumed = node.resume()
-        start_round = node.round_source.next_round(resumed)
-        sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model=node.model_name,
-                  device=str(node.trainer.device), round=start_round, role=config.role)
-        node.run(rounds)
+        try:
+            resumed = node.resume()
+            sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model=node.model_name,
+                      device=str(node.trainer.device), round=0 if resumed is None else resumed + 1,
+                      role=config.role)
+            node.run(rounds)
+        finally:
+            node.comms.close()  # the DHT daemon must not outlive the node
         stop_round = node.last_completed if node.last_completed is not None else -1
         sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
         return EXIT_OK
@@ -154,10 +157,39 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.hf_push import make_pusher
 
     pusher = make_pusher(config, identity, model_name, trainer, sink)
+    comms, round_source = _connect_swarm(config, identity, model_name, sink, stop)
     return Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
                 checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
                 problems_per_round=config.training.problems_per_round, stop=stop, after_round=pusher,
-                workers=min(4, os.cpu_count() or 1))
+                workers=min(4, os.cpu_count() or 1), comms=comms, round_source=round_source,
+                num_transplant_trees=config.game.num_transplant_trees)
+
+
+def _connect_swarm(config: Config, identity, model_name: str, sink: EventSink, stop):
+    """Single peer, or the DHT: rollout exchange plus the peers' round clock."""
+    if not config.swarm.enabled:
+        return None, None
+    from desktop.node.rounds import SyncedRoundSource
+    from desktop.swarm.clock import PeerRoundClock
+    from desktop.swarm.dht import SwarmDHT, SwarmError
+    from desktop.swarm.exchange import DHTCommunication
+
+    sw = config.swarm
+    try:
+        dht = SwarmDHT(identity.path, initial_peers=sw.initial_peers, host=sw.host, port=sw.port,
+                       startup_timeout=sw.startup_timeout)
+        maddrs = dht.visible_maddrs()
+    except SwarmError as exc:
+        raise NodeError(str(exc)) from None
+    log.info("DHT up at %s", maddrs)
+    sink.emit("dht_ready", peer_id=dht.peer_id, maddrs=maddrs)
+    comms = DHTCommunication(dht, peer_id=identity.peer_id, model_name=model_name,
+                             expected_peers=sw.expected_peers, gather_timeout=sw.gather_timeout,
+                             round_window=sw.round_window)
+    clock = SyncedRoundSource(
+        PeerRoundClock(dht), stop=stop.now, backoff_start=sw.backoff_start, backoff_max=sw.backoff_max,
+        on_join=lambda now, was: sink.emit("joined_round", round=now, previous=was))
+    return comms, clock
 
 
 def _make_judge(config: Config, device: str, make_judge):

@@ -6,8 +6,9 @@ alone; the chain (round source) and the DHT (communication) plug in behind the s
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from desktop.node.grpo import Group
 
@@ -22,6 +23,61 @@ class LocalRoundSource:
 
     def next_round(self, last_completed: int | None) -> int:
         return 0 if last_completed is None else last_completed + 1
+
+
+class SharedRoundSource(Protocol):
+    """Whoever keeps the swarm's clock: the chain's currentRound(), or the peers' consensus."""
+
+    wait_when_ahead: bool  # an authority (the chain) makes early peers wait; peer consensus does not
+
+    def current_round(self) -> int | None:
+        """The round the swarm is playing now, or None while unknown."""
+
+    def announce(self, round_number: int) -> None:
+        """Tell the swarm which round this peer starts (a no-op for an authority)."""
+
+
+class WaitInterrupted(Exception):
+    """The node was asked to stop while waiting for the swarm's round."""
+
+
+class SyncedRoundSource:
+    """Follows a shared round source. Behind: jump to the current round (``on_join``). Ahead of
+    an authority: wait with backoff (``backoff_start`` doubling up to ``backoff_max``)."""
+
+    def __init__(self, shared: SharedRoundSource, *, stop: threading.Event | None = None,
+                 backoff_start: float = 5.0, backoff_max: float = 900.0,
+                 on_join: Callable[[int, int], None] | None = None,
+                 on_wait: Callable[[int, int, float], None] | None = None) -> None:
+        self.shared = shared
+        self.stop = stop or threading.Event()
+        self.backoff_start = backoff_start
+        self.backoff_max = backoff_max
+        self.on_join = on_join
+        self.on_wait = on_wait
+
+    def next_round(self, last_completed: int | None) -> int:
+        chosen = self._choose(0 if last_completed is None else last_completed + 1)
+        self.shared.announce(chosen)
+        return chosen
+
+    def _choose(self, wanted: int) -> int:
+        delay = self.backoff_start
+        while True:
+            current = self.shared.current_round()
+            if current is None or current == wanted:
+                return wanted
+            if current > wanted:
+                if self.on_join:
+                    self.on_join(current, wanted)
+                return current
+            if not self.shared.wait_when_ahead:
+                return wanted
+            if self.on_wait:
+                self.on_wait(wanted, current, delay)
+            if self.stop.wait(delay):
+                raise WaitInterrupted()
+            delay = min(delay * 2, self.backoff_max)
 
 
 @dataclass

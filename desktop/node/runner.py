@@ -7,6 +7,7 @@ so tests and benchmarks can put the same loop together from other parts.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,9 @@ from desktop.codezero.rewards import codezero_reward
 from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
 from desktop.node.grpo import GRPOTrainer, Group
-from desktop.node.rounds import Communication, LocalRoundSource, PeerRollouts, RoundSource, SinglePeer
+from desktop.swarm.records import batch_id_of
+from desktop.node.rounds import (Communication, LocalRoundSource, PeerRollouts, RoundSource, SinglePeer,
+                                 WaitInterrupted)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +63,8 @@ class Node:
     def __init__(self, *, trainer: GRPOTrainer, model_name: str, problems, judge, sink: EventSink,
                  checkpoints: CheckpointStore, stages: int = 1, problems_per_round: int = 1,
                  round_source: RoundSource | None = None, comms: Communication | None = None,
-                 stop: StopControl | None = None, after_round=None, workers: int = 2) -> None:
+                 stop: StopControl | None = None, after_round=None, workers: int = 2,
+                 num_transplant_trees: int = 2) -> None:
         self.trainer = trainer
         self.model_name = model_name
         self.problems = problems
@@ -74,6 +78,7 @@ class Node:
         self.stop = stop or StopControl()
         self.after_round = after_round  # optional hook(round, stats), e.g. Hugging Face push
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
+        self.num_transplant_trees = num_transplant_trees
         self.last_completed: int | None = None
 
     def resume(self) -> int | None:
@@ -96,13 +101,18 @@ class Node:
                 for text, limit in zip(group.texts, group.hit_limit)]
         return [float(job.result()) for job in jobs]
 
-    def _transplant_groups(self, received: list[PeerRollouts], own_problems: dict) -> list[tuple[Group, Problem]]:
-        """Peers' rollouts on a problem we know the tests of, tokenised once, G completions exactly."""
+    def _transplant_groups(self, received: list[PeerRollouts], own_problems: dict,
+                           round_number: int) -> list[tuple[Group, Problem]]:
+        """Up to ``num_transplant_trees`` peers' rollouts on problems we hold the tests of, with
+        exactly G completions and a matching batch id; tokenised once, judged here."""
+        usable = [peer for peer in received
+                  if peer.question in own_problems and peer.batch_id == batch_id_of(peer.question)
+                  and len(peer.completions) == self.trainer.settings.num_generations]
+        if len(usable) > self.num_transplant_trees:
+            usable = random.Random(round_number).sample(usable, self.num_transplant_trees)
         out = []
-        for peer in received:
-            problem = own_problems.get(peer.question)
-            if problem is None or len(peer.completions) != self.trainer.settings.num_generations:
-                continue
+        for peer in usable:
+            problem = own_problems[peer.question]
             prompt_ids = self.trainer.encode_prompt(self.messages(problem))
             out.append((Group.from_text(self.trainer.tokenizer, problem.question, prompt_ids,
                                         peer.completions, self.trainer.settings.max_new_tokens,
@@ -134,7 +144,7 @@ class Node:
             t = time.perf_counter()
             received = self.comms.exchange(round_number, stage, groups)
             times["comm"] += time.perf_counter() - t
-            transplants = self._transplant_groups(received, {p.question: p for p in problems})
+            transplants = self._transplant_groups(received, {p.question: p for p in problems}, round_number)
             self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
                            received=len(received), peers=sorted({r.peer_id for r in received}),
                            rejected=dict(self.comms.last_rejected))
@@ -173,11 +183,11 @@ class Node:
             while rounds is None or done < rounds:
                 if self.stop.now.is_set() or self.stop.after_round.is_set():
                     break
-                round_number = self.round_source.next_round(self.last_completed)
                 try:
+                    round_number = self.round_source.next_round(self.last_completed)
                     stats = self.play_round(round_number)
-                except Interrupted:
-                    log.info("round %d abandoned: stop requested", round_number)
+                except (Interrupted, WaitInterrupted):
+                    log.info("stop requested after round %s", self.last_completed)
                     break
                 done += 1
                 if self.after_round is not None:
