@@ -37,6 +37,8 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     "checkpoint": {"round": int, "path": str, "seconds": NUM},
     "joined_round": {"round": int, "previous": int},
     "hf_push": {"round": int, "repo": str, "ok": bool},
+    "proposer": {"round": int, "difficulty": int, "published": OPT_STR, "feedback": int,
+                 "mean_reward": OPT_NUM, "rejected": dict},
     "warning": {"message": str},
     "error": {"message": str},
     "node_stopped": {"reason": str, "round": int, "exit_code": int},

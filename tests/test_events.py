@@ -21,6 +21,7 @@ def test_every_type_round_trips_through_a_line():
         "checkpoint": dict(round=1, path="/x", seconds=0.1),
         "joined_round": dict(round=5, previous=2),
         "hf_push": dict(round=1, repo="u/r", ok=False),
+        "proposer": dict(round=1, difficulty=2, published=None, feedback=0, mean_reward=None, rejected={}),
         "warning": dict(message="w"),
         "error": dict(message="e"),
         "node_stopped": dict(reason="finished", round=1, exit_code=0),

@@ -105,6 +105,13 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
 
         stop = StopControl()
         _install_signals(stop)
+        if config.role == "proposer":
+            from desktop.node.proposer_role import run_proposer
+
+            last = run_proposer(config, identity, sink, stop, rounds=rounds)
+            stop_round = -1 if last is None else last
+            sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
+            return EXIT_OK
         node = _build_node(config, paths, identity, sink, stop)
         try:
             resumed = node.resume()
@@ -157,22 +164,23 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.hf_push import make_pusher
 
     pusher = make_pusher(config, identity, model_name, trainer, sink)
-    comms, round_source = _connect_swarm(config, identity, model_name, sink, stop)
+    comms, round_source, proposals = _connect_swarm(config, identity, model_name, sink, stop)
     return Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
                 checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
                 problems_per_round=config.training.problems_per_round, stop=stop, after_round=pusher,
                 workers=min(4, os.cpu_count() or 1), comms=comms, round_source=round_source,
-                num_transplant_trees=config.game.num_transplant_trees)
+                num_transplant_trees=config.game.num_transplant_trees, proposals=proposals)
 
 
 def _connect_swarm(config: Config, identity, model_name: str, sink: EventSink, stop):
     """Single peer, or the DHT: rollout exchange plus the peers' round clock."""
     if not config.swarm.enabled:
-        return None, None
+        return None, None, None
     from desktop.node.rounds import SyncedRoundSource
     from desktop.swarm.clock import PeerRoundClock
     from desktop.swarm.dht import SwarmDHT, SwarmError
     from desktop.swarm.exchange import DHTCommunication
+    from desktop.swarm.problems_exchange import SolverChannel
 
     sw = config.swarm
     try:
@@ -189,7 +197,7 @@ def _connect_swarm(config: Config, identity, model_name: str, sink: EventSink, s
     clock = SyncedRoundSource(
         PeerRoundClock(dht), stop=stop.now, backoff_start=sw.backoff_start, backoff_max=sw.backoff_max,
         on_join=lambda now, was: sink.emit("joined_round", round=now, previous=was))
-    return comms, clock
+    return comms, clock, SolverChannel(dht, identity.peer_id, round_window=sw.round_window + 1)
 
 
 def _make_judge(config: Config, device: str, make_judge):

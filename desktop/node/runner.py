@@ -64,7 +64,7 @@ class Node:
                  checkpoints: CheckpointStore, stages: int = 1, problems_per_round: int = 1,
                  round_source: RoundSource | None = None, comms: Communication | None = None,
                  stop: StopControl | None = None, after_round=None, workers: int = 2,
-                 num_transplant_trees: int = 2) -> None:
+                 num_transplant_trees: int = 2, proposals=None) -> None:
         self.trainer = trainer
         self.model_name = model_name
         self.problems = problems
@@ -79,6 +79,7 @@ class Node:
         self.after_round = after_round  # optional hook(round, stats), e.g. Hugging Face push
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
         self.num_transplant_trees = num_transplant_trees
+        self.proposals = proposals  # SolverChannel: proposer problems in, reward feedback out
         self.last_completed: int | None = None
 
     def resume(self) -> int | None:
@@ -119,6 +120,22 @@ class Node:
                                         source=peer.peer_id), problem))
         return out
 
+    def _proposer_problem(self, round_number: int) -> Problem | None:
+        """One problem from a proposer on the DHT per round, when there is one."""
+        if self.proposals is None:
+            return None
+        try:
+            return self.proposals.fetch_problem(round_number)
+        except Exception as exc:  # a peer's problem is a bonus, never a reason to stop
+            log.warning("could not fetch a proposer problem: %s", exc)
+            return None
+
+    def _send_feedback(self, round_number: int, problem: Problem, rewards: list[float]) -> None:
+        try:
+            self.proposals.publish_feedback(round_number, problem.id, rewards)
+        except Exception as exc:
+            log.warning("could not send feedback to the proposer: %s", exc)
+
     @staticmethod
     def messages(problem: Problem) -> list[dict]:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": problem.question}]
@@ -131,6 +148,9 @@ class Node:
         for stage in range(self.stages):
             problems = [self.problems.next(round_number * self.problems_per_round + k)
                         for k in range(self.problems_per_round)]
+            proposed = self._proposer_problem(round_number)
+            if proposed is not None:
+                problems.append(proposed)
             self.sink.emit("round_started", round=round_number, stage=stage, problems=len(problems))
             self._check_stop()
 
@@ -154,6 +174,8 @@ class Node:
             own_rewards = [self._judge_group(g, p) for g, p in zip(groups, problems)]
             other_rewards = [self._judge_group(g, p) for g, p in transplants]
             times["reward"] += time.perf_counter() - t
+            if proposed is not None:
+                self._send_feedback(round_number, proposed, own_rewards[-1])
             flat_own = [r for rs in own_rewards for r in rs]
             all_rewards.extend(flat_own)
             self.sink.emit("rewards", round=round_number, mean=_mean(flat_own), own=flat_own,

@@ -1,0 +1,49 @@
+"""`rl-swarm node --role proposer`: publish sandbox-validated problems and tune their difficulty.
+
+A proposer trains nothing. Once per swarm round it reads the solvers' reward feedback, moves the
+difficulty (every 5 iterations: last 10 vs the 10 before, +-0.05), proposes a new problem and
+publishes it on the DHT. It follows the solvers' round through the peers' clock.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+def run_proposer(config, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
+    """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
+    from desktop.codezero.proposer import DifficultyController, Proposer
+    from desktop.node.main import NodeError
+    from desktop.swarm.clock import PeerRoundClock
+    from desktop.swarm.dht import SwarmDHT, SwarmError
+    from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
+
+    if not config.swarm.enabled:
+        raise NodeError("a proposer serves a swarm: start it with --swarm or --initial-peer", 2)
+    sw = config.swarm
+    try:
+        dht = SwarmDHT(identity.path, initial_peers=sw.initial_peers, host=sw.host, port=sw.port,
+                       startup_timeout=sw.startup_timeout)
+        sink.emit("dht_ready", peer_id=dht.peer_id, maddrs=dht.visible_maddrs())
+    except SwarmError as exc:
+        raise NodeError(str(exc)) from None
+    try:
+        clock = PeerRoundClock(dht)
+        loop = ProposerLoop(Proposer(config.training.seed, DifficultyController()),
+                            ProposerChannel(dht, identity.peer_id))
+        sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model="generator",
+                  device="cpu", round=0, role="proposer")
+        served, last = 0, None
+        while not stop.now.is_set() and (rounds is None or served < rounds):
+            current = clock.current_round()
+            round_number = 0 if current is None else current
+            if round_number != last:
+                summary = loop.step(round_number)
+                sink.emit("proposer", **summary)
+                last, served = round_number, served + 1
+            stop.now.wait(poll)
+        return last
+    finally:
+        dht.shutdown()

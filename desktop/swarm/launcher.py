@@ -1,0 +1,239 @@
+"""`rl-swarm swarm`: N node processes on this machine, bootstrapped through the first one.
+
+Each peer is a real `rl-swarm node` subprocess with its own data dir (so its own identity, ports,
+checkpoints and logs), watched through its JSON-line events. Stopping the launcher (Ctrl-C,
+SIGTERM) stops every peer with SIGTERM, then kills what has not exited: nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from desktop.events import EventError, decode
+
+
+@dataclass
+class Peer:
+    index: int
+    role: str
+    data_dir: Path
+    proc: subprocess.Popen | None = None
+    state: str = "starting"
+    name: str = ""
+    peer_id: str = ""
+    round: int | None = None
+    reward: float | None = None
+    peers_seen: set = field(default_factory=set)
+    transplanted: int = 0
+    maddrs: list = field(default_factory=list)
+    ready: threading.Event = field(default_factory=threading.Event)
+    exit_code: int | None = None
+    reader: threading.Thread | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.role}-{self.index}"
+
+
+class LocalSwarm:
+    def __init__(self, base_dir: Path, *, peers: int, rounds: int, proposer: bool = False,
+                 json_events: bool = False, node_args: list[str] | None = None, out: IO[str] = sys.stdout,
+                 startup_timeout: float = 180.0, gather_timeout: float = 60.0) -> None:
+        self.base_dir = Path(base_dir)
+        self.rounds = rounds
+        self.json_events = json_events
+        self.node_args = list(node_args or [])
+        self.out = out
+        self.startup_timeout = startup_timeout
+        self.gather_timeout = gather_timeout
+        self.peers = [Peer(i, "solver", self.base_dir / f"peer-{i}") for i in range(peers)]
+        if proposer:
+            self.peers.append(Peer(peers, "proposer", self.base_dir / "proposer"))
+        self.solvers = [p for p in self.peers if p.role == "solver"]
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._tty = hasattr(out, "isatty") and out.isatty()
+        self._last_table = ""
+
+    # ---- processes -----------------------------------------------------------------------------
+    def _command(self, peer: Peer, bootstrap: list[str]) -> list[str]:
+        cmd = [sys.executable, "-m", "desktop.cli", "node", "--json-events", "--swarm",
+               "--data-dir", str(peer.data_dir), "--role", peer.role,
+               "--expected-peers", str(len(self.solvers) - 1), "--gather-timeout", str(self.gather_timeout)]
+        if peer.role == "solver":
+            cmd += ["--rounds", str(self.rounds)]
+        for maddr in bootstrap:
+            cmd += ["--initial-peer", maddr]
+        return cmd + self.node_args
+
+    def _spawn(self, peer: Peer, bootstrap: list[str]) -> None:
+        peer.data_dir.mkdir(parents=True, exist_ok=True)
+        stderr = open(peer.data_dir / "stderr.log", "ab")
+        # own process group: a Ctrl-C in the terminal reaches the launcher, which stops peers in order
+        peer.proc = subprocess.Popen(self._command(peer, bootstrap), stdout=subprocess.PIPE, stderr=stderr,
+                                     stdin=subprocess.DEVNULL, text=True, bufsize=1, start_new_session=True)
+        stderr.close()
+        peer.reader = threading.Thread(target=self._read, args=(peer,), daemon=True, name=peer.label)
+        peer.reader.start()
+
+    def _read(self, peer: Peer) -> None:
+        assert peer.proc is not None and peer.proc.stdout is not None
+        for line in peer.proc.stdout:
+            try:
+                event = decode(line)
+            except EventError:
+                continue  # a node only prints events; anything else is noise
+            with self._lock:
+                self._update(peer, event)
+                if self.json_events:
+                    self.out.write(json.dumps({**event, "peer": peer.label}, separators=(",", ":")) + "\n")
+                    self.out.flush()
+                elif event["type"] in ("node_started", "round_finished", "node_stopped", "error", "joined_round"):
+                    self._render() if self._tty else self._log_line(peer, event)
+        peer.exit_code = peer.proc.wait()
+        with self._lock:
+            if peer.state not in ("finished", "stopped"):
+                peer.state = "finished" if peer.exit_code == 0 else f"exited {peer.exit_code}"
+            peer.ready.set()
+            if not self.json_events and self._tty:
+                self._render()
+
+    @staticmethod
+    def _update(peer: Peer, e: dict) -> None:
+        kind = e["type"]
+        if kind == "dht_ready":
+            peer.maddrs, peer.peer_id = e["maddrs"], e["peer_id"]
+            peer.ready.set()
+        elif kind == "node_started":
+            peer.name, peer.peer_id, peer.state = e["name"], e["peer_id"], "running"
+        elif kind == "round_started":
+            peer.round, peer.state = e["round"], "generating"
+        elif kind == "rollouts":
+            peer.peers_seen.update(e["peers"])
+            peer.state = "judging"
+        elif kind == "rewards":
+            peer.reward = e["mean"]
+            peer.transplanted += len(e["transplanted"])
+            peer.state = "training"
+        elif kind == "round_finished":
+            peer.round, peer.state = e["round"], "waiting"
+        elif kind == "proposer":
+            peer.round, peer.state = e["round"], f"level {e['difficulty']}"
+        elif kind == "error":
+            peer.state = "error"
+        elif kind == "node_stopped":
+            peer.state = "finished" if e["exit_code"] == 0 else "error"
+
+    def _log_line(self, peer: Peer, e: dict) -> None:
+        """Not a terminal (a log, a pipe): one line per event instead of redrawing a table."""
+        kind = e["type"]
+        if kind == "round_finished":
+            what = (f"round {e['round']} done in {e['seconds']:.1f}s, reward {e['reward_mean']:+.3f}, "
+                    f"{len(peer.peers_seen)} peers seen, {peer.transplanted} rollouts transplanted")
+        elif kind == "node_started":
+            what = f"started as {e['name']} ({e['peer_id']}), model {e['model']}"
+        elif kind == "joined_round":
+            what = f"joined the swarm at round {e['round']} (was at {e['previous']})"
+        elif kind == "error":
+            what = f"error: {e['message']}"
+        else:
+            what = f"stopped ({e['reason']})"
+        self.out.write(f"{peer.label:11} {what}\n")
+        self.out.flush()
+
+    def _render(self) -> None:
+        rows = [f"{'peer':11} {'name':26} {'round':>5} {'reward':>7} {'peers':>5} {'transpl.':>8}  state"]
+        for p in self.peers:
+            reward = "" if p.reward is None else f"{p.reward:+.3f}"
+            rnd = "" if p.round is None else str(p.round)
+            rows.append(f"{p.label:11} {p.name[:26]:26} {rnd:>5} {reward:>7} {len(p.peers_seen):>5} "
+                        f"{p.transplanted:>8}  {p.state}")
+        table = "\n".join(rows)
+        if table == self._last_table:
+            return
+        if self._tty and self._last_table:
+            self.out.write(f"\x1b[{self._last_table.count(chr(10)) + 1}F\x1b[J")  # redraw in place
+        elif self._last_table:
+            self.out.write("\n")
+        self.out.write(table + "\n")
+        self.out.flush()
+        self._last_table = table
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+    def run(self) -> int:
+        """Start every peer, wait for the solvers to finish, stop the rest. Returns an exit code."""
+        first = self.peers[0]
+        self._spawn(first, [])
+        if not first.ready.wait(self.startup_timeout) or not first.maddrs:
+            self._say(f"the first peer did not start its DHT (see {first.data_dir / 'stderr.log'})")
+            self.stop()
+            return 1
+        for peer in self.peers[1:]:
+            self._spawn(peer, first.maddrs)
+        for peer in self.solvers:
+            while peer.reader is not None and peer.reader.is_alive():
+                if self._stopping.wait(0.2):
+                    break
+        self.stop()
+        if not self.json_events:
+            self._last_table = "" if not self._tty else self._last_table
+            self._render()
+        failed = [p for p in self.solvers if p.exit_code not in (0, None)]
+        for p in failed:
+            self._say(f"{p.label} exited with code {p.exit_code}; its log: {p.data_dir / 'logs' / 'node.log'}")
+        return 1 if failed else 0
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    def stop(self, grace: float = 30.0) -> None:
+        """SIGTERM every live peer, wait up to ``grace`` seconds, then kill what is left."""
+        live = [p for p in self.peers if p.proc is not None and p.proc.poll() is None]
+        for p in live:
+            try:
+                p.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + grace
+        for p in live:
+            try:
+                p.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.proc.kill()
+                p.proc.wait(10)
+        for p in self.peers:
+            if p.proc is not None:
+                try:  # each peer leads its own process group: its DHT daemon goes with it
+                    os.killpg(p.proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if p.reader is not None:
+                p.reader.join(10)
+
+    def _say(self, message: str) -> None:
+        print(f"rl-swarm swarm: {message}", file=sys.stderr, flush=True)
+
+
+def run_swarm(base_dir: Path, *, peers: int, rounds: int, proposer: bool, json_events: bool,
+              node_args: list[str]) -> int:
+    swarm = LocalSwarm(base_dir, peers=peers, rounds=rounds, proposer=proposer, json_events=json_events,
+                       node_args=node_args)
+
+    def on_signal(signum, frame):
+        swarm.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        return swarm.run()
+    finally:
+        swarm.stop()

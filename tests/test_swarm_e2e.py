@@ -1,0 +1,152 @@
+"""Real local swarms: `rl-swarm swarm` and hand-started peers, over a real hivemind DHT."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from desktop import events
+
+pytestmark = [pytest.mark.slow, pytest.mark.swarm]
+CLI = [sys.executable, "-m", "desktop.cli"]
+
+
+def _env():
+    return dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "fast.yaml"
+    cfg.write_text("training:\n  max_new_tokens: 32\n")
+    return cfg
+
+
+def _processes_using(path: Path) -> list[str]:
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if any(str(path) in part for part in proc.info["cmdline"] or []):
+                found.append(" ".join(proc.info["cmdline"])[:120])
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_three_peers_train_on_each_others_rollouts(tmp_path):
+    proc = subprocess.run(CLI + ["swarm", "--peers", "3", "--rounds", "2", "--json-events",
+                                 "--data-dir", str(tmp_path), "--config", str(_config(tmp_path))],
+                          capture_output=True, text=True, env=_env(), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    by_peer: dict[str, list[dict]] = {}
+    for line in proc.stdout.splitlines():
+        event = events.decode(line)  # every line is a valid event ...
+        by_peer.setdefault(event["peer"], []).append(event)  # ... tagged with its peer
+    assert sorted(by_peer) == ["solver-0", "solver-1", "solver-2"]
+    ids = {label: evs[0]["peer_id"] for label, evs in by_peer.items() if evs[0]["type"] == "dht_ready"}
+    assert len(set(ids.values())) == 3
+    for label, evs in by_peer.items():
+        others = {pid for other, pid in ids.items() if other != label}
+        rollouts = [e for e in evs if e["type"] == "rollouts"]
+        assert any(set(e["peers"]) == others for e in rollouts), (label, rollouts)
+        steps = [e for e in evs if e["type"] == "train_step"]
+        own = [e["own"] for e in rollouts]
+        assert any(s["samples"] > o for s, o in zip(steps, own)), "no train step used peers' rollouts"
+        assert [e["round"] for e in evs if e["type"] == "round_finished"] == [0, 1]
+        assert evs[-1]["type"] == "node_stopped" and evs[-1]["exit_code"] == 0
+    assert _processes_using(tmp_path) == []
+
+
+def _start(tmp_path, name, cfg, *extra):
+    data = tmp_path / name
+    data.mkdir(exist_ok=True)
+    err = open(data / "stderr.log", "wb")
+    proc = subprocess.Popen(CLI + ["node", "--pool", "tiny", "--json-events", "--swarm", "--data-dir", str(data),
+                                   "--config", str(cfg), "--expected-peers", "2", "--gather-timeout", "15",
+                                   *extra], stdout=subprocess.PIPE, stderr=err, text=True, env=_env(),
+                            start_new_session=True)
+    err.close()
+    return proc
+
+
+def _until(proc, predicate, timeout=300):
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(events.decode(line))
+        if predicate(seen[-1]):
+            return seen
+    raise AssertionError(f"not seen; got {[e['type'] for e in seen]}")
+
+
+def test_a_killed_peer_does_not_stall_the_others_and_rejoins(tmp_path):
+    cfg = _config(tmp_path)
+    a = _start(tmp_path, "a", cfg)
+    procs = [a]
+    try:
+        maddr = _until(a, lambda e: e["type"] == "dht_ready")[-1]["maddrs"][0]
+        b = _start(tmp_path, "b", cfg, "--initial-peer", maddr)
+        c = _start(tmp_path, "c", cfg, "--initial-peer", maddr)
+        procs += [b, c]
+        c_seen = _until(c, lambda e: e["type"] == "round_started" and e["round"] >= 1)
+        c_id = next(e["peer_id"] for e in c_seen if e["type"] == "node_started")
+        os.killpg(c.pid, signal.SIGKILL)  # the peer and its DHT daemon die mid-round
+        c.wait(30)
+        killed_at = time.monotonic()
+        # the others go on: each finishes two more rounds, waiting at most the gather deadline
+        for proc in (a, b):
+            done = _until(proc, lambda e: e["type"] == "round_finished" and e["round"] >= 3, timeout=240)
+            assert done[-1]["seconds"] < 60
+        assert time.monotonic() - killed_at < 240
+
+        c2 = _start(tmp_path, "c", cfg, "--initial-peer", maddr)
+        procs.append(c2)
+        seen = _until(c2, lambda e: e["type"] == "round_finished")
+        started = next(e for e in seen if e["type"] == "node_started")
+        assert started["peer_id"] == c_id
+        joined = [e for e in seen if e["type"] == "joined_round"]
+        assert joined and joined[0]["round"] > joined[0]["previous"] >= 1, seen
+        assert seen[-1]["round"] >= joined[0]["round"]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    assert all(p.returncode in (0, -signal.SIGKILL) for p in procs)
+    assert _processes_using(tmp_path) == []
+
+
+def test_sigterm_to_the_launcher_stops_every_peer(tmp_path):
+    launcher = subprocess.Popen(CLI + ["swarm", "--peers", "2", "--rounds", "50", "--proposer", "--json-events",
+                                       "--data-dir", str(tmp_path), "--config", str(_config(tmp_path))],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    try:
+        kinds = set()
+        for line in launcher.stdout:
+            event = json.loads(line)
+            kinds.add((event["peer"], event["type"]))
+            if ("solver-1", "round_finished") in kinds and ("proposer-2", "proposer") in kinds:
+                break
+        launcher.send_signal(signal.SIGTERM)
+        launcher.stdout.read()
+        assert launcher.wait(120) == 0
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+    assert _processes_using(tmp_path) == []
