@@ -88,7 +88,7 @@ def main() -> int:
     print("-" * len(header))
     for size in args.sizes.split(","):
         torch.manual_seed(0)
-        model = build_tiny_model(tokenizer, TINY_SIZES[size], seed=0)
+        model = build_tiny_model(tokenizer, TINY_SIZES[size], seed=0, warm=False)
         params = sum(p.numel() for p in model.parameters()) / 1e6
         rows = {}
         for label, cls, ckpt in (("naive", NaiveTrainer, True), ("batched", GRPOTrainer, False)):

