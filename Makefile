@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench tokenizer clean
+.PHONY: setup run test test-fast bench tokenizer contracts clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test,gui]'
+	npm ci --no-audit --no-fund --loglevel=error   # anvil (local chain) and solc, pinned
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -30,10 +31,15 @@ test-fast: setup
 
 bench: setup
 	$(PY) benchmarks/grpo_round.py
+	$(PY) benchmarks/swarm_gather.py
 
 ## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
 tokenizer: setup
 	$(PY) -m desktop.node.tokenizer_build
 
+## recompile resources/contracts/SwarmCoordinator.json from the .sol source
+contracts: setup
+	node resources/contracts/compile.js
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) node_modules build dist *.egg-info .pytest_cache

@@ -13,6 +13,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import psutil
 import pytest
 
+pytest_plugins = ["tests.chain_fixtures"]  # one real anvil per test session, started on demand
+
 
 def _kill_children(keep: frozenset = frozenset()) -> list[str]:
     me = psutil.Process()

@@ -183,6 +183,7 @@ def _connect_swarm(config: Config, identity, model_name: str, sink: EventSink, s
     from desktop.swarm.problems_exchange import SolverChannel
 
     sw = config.swarm
+    route_hivemind_logs()
     try:
         dht = SwarmDHT(identity.path, initial_peers=sw.initial_peers, host=sw.host, port=sw.port,
                        startup_timeout=sw.startup_timeout)
@@ -217,6 +218,13 @@ def _make_judge(config: Config, device: str, make_judge):
         return make_judge("lm", model=judge_model, tokenizer=judge_tok)
     timeout = config.judge.timeout_seconds
     return make_judge("execution", limits=SandboxLimits(cpu_seconds=max(1, int(timeout)), wall_seconds=timeout * 2))
+
+
+def route_hivemind_logs() -> None:
+    """hivemind prints INFO lines on stderr by default; send them to our log file instead."""
+    from hivemind.utils.logging import use_hivemind_log_handler
+
+    use_hivemind_log_handler("nowhere")
 
 
 def _print_progress(event: dict) -> None:

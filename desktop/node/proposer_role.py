@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def run_proposer(config, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
     """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
     from desktop.codezero.proposer import DifficultyController, Proposer
-    from desktop.node.main import NodeError
+    from desktop.node.main import NodeError, route_hivemind_logs
     from desktop.swarm.clock import PeerRoundClock
     from desktop.swarm.dht import SwarmDHT, SwarmError
     from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
@@ -23,6 +23,7 @@ def run_proposer(config, identity, sink, stop, *, rounds: int | None, poll: floa
     if not config.swarm.enabled:
         raise NodeError("a proposer serves a swarm: start it with --swarm or --initial-peer", 2)
     sw = config.swarm
+    route_hivemind_logs()
     try:
         dht = SwarmDHT(identity.path, initial_peers=sw.initial_peers, host=sw.host, port=sw.port,
                        startup_timeout=sw.startup_timeout)
