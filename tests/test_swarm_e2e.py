@@ -98,9 +98,13 @@ def test_a_killed_peer_does_not_stall_the_others_and_rejoins(tmp_path):
         procs += [b, c]
         c_seen = _until(c, lambda e: e["type"] == "round_started" and e["round"] >= 1)
         c_id = next(e["peer_id"] for e in c_seen if e["type"] == "node_started")
-        os.killpg(c.pid, signal.SIGKILL)  # the peer and its DHT daemon die mid-round
+        c.kill()  # a crash mid-round: only the node process dies, no shutdown code runs
         c.wait(30)
         killed_at = time.monotonic()
+        deadline = killed_at + 20  # its DHT process and p2pd daemon follow it down
+        while _processes_using(tmp_path / "c") and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _processes_using(tmp_path / "c") == []
         # the others go on: each finishes two more rounds, waiting at most the gather deadline
         for proc in (a, b):
             done = _until(proc, lambda e: e["type"] == "round_finished" and e["round"] >= 3, timeout=240)

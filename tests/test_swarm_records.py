@@ -1,0 +1,210 @@
+"""The rollout record schema: round trip, every refusal reason, and fuzzing with junk."""
+
+import math
+import random
+
+import msgpack
+import pytest
+
+from desktop.swarm.records import (MAX_COMPLETION_CHARS, MAX_ITEMS, MAX_RECORD_BYTES, REASONS,
+                                   RecordError, RolloutItem, batch_id_of, decode_rollouts,
+                                   encode_rollouts, fit_items, make_item)
+
+PEER = "QmRJqhA1eRZsQM99tdaU7uSG9jsRiY1qQeRXLrM31STAZN"
+OTHER = "QmbfezfUT8ZMjpCBFNXBXHnAHU1G2TMF49uWUNSycAQhBC"
+
+
+def good_record(**overrides):
+    record = {"v": 1, "peer_id": PEER, "round": 7, "stage": 0, "model": "Qwen/Qwen2.5-Coder",
+              "items": [{"question": "Add two numbers.", "batch_id": batch_id_of("Add two numbers."),
+                         "completions": ["def add(a, b): return a + b", "x"],
+                         "rewards": [1.0, -1.2]}]}
+    record.update(overrides)
+    return record
+
+
+def item_with(**overrides):
+    item = dict(good_record()["items"][0])
+    item.update(overrides)
+    return good_record(items=[item])
+
+
+def decode(obj_or_bytes, *, round_=7, stage=0, window=2, peer=None):
+    data = obj_or_bytes if isinstance(obj_or_bytes, bytes) else msgpack.packb(obj_or_bytes)
+    return decode_rollouts(data, expected_round=round_, expected_stage=stage,
+                           round_window=window, expected_peer_id=peer)
+
+
+def reason_of(obj_or_bytes, **kw):
+    with pytest.raises(RecordError) as info:
+        decode(obj_or_bytes, **kw)
+    assert info.value.reason in REASONS
+    return info.value.reason
+
+
+def test_round_trip():
+    items = [make_item("Q1", ["a", "b"], [0.5, -0.2]), make_item("Q2 ünïcode ✓", ["c"])]
+    data = encode_rollouts(PEER, 3, 1, "m", items)
+    rec = decode_rollouts(data, expected_round=3, expected_stage=1, round_window=2,
+                          expected_peer_id=PEER)
+    assert (rec.peer_id, rec.round, rec.stage, rec.model) == (PEER, 3, 1, "m")
+    assert rec.items == items
+    assert rec.items[1].rewards == [] and rec.items[0].batch_id == batch_id_of("Q1")
+
+
+def test_empty_items_and_lagging_round_are_accepted():
+    assert decode(good_record(items=[])).items == []
+    assert decode(good_record(round=5)).round == 5  # within the 2-round window
+
+
+@pytest.mark.parametrize("data", [b"", b"\xc1", b"\x92\x01", b"\xff" * 50, b"\x81\xa1"])
+def test_garbage(data):
+    assert reason_of(data) == "garbage"
+
+
+def test_non_bytes_value_is_garbage():
+    with pytest.raises(RecordError) as info:
+        decode_rollouts({"v": 1}, expected_round=0, expected_stage=0, round_window=0)
+    assert info.value.reason == "garbage"
+
+
+@pytest.mark.parametrize("record", [
+    [1, 2, 3],
+    good_record(v=2),
+    good_record(v=True),
+    good_record(extra=1),
+    {k: v for k, v in good_record().items() if k != "model"},
+    good_record(round=True),
+    good_record(round=-1),
+    good_record(round=7.0),
+    good_record(peer_id="not-a-peer-id"),
+    good_record(peer_id=b"bytes"),
+    good_record(items={"a": 1}),
+    item_with(rewards=[1, 0]),          # ints, not floats
+    item_with(rewards=[True, False]),
+    item_with(rewards=[math.nan, 0.0]),
+    item_with(rewards=[math.inf, 0.0]),
+    item_with(rewards=[10.5, 0.0]),
+    item_with(rewards=[1.0]),           # count does not match completions
+    item_with(completions=[]),
+    item_with(completions=["a", 3]),
+    item_with(question=None),
+    item_with(batch_id=5),
+    good_record(items=[good_record()["items"][0]] * 2),  # duplicate question
+])
+def test_schema(record):
+    assert reason_of(record) == "schema"
+
+
+def test_binary_and_ext_types_are_schema_errors():
+    assert reason_of(msgpack.packb(good_record(model=b"bin"), use_bin_type=True)) == "schema"
+    assert reason_of(msgpack.packb(good_record(model=msgpack.ExtType(3, b"x")))) == "schema"
+    missing_item_key = good_record()
+    del missing_item_key["items"][0]["rewards"]
+    assert reason_of(missing_item_key) == "schema"
+
+
+def test_oversized():
+    assert reason_of(b"\x00" * (MAX_RECORD_BYTES + 1)) == "oversized"
+    assert reason_of(item_with(completions=["x" * (MAX_COMPLETION_CHARS + 1)])) == "oversized"
+    assert reason_of(item_with(question="q" * 8001)) == "oversized"
+    assert reason_of(item_with(completions=["a"] * 17, rewards=[])) == "oversized"
+    many = [{"question": f"q{i}", "batch_id": batch_id_of(f"q{i}"), "completions": ["a"],
+             "rewards": []} for i in range(MAX_ITEMS + 1)]
+    assert reason_of(good_record(items=many)) == "oversized"
+    assert reason_of(good_record(model="m" * 300)) == "oversized"
+
+
+def test_batch_id():
+    assert reason_of(item_with(batch_id="0" * 32)) == "batch_id"
+
+
+def test_rounds():
+    assert reason_of(good_record(round=8)) == "future_round"
+    assert reason_of(good_record(stage=1)) == "future_round"
+    assert reason_of(good_record(round=4)) == "stale_round"
+    assert reason_of(good_record(round=7, stage=0), stage=1) == "stale_round"
+    assert reason_of(good_record(round=6), window=0) == "stale_round"
+
+
+def test_forged_publisher():
+    assert decode(good_record(), peer=PEER).peer_id == PEER
+    assert reason_of(good_record(), peer=OTHER) == "forged_publisher"
+
+
+def test_fit_items_makes_an_acceptable_record():
+    huge = [RolloutItem(f"q{i}" * 5000, "", ["c" * 40_000] * 20, [99.0] * 20) for i in range(12)]
+    items = fit_items(huge)
+    assert 1 <= len(items) <= MAX_ITEMS
+    data = encode_rollouts(PEER, 0, 0, "m", items)
+    assert len(data) <= MAX_RECORD_BYTES
+    assert all(r == 10.0 for it in items for r in it.rewards)
+    assert fit_items([RolloutItem("q", "", ["\ud800 lone surrogate"], [])])[0].completions
+
+
+def test_encode_refuses_what_peers_would_refuse():
+    with pytest.raises(RecordError):
+        encode_rollouts(PEER, 0, 0, "m", [RolloutItem("q", "bad", ["a"], [])])
+
+
+# --- fuzzing ------------------------------------------------------------------------------
+
+def _random_obj(rng: random.Random, depth: int = 0):
+    kinds = ["int", "neg", "float", "str", "bytes", "bool", "none", "list", "dict", "big"]
+    if depth > 3:
+        kinds = kinds[:7]
+    kind = rng.choice(kinds)
+    if kind == "int":
+        return rng.randint(0, 2**64 - 1)
+    if kind == "neg":
+        return rng.randint(-2**63, -1)
+    if kind == "float":
+        return rng.choice([rng.uniform(-1e9, 1e9), math.nan, math.inf, -0.0])
+    if kind == "str":
+        return "".join(chr(rng.randint(32, 0x2FFF)) for _ in range(rng.randint(0, 20)))
+    if kind == "bytes":
+        return rng.randbytes(rng.randint(0, 20))
+    if kind == "bool":
+        return rng.random() < 0.5
+    if kind == "none":
+        return None
+    if kind == "list":
+        return [_random_obj(rng, depth + 1) for _ in range(rng.randint(0, 20))]
+    if kind == "dict":
+        return {rng.choice(["v", "items", "round", "x", "question"]) + str(rng.randint(0, 3)):
+                _random_obj(rng, depth + 1) for _ in range(rng.randint(0, 8))}
+    return "x" * rng.randint(0, 300_000)
+
+
+def _mutate_good(rng: random.Random) -> bytes:
+    record = good_record()
+    target = record if rng.random() < 0.5 else record["items"][0]
+    target[rng.choice(sorted(target))] = _random_obj(rng)
+    data = bytearray(msgpack.packb(record, use_bin_type=True))
+    for _ in range(rng.randint(0, 3)):  # flip a few bytes: truncations, bad lengths, bad utf-8
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    if rng.random() < 0.2:
+        data = data[:rng.randrange(len(data))]
+    return bytes(data)
+
+
+def test_fuzz_only_record_errors():
+    rng = random.Random(1234)
+    outcomes = {"ok": 0}
+    for case in range(2000):
+        choice = case % 3
+        if choice == 0:
+            data = rng.randbytes(rng.randint(0, 400))
+        elif choice == 1:
+            data = msgpack.packb(_random_obj(rng), use_bin_type=rng.random() < 0.5)
+        else:
+            data = _mutate_good(rng)
+        try:
+            decode(data)
+            outcomes["ok"] += 1
+        except RecordError as exc:
+            assert exc.reason in REASONS
+            outcomes[exc.reason] = outcomes.get(exc.reason, 0) + 1
+    # The mutations should reach deep checks, not only the outer parser.
+    assert outcomes.get("garbage") and outcomes.get("schema")
+    assert len(outcomes) >= 4, outcomes
