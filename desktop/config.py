@@ -77,6 +77,15 @@ class SwarmConfig(_Section):
     backoff_max: float = Field(900, gt=0)
 
 
+class ChainConfig(_Section):
+    enabled: bool = True               # use the profile's chain when it can be found
+    services_file: str | None = None   # local profile: default <data dir>/chain/services.json
+    org_id: str | None = None          # default: the login server's signed-in account
+    submit_every: int = Field(1, ge=1, le=100_000)  # rounds between reward/winner submissions
+    rpc_url: str | None = None         # testnet profile: override the public RPC
+    login_url: str | None = None       # testnet profile: where writes go
+
+
 class JudgeConfig(_Section):
     kind: Literal["execution", "lm"] = "execution"
     model: str | None = None
@@ -109,6 +118,7 @@ class Config(_Section):
     training: TrainingConfig = TrainingConfig()
     game: GameConfig = GameConfig()
     swarm: SwarmConfig = SwarmConfig()
+    chain: ChainConfig = ChainConfig()
     problems: ProblemsConfig = ProblemsConfig()
     judge: JudgeConfig = JudgeConfig()
     identity_path: str | None = None

@@ -39,6 +39,8 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     "hf_push": {"round": int, "repo": str, "ok": bool},
     "proposer": {"round": int, "difficulty": int, "published": OPT_STR, "feedback": int,
                  "mean_reward": OPT_NUM, "rejected": dict},
+    "chain_submitted": {"round": int, "sent": int, "already": int, "failed": int, "pending": int,
+                        "error": OPT_STR},
     "warning": {"message": str},
     "error": {"message": str},
     "node_stopped": {"reason": str, "round": int, "exit_code": int},

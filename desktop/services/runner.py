@@ -1,0 +1,154 @@
+"""`rl-swarm services`: the local profile's chain, login server and round keeper, in the foreground.
+
+anvil keeps its state in ``<data>/chain/anvil-state.json`` so the chain (registrations, rewards)
+survives restarts; the coordinator is deployed on the first start and its address remembered in
+``<data>/chain/deployment.json``. Clients find everything through ``<data>/chain/services.json``.
+SIGTERM / SIGINT stop all three cleanly (anvil writes its state on the way out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+OWNER, FUNDER = 0, 1  # anvil dev accounts: contract owner/managers, and the one paying new accounts' gas
+
+
+class ServicesError(Exception):
+    """The services could not start; the message is meant for the user."""
+
+
+@dataclass
+class ServicesInfo:
+    rpc_url: str
+    contract: str
+    login_url: str
+    api_token_file: str
+    chain_id: int
+
+    def public(self) -> dict:
+        return {"rpc_url": self.rpc_url, "contract": self.contract, "login_url": self.login_url,
+                "api_token_file": self.api_token_file}
+
+
+def free_or(port: int) -> int:
+    """``port`` if nothing listens there, else 0 (any free port): a busy default must not stop us."""
+    if port == 0:
+        return 0
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+def _deployment(chain_dir: Path, w3, chain_id: int) -> str:
+    """The coordinator's address: the remembered one if its code is on this chain, else a new one."""
+    from desktop.chain.anvil import dev_private_keys
+    from desktop.chain.deploy import deploy_coordinator
+
+    record = chain_dir / "deployment.json"
+    if record.is_file():
+        try:
+            known = json.loads(record.read_text())
+            if known.get("chain_id") == chain_id and len(w3.eth.get_code(known["contract"])) > 0:
+                return known["contract"]
+            log.warning("remembered coordinator %s is not on this chain: deploying again", known.get("contract"))
+        except (ValueError, KeyError, TypeError):
+            log.warning("unreadable %s: deploying again", record)
+    address = deploy_coordinator(w3, dev_private_keys(OWNER + 1)[OWNER])
+    tmp = record.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"contract": address, "chain_id": chain_id}))
+    tmp.replace(record)
+    log.info("deployed the coordinator at %s", address)
+    return address
+
+
+class LocalServices:
+    def __init__(self, data_dir: Path, *, rpc_port: int = 8545, login_port: int = 3000,
+                 round_period: float = 60.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.chain_dir = self.data_dir / "chain"
+        self.rpc_port = rpc_port
+        self.login_port = login_port
+        self.round_period = round_period
+        self.anvil = None
+        self.login = None
+        self.keeper = None
+        self.info: ServicesInfo | None = None
+
+    async def start(self) -> ServicesInfo:
+        from web3 import Web3
+
+        from desktop.chain.anvil import Anvil, AnvilError, AnvilNotFound, dev_private_keys
+        from desktop.chain.profiles import services_file, write_services_file
+        from desktop.services.login_server import LoginServer
+        from desktop.services.round_keeper import RoundKeeper
+
+        self.chain_dir.mkdir(parents=True, exist_ok=True)
+        keys = dev_private_keys(FUNDER + 1)
+        try:
+            self.anvil = Anvil().start(port=free_or(self.rpc_port), state_file=self.chain_dir / "anvil-state.json")
+        except (AnvilNotFound, AnvilError) as exc:
+            raise ServicesError(str(exc)) from None
+        w3 = Web3(Web3.HTTPProvider(self.anvil.rpc_url, request_kwargs={"timeout": 10}))
+        chain_id = w3.eth.chain_id
+        contract = await asyncio.to_thread(_deployment, self.chain_dir, w3, chain_id)
+        self.login = LoginServer(self.data_dir, self.anvil.rpc_url, contract, port=free_or(self.login_port),
+                                 funder_key=keys[FUNDER], manager_key=keys[OWNER])
+        await self.login.start()
+        self.keeper = RoundKeeper(self.anvil.rpc_url, contract, keys[OWNER], period=self.round_period,
+                                  advance_when_all_submitted=True)
+        self.keeper.start()
+        self.info = ServicesInfo(self.anvil.rpc_url, contract, self.login.url, str(self.login.api_token_file),
+                                 chain_id)
+        write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
+        return self.info
+
+    async def stop(self) -> None:
+        if self.keeper is not None:
+            await asyncio.to_thread(self.keeper.stop)
+        if self.login is not None:
+            await self.login.stop()
+        if self.anvil is not None:
+            await asyncio.to_thread(self.anvil.stop)  # SIGTERM: anvil dumps its state file
+        from desktop.chain.profiles import services_file
+
+        services_file(self.data_dir).unlink(missing_ok=True)  # nothing listens there any more
+
+
+async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, round_period: float) -> int:
+    services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        info = await services.start()
+        if json_out:
+            print(json.dumps(info.public()), flush=True)
+        else:
+            print(f"local chain    {info.rpc_url}  (coordinator {info.contract})\n"
+                  f"login page     {info.login_url}\n"
+                  f"API token      {info.api_token_file}\n"
+                  "press Ctrl-C to stop", flush=True)
+        await stop.wait()
+        return 0
+    except ServicesError as exc:
+        print(f"rl-swarm services: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        await services.stop()
+
+
+def run_services(data_dir: Path, *, json_out: bool, rpc_port: int, login_port: int, round_period: float) -> int:
+    return asyncio.run(_main(data_dir, json_out, rpc_port, login_port, round_period))
