@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stop waiting for rollouts once N other peers are in")
     swarm.add_argument("--gather-timeout", type=float, metavar="SECONDS",
                        help="longest wait for other peers' rollouts each round")
+    chain = node.add_argument_group("chain")
+    chain.add_argument("--services", type=Path, metavar="FILE",
+                       help="local profile: the services.json of a running `rl-swarm services`")
+    chain.add_argument("--org-id", help="account (orgId) on the login server (default: the signed-in one)")
+    chain.add_argument("--publish-bootnode", action="store_true",
+                       help="local profile: put this peer's DHT address on chain for the others")
 
     swarm_cmd = sub.add_parser("swarm", help="run N peers on this machine (a local swarm)")
     _common(swarm_cmd)
@@ -56,6 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     swarm_cmd.add_argument("--pool", choices=["auto", "tiny", "small", "large"], default="tiny",
                            help="model pool of every peer (default tiny: works offline)")
     swarm_cmd.add_argument("--config", type=Path, help="YAML config file for every peer")
+    swarm_cmd.add_argument("--no-chain", action="store_true",
+                           help="no local chain: rounds are kept by the peers themselves")
+
+    services = sub.add_parser("services", help="run the local chain, login server and round keeper")
+    _common(services)
+    services.add_argument("--json", action="store_true",
+                          help="first line: JSON with rpc_url, contract, login_url, api_token_file")
+    services.add_argument("--round-period", type=float, default=60.0, metavar="SECONDS",
+                          help="advance the round at least this often (default 60)")
+
+    chain = sub.add_parser("chain", help="the coordinator contract")
+    chain_sub = chain.add_subparsers(dest="chain_command", metavar="ACTION")
+    status = chain_sub.add_parser("status", help="round, stage, registered peers and the leaderboard")
+    _common(status)
+    status.add_argument("--json", action="store_true")
+    status.add_argument("--config", type=Path, help="YAML config file (for the profile)")
 
     identity = sub.add_parser("identity", help="this peer's identity (swarm.pem)")
     id_sub = identity.add_subparsers(dest="identity_command", metavar="ACTION")
@@ -68,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(probe)
     probe.add_argument("--pool", choices=["tiny", "small", "large"], help="override the chosen pool")
     probe.add_argument("--json", action="store_true")
+
+    gui = sub.add_parser("gui", help="the desktop app")
+    _common(gui)
+    gui.add_argument("--screenshot", type=Path, metavar="DIR",
+                     help="run a tiny node, save a PNG of every page to DIR, then exit")
     return parser
 
 
@@ -90,7 +117,9 @@ def cmd_node(args) -> int:
     overrides = {"model.pool": args.pool, "model.name": args.model, "role": args.role,
                  "swarm.enabled": True if (args.swarm or args.initial_peers) else None,
                  "swarm.initial_peers": args.initial_peers, "swarm.port": args.dht_port,
-                 "swarm.expected_peers": args.expected_peers, "swarm.gather_timeout": args.gather_timeout}
+                 "swarm.expected_peers": args.expected_peers, "swarm.gather_timeout": args.gather_timeout,
+                 "chain.services_file": str(args.services) if args.services else None,
+                 "chain.org_id": args.org_id}
     try:
         config = load_config(config_file, overrides)
         paths.ensure()
@@ -101,7 +130,8 @@ def cmd_node(args) -> int:
     setup_logging(paths.logs, "node", config.logging.level, config.logging.max_bytes, config.logging.backups)
     from desktop.node.main import run_node
 
-    return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity)
+    return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity,
+                    publish_bootnode=args.publish_bootnode)
 
 
 def cmd_swarm(args) -> int:
@@ -126,7 +156,48 @@ def cmd_swarm(args) -> int:
         print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {args.rounds} rounds, "
               f"data in {base}", flush=True)
     return run_swarm(base, peers=args.peers, rounds=args.rounds, proposer=args.proposer,
-                     json_events=args.json_events, node_args=node_args)
+                     json_events=args.json_events, node_args=node_args, chain=not args.no_chain)
+
+
+def cmd_services(args) -> int:
+    from desktop.config import ConfigError, load_config
+    from desktop.logs import setup_logging
+    from desktop.paths import AppPaths
+
+    paths = AppPaths.default(args.data_dir)
+    try:
+        config = load_config(paths.config_file if paths.config_file.is_file() else None)
+        paths.ensure()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if args.round_period <= 0:
+        return _fail("--round-period must be positive")
+    setup_logging(paths.logs, "services", config.logging.level)
+    from desktop.services.runner import run_services
+
+    return run_services(paths.data, json_out=args.json, rpc_port=config.ports.rpc, login_port=config.ports.login,
+                        round_period=args.round_period)
+
+
+def cmd_chain(args) -> int:
+    if args.chain_command != "status":
+        return _fail("usage: rl-swarm chain status [--json] [--data-dir DIR]")
+    from desktop.config import ConfigError, load_config
+    from desktop.paths import AppPaths
+
+    paths = AppPaths.default(args.data_dir)
+    try:
+        config = load_config(args.config or (paths.config_file if paths.config_file.is_file() else None))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from desktop.chain.status import ChainUnavailable, chain_status, format_status
+
+    try:
+        report = chain_status(config, paths)
+    except ChainUnavailable as exc:
+        return _fail(str(exc), 1)
+    print(json.dumps(report, indent=2) if args.json else format_status(report))
+    return 0
 
 
 def cmd_identity(args) -> int:
@@ -157,13 +228,24 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_gui(args) -> int:
+    from desktop.gui.app import main as gui_main  # Qt only: no torch on this path
+
+    argv = []
+    if args.data_dir is not None:
+        argv += ["--data-dir", str(args.data_dir)]
+    if args.screenshot is not None:
+        argv += ["--screenshot", str(args.screenshot)]
+    return gui_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         # The desktop app lands later; until then the default is the headless node.
         args = parser.parse_args(["node", *(argv or [])])
-    handlers = {"node": cmd_node, "swarm": cmd_swarm, "identity": cmd_identity, "probe": cmd_probe}
+    handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain, "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

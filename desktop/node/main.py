@@ -86,7 +86,7 @@ def _install_signals(stop) -> None:
 
 
 def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events: bool,
-             identity_path=None) -> int:
+             identity_path=None, publish_bootnode: bool = False) -> int:
     from desktop.identity import IdentityError, load_or_create_identity
 
     sink = EventSink(sys.stdout if json_events else None)
@@ -108,11 +108,11 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         if config.role == "proposer":
             from desktop.node.proposer_role import run_proposer
 
-            last = run_proposer(config, identity, sink, stop, rounds=rounds)
+            last = run_proposer(config, paths, identity, sink, stop, rounds=rounds)
             stop_round = -1 if last is None else last
             sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
             return EXIT_OK
-        node = _build_node(config, paths, identity, sink, stop)
+        node, conns = _build_node(config, paths, identity, sink, stop, publish_bootnode)
         try:
             resumed = node.resume()
             sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model=node.model_name,
@@ -120,7 +120,7 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
                       role=config.role)
             node.run(rounds)
         finally:
-            node.comms.close()  # the DHT daemon must not outlive the node
+            conns.close()  # the DHT daemon must not outlive the node; last submissions flushed
         stop_round = node.last_completed if node.last_completed is not None else -1
         sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
         return EXIT_OK
@@ -139,13 +139,14 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         return EXIT_FAILURE
 
 
-def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop):
+def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop, publish_bootnode: bool):
     import torch
 
     from desktop.codezero.judges import make_judge
     from desktop.codezero.problems import ProblemSourceError, load_problems
     from desktop.node.checkpoint import CheckpointStore
     from desktop.node.grpo import GRPOSettings, GRPOTrainer
+    from desktop.node.connect import connect
     from desktop.node.models import pick_device
     from desktop.node.runner import Node
 
@@ -164,41 +165,14 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.hf_push import make_pusher
 
     pusher = make_pusher(config, identity, model_name, trainer, sink)
-    comms, round_source, proposals = _connect_swarm(config, identity, model_name, sink, stop)
-    return Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
+    conns = connect(config, paths, identity, model_name, sink, stop, publish_bootnode=publish_bootnode)
+    node = Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
                 checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
-                problems_per_round=config.training.problems_per_round, stop=stop, after_round=pusher,
-                workers=min(4, os.cpu_count() or 1), comms=comms, round_source=round_source,
-                num_transplant_trees=config.game.num_transplant_trees, proposals=proposals)
-
-
-def _connect_swarm(config: Config, identity, model_name: str, sink: EventSink, stop):
-    """Single peer, or the DHT: rollout exchange plus the peers' round clock."""
-    if not config.swarm.enabled:
-        return None, None, None
-    from desktop.node.rounds import SyncedRoundSource
-    from desktop.swarm.clock import PeerRoundClock
-    from desktop.swarm.dht import SwarmDHT, SwarmError
-    from desktop.swarm.exchange import DHTCommunication
-    from desktop.swarm.problems_exchange import SolverChannel
-
-    sw = config.swarm
-    route_hivemind_logs()
-    try:
-        dht = SwarmDHT(identity.path, initial_peers=sw.initial_peers, host=sw.host, port=sw.port,
-                       startup_timeout=sw.startup_timeout)
-        maddrs = dht.visible_maddrs()
-    except SwarmError as exc:
-        raise NodeError(str(exc)) from None
-    log.info("DHT up at %s", maddrs)
-    sink.emit("dht_ready", peer_id=dht.peer_id, maddrs=maddrs)
-    comms = DHTCommunication(dht, peer_id=identity.peer_id, model_name=model_name,
-                             expected_peers=sw.expected_peers, gather_timeout=sw.gather_timeout,
-                             round_window=sw.round_window)
-    clock = SyncedRoundSource(
-        PeerRoundClock(dht), stop=stop.now, backoff_start=sw.backoff_start, backoff_max=sw.backoff_max,
-        on_join=lambda now, was: sink.emit("joined_round", round=now, previous=was))
-    return comms, clock, SolverChannel(dht, identity.peer_id, round_window=sw.round_window + 1)
+                problems_per_round=config.training.problems_per_round, stop=stop,
+                after_round=[conns.chain.after_round if conns.chain else None, pusher],
+                workers=min(4, os.cpu_count() or 1), comms=conns.comms, round_source=conns.round_source,
+                num_transplant_trees=config.game.num_transplant_trees, proposals=conns.proposals)
+    return node, conns
 
 
 def _make_judge(config: Config, device: str, make_judge):
@@ -218,13 +192,6 @@ def _make_judge(config: Config, device: str, make_judge):
         return make_judge("lm", model=judge_model, tokenizer=judge_tok)
     timeout = config.judge.timeout_seconds
     return make_judge("execution", limits=SandboxLimits(cpu_seconds=max(1, int(timeout)), wall_seconds=timeout * 2))
-
-
-def route_hivemind_logs() -> None:
-    """hivemind prints INFO lines on stderr by default; send them to our log file instead."""
-    from hivemind.utils.logging import use_hivemind_log_handler
-
-    use_hivemind_log_handler("nowhere")
 
 
 def _print_progress(event: dict) -> None:

@@ -12,10 +12,11 @@ import logging
 log = logging.getLogger(__name__)
 
 
-def run_proposer(config, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
+def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
     """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
     from desktop.codezero.proposer import DifficultyController, Proposer
-    from desktop.node.main import NodeError, route_hivemind_logs
+    from desktop.node.connect import route_hivemind_logs
+    from desktop.node.main import NodeError
     from desktop.swarm.clock import PeerRoundClock
     from desktop.swarm.dht import SwarmDHT, SwarmError
     from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
@@ -31,7 +32,15 @@ def run_proposer(config, identity, sink, stop, *, rounds: int | None, poll: floa
     except SwarmError as exc:
         raise NodeError(str(exc)) from None
     try:
-        clock = PeerRoundClock(dht)
+        from desktop.chain.connect import make_client, resolve_profile
+
+        profile = resolve_profile(config, paths.data)
+        if profile is not None:  # the chain keeps the rounds; a proposer submits nothing
+            from desktop.chain.client import ChainRoundSource
+
+            clock = ChainRoundSource(make_client(profile, None))
+        else:
+            clock = PeerRoundClock(dht)
         loop = ProposerLoop(Proposer(config.training.seed, DifficultyController()),
                             ProposerChannel(dht, identity.peer_id))
         sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model="generator",

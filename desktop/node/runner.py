@@ -57,6 +57,8 @@ class RoundStats:
     reward_mean: float
     loss: float | None
     times: dict = field(default_factory=dict)
+    peer_rewards: dict = field(default_factory=dict)
+    reward_sum: float = 0.0  # own rewards of the round, summed  # peer id -> mean reward of its rollouts, judged here
 
 
 class Node:
@@ -76,7 +78,7 @@ class Node:
         self.round_source = round_source or LocalRoundSource()
         self.comms = comms or SinglePeer()
         self.stop = stop or StopControl()
-        self.after_round = after_round  # optional hook(round, stats), e.g. Hugging Face push
+        self.after_round = [hook for hook in (after_round or []) if hook]  # hook(round, stats): chain, hub
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
         self.num_transplant_trees = num_transplant_trees
         self.proposals = proposals  # SolverChannel: proposer problems in, reward feedback out
@@ -144,6 +146,7 @@ class Node:
         times = {"generate": 0.0, "reward": 0.0, "train": 0.0, "comm": 0.0}
         started = time.perf_counter()
         all_rewards: list[float] = []
+        by_peer: dict[str, list[float]] = {}
         loss = None
         for stage in range(self.stages):
             problems = [self.problems.next(round_number * self.problems_per_round + k)
@@ -176,6 +179,8 @@ class Node:
             times["reward"] += time.perf_counter() - t
             if proposed is not None:
                 self._send_feedback(round_number, proposed, own_rewards[-1])
+            for (group, _), rewards in zip(transplants, other_rewards):
+                by_peer.setdefault(group.source, []).extend(rewards)
             flat_own = [r for rs in own_rewards for r in rs]
             all_rewards.extend(flat_own)
             self.sink.emit("rewards", round=round_number, mean=_mean(flat_own), own=flat_own,
@@ -192,7 +197,8 @@ class Node:
         path = self.checkpoints.save(round_number, self.trainer.model, self.trainer.optimizer, self.model_name)
         self.sink.emit("checkpoint", round=round_number, path=str(path), seconds=round(time.perf_counter() - t, 4))
         self.last_completed = round_number
-        stats = RoundStats(round_number, _mean(all_rewards), loss, times)
+        stats = RoundStats(round_number, _mean(all_rewards), loss, times,
+                           {peer: _mean(rs) for peer, rs in by_peer.items()}, sum(all_rewards))
         self.sink.emit("round_finished", round=round_number, seconds=round(time.perf_counter() - started, 4),
                        reward_mean=stats.reward_mean, **{k: round(v, 4) for k, v in times.items()})
         return stats
@@ -212,8 +218,8 @@ class Node:
                     log.info("stop requested after round %s", self.last_completed)
                     break
                 done += 1
-                if self.after_round is not None:
-                    self.after_round(round_number, stats)
+                for hook in self.after_round:
+                    hook(round_number, stats)
         finally:
             self.pool.shutdown(wait=False, cancel_futures=True)
             self.comms.close()

@@ -47,7 +47,7 @@ class Peer:
 class LocalSwarm:
     def __init__(self, base_dir: Path, *, peers: int, rounds: int, proposer: bool = False,
                  json_events: bool = False, node_args: list[str] | None = None, out: IO[str] = sys.stdout,
-                 startup_timeout: float = 180.0, gather_timeout: float = 60.0) -> None:
+                 startup_timeout: float = 180.0, gather_timeout: float = 60.0, chain: bool = True) -> None:
         self.base_dir = Path(base_dir)
         self.rounds = rounds
         self.json_events = json_events
@@ -63,6 +63,12 @@ class LocalSwarm:
         self._stopping = threading.Event()
         self._tty = hasattr(out, "isatty") and out.isatty()
         self._last_table = ""
+        self.services = None
+        if chain:
+            from desktop.swarm.local_services import ServicesProcess
+
+            self.services = ServicesProcess(self.base_dir / "services")
+        self.org_ids: dict[int, str] = {}
 
     # ---- processes -----------------------------------------------------------------------------
     def _command(self, peer: Peer, bootstrap: list[str]) -> list[str]:
@@ -73,6 +79,12 @@ class LocalSwarm:
             cmd += ["--rounds", str(self.rounds)]
         for maddr in bootstrap:
             cmd += ["--initial-peer", maddr]
+        if self.services is not None:
+            cmd += ["--services", str(self.services.services_file)]
+            if peer.index in self.org_ids:
+                cmd += ["--org-id", self.org_ids[peer.index]]
+            if peer.index == 0:
+                cmd.append("--publish-bootnode")
         return cmd + self.node_args
 
     def _spawn(self, peer: Peer, bootstrap: list[str]) -> None:
@@ -171,6 +183,16 @@ class LocalSwarm:
     # ---- lifecycle -----------------------------------------------------------------------------
     def run(self) -> int:
         """Start every peer, wait for the solvers to finish, stop the rest. Returns an exit code."""
+        if self.services is not None:
+            from desktop.swarm.local_services import ServicesFailed
+
+            try:
+                self.services.start()
+                for peer in self.solvers:  # one account per peer, as if each had its own user
+                    self.org_ids[peer.index] = self.services.create_account(f"peer-{peer.index}@local.rl-swarm.net")
+            except ServicesFailed as exc:
+                self._say(str(exc))
+                return 1
         first = self.peers[0]
         self._spawn(first, [])
         if not first.ready.wait(self.startup_timeout) or not first.maddrs:
@@ -183,14 +205,30 @@ class LocalSwarm:
             while peer.reader is not None and peer.reader.is_alive():
                 if self._stopping.wait(0.2):
                     break
-        self.stop()
         if not self.json_events:
             self._last_table = "" if not self._tty else self._last_table
             self._render()
+            self._print_chain()
+        self.stop()
         failed = [p for p in self.solvers if p.exit_code not in (0, None)]
         for p in failed:
             self._say(f"{p.label} exited with code {p.exit_code}; its log: {p.data_dir / 'logs' / 'node.log'}")
         return 1 if failed else 0
+
+    def _print_chain(self) -> None:
+        """The coordinator's view at the end: registrations, rewards, the winner leaderboard."""
+        if self.services is None or not self.services.info:
+            return
+        from desktop.chain.status import ChainUnavailable, chain_status, format_status
+        from desktop.config import load_config
+        from desktop.paths import AppPaths
+
+        config = load_config(None, {"chain.services_file": str(self.services.services_file)})
+        try:
+            self.out.write("\n" + format_status(chain_status(config, AppPaths.default(self.base_dir))) + "\n")
+        except ChainUnavailable as exc:
+            self._say(str(exc))
+        self.out.flush()
 
     def request_stop(self) -> None:
         self._stopping.set()
@@ -210,6 +248,8 @@ class LocalSwarm:
             except subprocess.TimeoutExpired:
                 p.proc.kill()
                 p.proc.wait(10)
+        if self.services is not None:
+            self.services.stop()
         for p in self.peers:
             if p.proc is not None:
                 try:  # each peer leads its own process group: its DHT daemon goes with it
@@ -224,9 +264,9 @@ class LocalSwarm:
 
 
 def run_swarm(base_dir: Path, *, peers: int, rounds: int, proposer: bool, json_events: bool,
-              node_args: list[str]) -> int:
+              node_args: list[str], chain: bool = True) -> int:
     swarm = LocalSwarm(base_dir, peers=peers, rounds=rounds, proposer=proposer, json_events=json_events,
-                       node_args=node_args)
+                       node_args=node_args, chain=chain)
 
     def on_signal(signum, frame):
         swarm.request_stop()

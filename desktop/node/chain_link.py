@@ -1,0 +1,93 @@
+"""The node's side of the coordinator: register, follow its rounds, submit rewards and winners.
+
+Writes go through a submission queue on disk and are flushed on a background thread, so a chain
+or login server that is down never stops training and no submission is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue as queue_mod
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class ChainLink:
+    def __init__(self, client, submissions, peer_id: str, sink, *, submit_every: int = 1) -> None:
+        self.client = client
+        self.submissions = submissions
+        self.peer_id = peer_id
+        self.sink = sink
+        self.submit_every = submit_every
+        self.signal = 0.0  # own rewards summed since the last submission (rl-swarm's signal)
+        self.best: dict[str, float] = {}  # peer id -> best mean reward of its rollouts since then
+        self.rounds = 0
+        self._wake: queue_mod.Queue = queue_mod.Queue()
+        self._thread = threading.Thread(target=self._flusher, name="chain-flush", daemon=True)
+        self._thread.start()
+
+    def bootnodes(self) -> list[str]:
+        from desktop.chain.client import ChainError
+
+        try:
+            return self.client.bootnodes()
+        except ChainError as exc:
+            self.sink.emit("warning", message=f"could not read bootnodes from the chain: {exc}")
+            return []
+
+    def publish_bootnode(self, maddrs: list[str]) -> None:
+        from desktop.chain.client import ChainError
+
+        try:
+            self.client.add_bootnodes(maddrs)
+        except ChainError as exc:
+            self.sink.emit("warning", message=f"could not put this peer's address on chain: {exc}")
+
+    def register(self) -> None:
+        """Queued like any submission; its flush reports round -1 (not tied to a round)."""
+        self.submissions.enqueue_register(self.peer_id)
+        self._wake.put(-1)
+
+    def after_round(self, round_number: int, stats) -> None:
+        self.signal += stats.reward_sum
+        for peer, reward in stats.peer_rewards.items():
+            self.best[peer] = max(reward, self.best.get(peer, float("-inf")))
+        self.rounds += 1
+        if self.rounds % self.submit_every:
+            return
+        from desktop.chain.client import reward_to_chain
+
+        self.submissions.enqueue_reward(round_number, 0, reward_to_chain(self.signal), self.peer_id)
+        winner = max(self.best, key=self.best.get) if self.best else self.peer_id
+        self.submissions.enqueue_winners(round_number, [winner], self.peer_id)
+        self.signal, self.best = 0.0, {}
+        self._wake.put(round_number)
+
+    def _flusher(self) -> None:
+        while True:
+            round_number = self._wake.get()
+            if round_number is None:
+                return
+            self._flush(round_number)
+
+    def _flush(self, round_number: int):
+        try:
+            result = self.submissions.flush()
+        except Exception as exc:  # the queue keeps everything; say why and try next time
+            log.warning("submission flush failed: %s", exc)
+            return None
+        error = None if result.error is None else str(result.error)
+        if not (result.sent or result.already or result.failed or error):
+            return result
+        self.sink.emit("chain_submitted", round=round_number, sent=result.sent, already=result.already,
+                       failed=result.failed, pending=result.pending, error=error)
+        return result
+
+    def close(self, timeout: float = 15.0) -> None:
+        """Stop the flusher; one last bounded flush so a clean stop leaves little queued."""
+        self._wake.put(None)
+        self._thread.join(timeout)
+        done = threading.Thread(target=self._flush, args=(-1,), daemon=True)
+        done.start()
+        done.join(timeout)
