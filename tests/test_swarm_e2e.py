@@ -48,7 +48,7 @@ def test_three_peers_train_on_each_others_rollouts(tmp_path):
         event = events.decode(line)  # every line is a valid event ...
         by_peer.setdefault(event["peer"], []).append(event)  # ... tagged with its peer
     assert sorted(by_peer) == ["solver-0", "solver-1", "solver-2"]
-    ids = {label: evs[0]["peer_id"] for label, evs in by_peer.items() if evs[0]["type"] == "dht_ready"}
+    ids = {label: e["peer_id"] for label, evs in by_peer.items() for e in evs if e["type"] == "dht_ready"}
     assert len(set(ids.values())) == 3
     for label, evs in by_peer.items():
         others = {pid for other, pid in ids.items() if other != label}
