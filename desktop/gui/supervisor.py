@@ -1,0 +1,543 @@
+"""Supervise the app's child processes (the node, the local services) with QProcess.
+
+One QObject wraps one QProcess per run: it turns stdout into protocol events, keeps every other
+line for the log view, restarts a crashed child with exponential backoff and describes how each
+run ended as an `Outcome`. It never blocks the event loop (except `shutdown()`, meant for quitting)
+and imports only Qt and the light `desktop.events`, never torch/transformers/hivemind.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import enum
+import json
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
+
+from desktop import events
+
+POSIX = os.name == "posix"
+MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
+TAIL_LINES = 50
+HISTORY_ROUNDS = 500
+LOG_ROTATE_BYTES = 5 << 20
+SWEEP_GRACE_MS = 2000  # leftover grandchildren get SIGTERM, then SIGKILL after this
+
+
+class ProcState(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    CRASHED = "crashed"
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    max_restarts: int = 3
+    backoff_start: float = 2.0
+    backoff_factor: float = 2.0
+    backoff_max: float = 60.0
+    reset_after: float = 300.0  # a run this long (seconds) was healthy: forget earlier crashes
+
+    def delay(self, attempt: int) -> float:
+        return min(self.backoff_max, self.backoff_start * self.backoff_factor ** (attempt - 1))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one run ended. exit_code is None when the program never started."""
+
+    exit_code: int | None
+    exit_status: str  # "normal" | "crashed" (killed by a signal, or never started)
+    state: ProcState
+    was_requested_stop: bool
+    last_error: str | None
+    stderr_tail: str
+    restarts: int  # automatic restarts that led up to this run
+    name: str = "process"
+    last_round: int | None = None  # the node's last completed round, when known
+
+    @property
+    def ok(self) -> bool:
+        return self.state is ProcState.STOPPED
+
+    def describe(self) -> str:
+        who = f"The {self.name}"
+        if self.ok:
+            done = self.last_round is not None and self.last_round >= 0
+            after = f" after round {self.last_round}" if done else ""
+            return f"{who} stopped{after}."
+        if self.exit_code is None:
+            how = "could not start"
+        elif self.exit_status == "crashed" and POSIX:
+            how = f"was killed by signal {self.exit_code}"
+        else:
+            how = f"crashed (exit code {self.exit_code})"
+        return f"{who} {how}: {self.last_error}" if self.last_error else f"{who} {how}."
+
+
+class ProcessSupervisor(QObject):
+    state_changed = Signal(object)  # ProcState
+    event = Signal(object)  # dict: a valid protocol event from stdout
+    json_line = Signal(object)  # dict: any other JSON object on stdout
+    log_line = Signal(str, str)  # stream ("stdout"/"stderr"), text
+    finished = Signal(object)  # Outcome
+    restarting = Signal(int, float)  # attempt, delay in seconds
+    gave_up = Signal(object)  # Outcome of the last crash
+
+    # Subclasses whose child announces readiness (node_started, the services' info line) stay
+    # STARTING until then; a plain process is RUNNING as soon as it has started.
+    running_on_spawn = True
+
+    def __init__(self, name: str, argv_factory: Callable[[], list[str]], *, parent: QObject | None = None,
+                 restart: RestartPolicy | None = None, env: dict | None = None,
+                 log_path: Path | None = None, stop_timeout: float = 30.0) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._argv_factory = argv_factory
+        self.policy = restart or RestartPolicy()
+        self._env = dict(env or {})
+        self._log_path = Path(log_path) if log_path else None
+        self.stop_timeout = stop_timeout
+        self._state = ProcState.STOPPED
+        self._proc: QProcess | None = None
+        self._pgid: int | None = None
+        self._restarts = 0
+        self._requested = False
+        self._terminated = False  # SIGTERM already sent for this run
+        self._restart_after_stop = False
+        self._started_at = 0.0
+        self._bufs: dict[str, bytearray] = {}
+        self._discarding: dict[str, bool] = {}
+        self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self._last_error: str | None = None
+        self._log_file = None
+        self._restart_timer = QTimer(self, singleShot=True)
+        self._restart_timer.timeout.connect(self._spawn)
+        self._kill_timer = QTimer(self, singleShot=True)
+        self._kill_timer.timeout.connect(self._kill)
+
+    # ---- public API ------------------------------------------------------------------------------
+    @property
+    def state(self) -> ProcState:
+        return self._state
+
+    @property
+    def pid(self) -> int | None:
+        return (self._proc.processId() or None) if self._proc is not None else None
+
+    def start(self) -> bool:
+        """Start a run (a user action: the crash counter starts again). False if one is running."""
+        if self._proc is not None:
+            return False
+        self._restart_timer.stop()
+        self._restarts = 0
+        self._spawn()
+        return True
+
+    def stop(self) -> None:
+        """Ask the child to stop (SIGTERM), kill it after `stop_timeout`; never restart it."""
+        self._restart_timer.stop()
+        if self._proc is None:
+            if self._state is ProcState.CRASHED:  # a restart was pending: cancelled
+                self._set_state(ProcState.STOPPED)
+            return
+        self._requested = True
+        if self._terminated:
+            return
+        self._terminated = True
+        self._set_state(ProcState.STOPPING)
+        if POSIX:
+            self._proc.terminate()
+            self._kill_timer.start(int(self.stop_timeout * 1000))
+        else:
+            # terminate() only posts WM_CLOSE, which a console child never sees: kill at once
+            # (the node keeps its last checkpoint, so a kill loses at most the current round).
+            self._kill()
+
+    def finish_round_then_stop(self) -> None:
+        """Let the node finish its current round, then exit (SIGUSR1); stop() where impossible."""
+        if self._requested:
+            return  # already stopping; a second click must not turn into a hard stop
+        if not POSIX or self._proc is None or self._state is not ProcState.RUNNING:
+            self.stop()  # before the child has installed its handler SIGUSR1 would kill it outright
+            return
+        self._requested = True
+        self._set_state(ProcState.STOPPING)
+        try:
+            os.kill(self._proc.processId(), signal.SIGUSR1)
+        except (ProcessLookupError, ValueError):
+            pass  # already exiting: finished() follows
+
+    def restart(self) -> None:
+        """Stop the running child (if any), then start a fresh run."""
+        if self._proc is None:
+            self.start()
+            return
+        self._restart_after_stop = True
+        self.stop()
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Blocking stop for app exit: SIGTERM, wait, then kill the whole process group."""
+        self._restart_timer.stop()
+        proc = self._proc
+        if proc is None:
+            return
+        self._requested = True
+        self._terminated = True
+        self._set_state(ProcState.STOPPING)
+        pgid = self._pgid
+        if POSIX:
+            proc.terminate()
+            proc.waitForFinished(int((self.stop_timeout if timeout is None else timeout) * 1000))
+        if self._proc is proc:
+            self._kill()
+            proc.waitForFinished(5000)
+        if pgid is not None:  # no timer fires after quit: take the grandchildren down now
+            _killpg(pgid, signal.SIGKILL)
+
+    # ---- running one child -----------------------------------------------------------------------
+    def _spawn(self) -> None:
+        self._requested = self._terminated = self._restart_after_stop = False
+        self._bufs = {"stdout": bytearray(), "stderr": bytearray()}
+        self._discarding = {"stdout": False, "stderr": False}
+        self._tail.clear()
+        self._last_error = self._pgid = None
+        self._on_run_start()
+        self._set_state(ProcState.STARTING)
+        try:
+            argv = list(self._argv_factory())
+        except Exception as exc:  # a broken setting must not take the app down
+            self._finish_run(None, "crashed", f"could not build the command: {exc}")
+            return
+        if self._log_path is not None:
+            self._open_log()
+        proc = QProcess(self)
+        self._proc = proc
+        env = QProcessEnvironment.systemEnvironment()
+        for key, value in {**self._env, "PYTHONUNBUFFERED": "1"}.items():
+            env.insert(key, str(value))
+        proc.setProcessEnvironment(env)
+        proc.setStandardInputFile(QProcess.nullDevice())
+        if POSIX:
+            # Own session: a Ctrl-C in the app's terminal does not reach the child, and the child's
+            # own children share a process group we can kill as a whole.
+            flags = QProcess.UnixProcessFlag
+            proc.setUnixProcessParameters(flags.CreateNewSession | flags.ResetSignalHandlers)
+        proc.readyReadStandardOutput.connect(partial(self._on_ready, proc, "stdout"))
+        proc.readyReadStandardError.connect(partial(self._on_ready, proc, "stderr"))
+        proc.started.connect(partial(self._on_started, proc))
+        proc.finished.connect(partial(self._on_finished, proc))
+        proc.errorOccurred.connect(partial(self._on_error, proc))
+        proc.start(argv[0], argv[1:])
+        if POSIX and proc is self._proc and proc.processId():
+            self._pgid = proc.processId()  # known before started(): a stop() may come first
+
+    def _on_started(self, proc: QProcess) -> None:
+        if proc is not self._proc:
+            return
+        self._started_at = time.monotonic()
+        if self.running_on_spawn and self._state is ProcState.STARTING:
+            self._set_state(ProcState.RUNNING)
+
+    def _on_error(self, proc: QProcess, error: QProcess.ProcessError) -> None:
+        # Only a failed start lacks a finished() signal; other errors are followed by one.
+        if proc is self._proc and error == QProcess.ProcessError.FailedToStart:
+            self._proc = None
+            proc.deleteLater()
+            self._finish_run(None, "crashed", proc.errorString())
+
+    def _on_finished(self, proc: QProcess, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
+        if proc is not self._proc:
+            return
+        for stream in ("stdout", "stderr"):  # whatever is still in the pipes, then a last partial line
+            self._on_ready(proc, stream)
+            rest = bytes(self._bufs[stream])
+            self._bufs[stream].clear()
+            if rest and not self._discarding[stream]:
+                self._handle_line(stream, rest)
+        self._proc = None
+        proc.deleteLater()
+        if self._pgid is not None:
+            self._sweep_group(self._pgid)
+        crashed = exit_status == QProcess.ExitStatus.CrashExit
+        self._finish_run(exit_code, "crashed" if crashed else "normal", None)
+
+    def _finish_run(self, exit_code: int | None, exit_status: str, error: str | None) -> None:
+        self._kill_timer.stop()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        requested = self._requested
+        if requested:  # our own SIGTERM/SIGKILL is not a crash; an error exit code still is
+            failed = exit_code is None or (exit_status == "normal" and exit_code != 0)
+        else:
+            failed = exit_code != 0 or exit_status != "normal"
+        if error:
+            self._last_error = error
+        elif failed and not self._last_error and self._tail:
+            self._last_error = self._tail[-1]
+        state = ProcState.CRASHED if failed else ProcState.STOPPED
+        outcome = Outcome(exit_code=exit_code, exit_status=exit_status, state=state,
+                          was_requested_stop=requested, last_error=self._last_error if failed else None,
+                          stderr_tail="\n".join(self._tail), restarts=self._restarts,
+                          name=self.name, last_round=self._last_round())
+        self._set_state(state)
+        retry = None
+        if failed and not requested:
+            if self._started_at and time.monotonic() - self._started_at >= self.policy.reset_after:
+                self._restarts = 0
+            if self._restarts < self.policy.max_restarts:
+                self._restarts += 1
+                retry = self.policy.delay(self._restarts)
+                self._restart_timer.start(int(retry * 1000))  # before finished: a slot may stop()
+        self._started_at = 0.0
+        self.finished.emit(outcome)
+        if retry is not None:
+            self.restarting.emit(self._restarts, retry)
+        elif failed and not requested:
+            self.gave_up.emit(outcome)
+        if self._restart_after_stop:
+            self._restart_after_stop = False
+            QTimer.singleShot(0, self.start)
+
+    def _kill(self) -> None:
+        if self._pgid is not None:
+            _killpg(self._pgid, signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.kill()
+
+    def _sweep_group(self, pgid: int) -> None:
+        """The child is gone; its group may still hold grandchildren (e.g. a DHT daemon)."""
+        if _killpg(pgid, signal.SIGTERM):
+            # A process group's id cannot be handed out again while the group has members, so
+            # this only reaches our leftovers (or nothing).
+            QTimer.singleShot(SWEEP_GRACE_MS, partial(_killpg, pgid, signal.SIGKILL))
+
+    def _set_state(self, state: ProcState) -> None:
+        if state is not self._state:
+            self._state = state
+            self.state_changed.emit(state)
+
+    # ---- output ----------------------------------------------------------------------------------
+    def _on_ready(self, proc: QProcess, stream: str) -> None:
+        if proc is not self._proc:
+            return
+        chunk = (proc.readAllStandardOutput() if stream == "stdout" else proc.readAllStandardError()).data()
+        if not chunk:
+            return
+        buf = self._bufs[stream]
+        buf += chunk
+        while True:
+            cut = buf.find(b"\n")
+            if cut < 0:
+                break
+            line = bytes(buf[:cut])
+            del buf[:cut + 1]
+            if self._discarding[stream]:
+                self._discarding[stream] = False  # the end of a line already dropped
+            elif len(line) <= MAX_LINE:
+                self._handle_line(stream, line)
+            else:
+                self.log_line.emit(stream, f"[{self.name}: a line over {MAX_LINE} bytes was dropped]")
+        if len(buf) > MAX_LINE and not self._discarding[stream]:
+            self._discarding[stream] = True  # skip the rest of this line as it arrives
+            self.log_line.emit(stream, f"[{self.name}: a line over {MAX_LINE} bytes was dropped]")
+        if self._discarding[stream]:
+            buf.clear()
+
+    def _handle_line(self, stream: str, raw: bytes) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if self._log_file is not None:
+            self._log_file.write(f"{stream}: {text}\n")
+        if stream == "stderr":
+            if text.strip():
+                self._tail.append(text)
+            self.log_line.emit(stream, text)
+            return
+        obj = None
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                pass
+        if isinstance(obj, dict):
+            try:
+                event = events.validate(obj)
+            except events.EventError:
+                self._on_json(obj)
+                self.json_line.emit(obj)
+            else:
+                if event["type"] == "error":
+                    self._last_error = event["message"]
+                self._on_event(event)
+                self.event.emit(event)
+                return
+        self.log_line.emit(stream, text)
+
+    def _open_log(self) -> None:
+        """Append this run's output to log_path; one old generation is kept past 5 MiB."""
+        path = self._log_path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if path.exists() and path.stat().st_size > LOG_ROTATE_BYTES:
+                path.replace(path.with_name(path.name + ".1"))
+            self._log_file = open(path, "a", encoding="utf-8")
+        except OSError as exc:
+            self.log_line.emit("stderr", f"[{self.name}: cannot write {path}: {exc}]")
+
+    # ---- hooks for subclasses --------------------------------------------------------------------
+    def _on_run_start(self) -> None: ...
+
+    def _on_event(self, event: dict) -> None: ...
+
+    def _on_json(self, obj: dict) -> None: ...
+
+    def _last_round(self) -> int | None:
+        return None
+
+
+def _killpg(pgid: int, sig: int) -> bool:
+    """Signal a whole process group; False when it no longer exists."""
+    try:
+        os.killpg(pgid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+# ---- the node ------------------------------------------------------------------------------------
+@dataclass
+class NodeStatus:
+    peer_id: str = ""
+    name: str = ""
+    model: str = ""
+    device: str = ""
+    round: int | None = None
+    stage: int | None = None
+    last_reward: float | None = None
+    total_reward: float = 0.0  # sum of each finished round's mean reward
+    peers_seen: set[str] = field(default_factory=set)
+    state: str = "stopped"  # a short phrase for the dashboard
+    last_round_seconds: float | None = None
+    last_completed: int | None = None
+    history: list[dict] = field(default_factory=list)  # one row per finished round, newest last
+
+    def snapshot(self) -> "NodeStatus":
+        # the rows themselves are never changed once appended: a shallow copy of the list is enough
+        return dataclasses.replace(self, peers_seen=set(self.peers_seen), history=list(self.history))
+
+
+class NodeSupervisor(ProcessSupervisor):
+    """The node process, plus the node's latest status as read from its events."""
+
+    status_changed = Signal(object)  # NodeStatus (a snapshot)
+    running_on_spawn = False  # RUNNING once node_started says the model is loaded
+
+    _PHASES = {"round_started": "generating", "rollouts": "judging", "rewards": "training",
+               "train_step": "saving"}
+
+    def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
+        super().__init__("node", argv_factory, **kwargs)
+        self.status = NodeStatus()
+        self._loss: float | None = None
+        self.state_changed.connect(self._on_state)
+
+    def _on_run_start(self) -> None:
+        self._loss = None
+        self.status.last_completed = None
+
+    def _last_round(self) -> int | None:
+        return self.status.last_completed
+
+    def _on_state(self, state: ProcState) -> None:
+        if state is not ProcState.RUNNING:  # RUNNING's text comes from the events
+            self.status.state = {ProcState.STARTING: "loading model"}.get(state, state.value)
+            self.status_changed.emit(self.status.snapshot())
+
+    def _on_event(self, ev: dict) -> None:
+        st, kind = self.status, ev["type"]
+        # The first sign of play (a proposer never sends node_started); every event comes after
+        # the node installed its signal handlers, so SIGUSR1 is safe from here on.
+        if kind in ("node_started", "round_started", "proposer") and self._state is ProcState.STARTING:
+            self._set_state(ProcState.RUNNING)
+        if kind == "node_started":
+            st.peer_id, st.name, st.model, st.device = ev["peer_id"], ev["name"], ev["model"], ev["device"]
+            st.round, st.state = ev["round"], "waiting for a round"
+        elif kind == "download":
+            total = ev["total"]
+            pct = f" {100 * ev['downloaded'] // total}%" if total else ""
+            st.state = f"downloading {ev['file']}{pct}"
+        elif kind == "dht_ready":
+            st.state = "connected to the swarm"
+        elif kind == "joined_round":
+            st.round = ev["round"]
+        elif kind == "round_started":
+            st.round, st.stage, self._loss = ev["round"], ev["stage"], None
+        elif kind == "rollouts":
+            st.peers_seen.update(p for p in ev["peers"] if isinstance(p, str))
+        elif kind == "rewards":
+            st.last_reward = float(ev["mean"])
+        elif kind == "train_step":
+            self._loss = ev["loss"]
+        elif kind == "round_finished":
+            st.total_reward += ev["reward_mean"]
+            st.last_round_seconds, st.last_completed = ev["seconds"], ev["round"]
+            st.history.append({"round": ev["round"], "reward_mean": ev["reward_mean"], "loss": self._loss,
+                               **{k: ev[k] for k in ("generate", "reward", "train", "comm")}})
+            del st.history[:-HISTORY_ROUNDS]
+            st.state = "waiting for the next round"
+        elif kind == "node_stopped":
+            if ev["round"] >= 0:
+                st.last_completed = ev["round"]
+            st.state = "stopping"
+        else:
+            return  # checkpoint, proposer, hf_push, warning, error: nothing on the status card
+        if kind in self._PHASES:
+            st.state = f"round {st.round}: {self._PHASES[kind]}"
+        self.status_changed.emit(st.snapshot())
+
+
+# ---- the local services --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ServiceInfo:
+    rpc_url: str
+    contract: str
+    login_url: str
+    api_token_file: str
+
+
+class ServicesSupervisor(ProcessSupervisor):
+    """`rl-swarm services`: RUNNING once its first stdout line says where everything listens."""
+
+    ready = Signal(object)  # ServiceInfo
+    running_on_spawn = False
+
+    def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
+        super().__init__("local services", argv_factory, **kwargs)
+        self.info: ServiceInfo | None = None
+
+    def _on_run_start(self) -> None:
+        self.info = None
+
+    def _on_json(self, obj: dict) -> None:
+        if self.info is not None:
+            return
+        try:
+            info = ServiceInfo(**{k: str(obj[k]) for k in ("rpc_url", "contract", "login_url",
+                                                             "api_token_file")})
+        except KeyError:
+            return  # a log-ish line before the info line: keep waiting
+        self.info = info
+        if self._state is ProcState.STARTING:
+            self._set_state(ProcState.RUNNING)
+        self.ready.emit(info)
