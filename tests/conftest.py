@@ -16,9 +16,11 @@ import pytest
 pytest_plugins = ["tests.chain_fixtures"]  # one real anvil per test session, started on demand
 
 
-def _kill_children(keep: frozenset = frozenset()) -> list[str]:
+def _kill_children(keep: frozenset = frozenset(), keep_webengine: bool = True) -> list[str]:
     me = psutil.Process()
     leftovers = [c for c in me.children(recursive=True) if c.pid not in keep]
+    if keep_webengine:  # Qt WebEngine's helpers live as long as the QApplication: not a leak
+        leftovers = [c for c in leftovers if not _is_webengine(c)]
     names = []
     for child in leftovers:
         try:
@@ -28,6 +30,13 @@ def _kill_children(keep: frozenset = frozenset()) -> list[str]:
             pass
     psutil.wait_procs(leftovers, timeout=5)
     return names
+
+
+def _is_webengine(proc: psutil.Process) -> bool:
+    try:
+        return "QtWebEngineProcess" in proc.name() or "QtWebEngineProcess" in " ".join(proc.cmdline()[:1])
+    except psutil.Error:
+        return False
 
 
 @pytest.fixture(autouse=True)
@@ -54,4 +63,4 @@ def _torch_single_thread():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    _kill_children()
+    _kill_children(keep_webengine=False)
