@@ -19,8 +19,8 @@ pytest_plugins = ["tests.chain_fixtures"]  # one real anvil per test session, st
 def _kill_children(keep: frozenset = frozenset(), keep_webengine: bool = True) -> list[str]:
     me = psutil.Process()
     leftovers = [c for c in me.children(recursive=True) if c.pid not in keep]
-    if keep_webengine:  # Qt WebEngine's helpers live as long as the QApplication: not a leak
-        leftovers = [c for c in leftovers if not _is_webengine(c)]
+    if keep_webengine:  # per-process helpers that live as long as the test process: not leaks
+        leftovers = [c for c in leftovers if not _is_process_helper(c)]
     names = []
     for child in leftovers:
         try:
@@ -32,11 +32,15 @@ def _kill_children(keep: frozenset = frozenset(), keep_webengine: bool = True) -
     return names
 
 
-def _is_webengine(proc: psutil.Process) -> bool:
+_PROCESS_HELPERS = ("QtWebEngineProcess", "torch_shm_manager")  # killing them breaks later tests
+
+
+def _is_process_helper(proc: psutil.Process) -> bool:
     try:
-        return "QtWebEngineProcess" in proc.name() or "QtWebEngineProcess" in " ".join(proc.cmdline()[:1])
+        names = (proc.name(), " ".join(proc.cmdline()[:1]))
     except psutil.Error:
         return False
+    return any(helper in name for helper in _PROCESS_HELPERS for name in names)
 
 
 @pytest.fixture(autouse=True)

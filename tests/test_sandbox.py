@@ -28,7 +28,9 @@ SAME_USER_SEES_FILES = "unprivileged_user" in WEAKER and "private_fs" in WEAKER
 
 
 def _sandbox_dirs() -> set[str]:
-    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith("rlswarm-sandbox-")}
+    """This process's sandbox dirs (other processes on the machine may be judging code too)."""
+    prefix = f"rlswarm-sandbox-{os.getpid()}-"
+    return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith(prefix)}
 
 
 def _strays() -> list:
@@ -50,11 +52,12 @@ def _strays() -> list:
 @pytest.fixture(autouse=True)
 def host_unaffected():
     before_dirs = _sandbox_dirs()
+    before = set(_strays())  # children of session fixtures (a test chain, ...) are not strays
     yield
     deadline = time.monotonic() + 3  # plain mode kills asynchronously; namespaces die at once
-    while _strays() and time.monotonic() < deadline:
+    while set(_strays()) - before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _strays() == []
+    assert set(_strays()) - before == set()
     assert _sandbox_dirs() <= before_dirs
     assert subprocess.run(["true"]).returncode == 0
 

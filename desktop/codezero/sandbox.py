@@ -295,7 +295,8 @@ def _execute(code: str, limits: SandboxLimits, stdin: str, mode: _Mode) -> Sandb
     start = time.monotonic()
     outer = None
     try:
-        outer = tempfile.mkdtemp(prefix="rlswarm-sandbox-")
+        # the host pid in the name: whoever checks for leftovers can tell its own from others'
+        outer = tempfile.mkdtemp(prefix=f"rlswarm-sandbox-{os.getpid()}-")
         return _execute_in(outer, code, limits, stdin, mode, start)
     except Exception as e:  # never let the sandbox take the host down
         return _result(mode, start, "unavailable", f"sandbox failed to run: {type(e).__name__}: {e}")
