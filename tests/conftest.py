@@ -13,6 +13,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import psutil
 import pytest
 
+import desktop.gui  # noqa: F401  (works around a PySide6 refcount bug before any Qt test runs)
+
 pytest_plugins = ["tests.chain_fixtures"]  # one real anvil per test session, started on demand
 
 

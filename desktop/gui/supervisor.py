@@ -135,6 +135,10 @@ class ProcessSupervisor(QObject):
     def pid(self) -> int | None:
         return (self._proc.processId() or None) if self._proc is not None else None
 
+    def set_env(self, name: str, value: str) -> None:
+        """An environment variable for the next start (e.g. a token the child reads)."""
+        self._env[name] = value
+
     def start(self) -> bool:
         """Start a run (a user action: the crash counter starts again). False if one is running."""
         if self._proc is not None:

@@ -1,0 +1,67 @@
+"""What happens once the window is up: first run, the local services, sign-in, then the node.
+
+local profile: start the local chain + login server; when they are ready and someone is signed in
+(now or after the login page), start the node. testnet profile: start the node straight away.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+
+class AppFlow(QObject):
+    node_launched = Signal()
+
+    def __init__(self, window, *, autostart_node: bool = True) -> None:
+        super().__init__(window)
+        self.window = window
+        self.ctx = window.ctx
+        self.autostart_node = autostart_node
+        self._waiting_for_login = False
+        if window.services is not None:
+            window.services.ready.connect(self._on_services_ready)
+        window.signed_in.connect(self._on_signed_in)
+
+    def start(self) -> None:
+        from desktop.gui import first_run
+
+        if first_run.needs_first_run(self.ctx):
+            wizard = first_run.FirstRunWizard(self.ctx, self.window)
+            self.window.first_run = wizard
+            wizard.completed.connect(self._go)
+            wizard.open()
+        else:
+            self._go()
+
+    def _go(self) -> None:
+        config = self.ctx.load_config()
+        if config.profile == "local" and self.window.services is not None:
+            self.window.show_notice("Starting", "Starting the local chain and login server…", "info")
+            self.window.services.start()
+        else:
+            self.launch_node()
+
+    def _on_services_ready(self, info) -> None:
+        from desktop.gui.settings.account import read_user_data
+
+        if read_user_data(self.ctx) is not None:
+            self.launch_node()
+        else:
+            self._waiting_for_login = True  # the window shows the login page
+
+    def _on_signed_in(self) -> None:
+        if self._waiting_for_login:
+            self._waiting_for_login = False
+            self.launch_node()
+
+    def launch_node(self) -> None:
+        node = self.window.node
+        if node is None or not self.autostart_node or node.state.name not in ("STOPPED", "CRASHED"):
+            return
+        from desktop.gui.settings.huggingface import read_hf_token
+
+        token = read_hf_token(self.ctx)
+        if token:  # the node reads it from the environment variable named in its config
+            node.set_env(self.ctx.load_config().hf.token_env, token)
+        node.start()
+        self.node_launched.emit()

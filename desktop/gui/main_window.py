@@ -1,0 +1,401 @@
+"""The main window: a sidebar of pages, in-app notices, a status bar and the menus.
+
+Pages other than the dashboard and logs are built the first time they are shown, so the window
+paints fast and QtWebEngine (the sign-in page) is only loaded when someone needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+                               QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget)
+
+from desktop import __version__
+from desktop.gui import theme
+from desktop.gui.context import AppContext, cli_command
+from desktop.gui.pages.dashboard import DashboardPage
+from desktop.gui.pages.logs import LogsPage
+from desktop.gui.tray import NodeActions
+from desktop.gui.widgets.cards import Notice
+
+NOTICE_MS = 7000
+
+
+class MainWindow(QMainWindow):
+    signed_in = Signal()  # the user finished signing in on the login page
+    def __init__(self, ctx: AppContext, node=None, services=None, themes: theme.ThemeManager | None = None,
+                 tray_available: bool = False) -> None:
+        super().__init__()
+        self.ctx, self.node, self.services, self.themes = ctx, node, services, themes
+        self.tray_available = tray_available
+        self.settings_store = QSettings(str(ctx.gui_settings_file()), QSettings.IniFormat)
+        self.setWindowTitle("RL Swarm")
+        self.setWindowIcon(theme.icon("app", size=256))
+        self.actions = NodeActions(self, node)
+        self.actions.open.triggered.connect(self.bring_to_front)
+        self.actions.quit.triggered.connect(self.request_quit)
+        self._quitting = False
+        self.quit_app: Callable[[], None] = QApplication.quit  # tests replace it
+        self._told_about_tray = False
+        self.notices: list[tuple[str, str, str]] = []  # every notice shown, oldest first
+
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self._build_sidebar())
+        right = QVBoxLayout()
+        right.setContentsMargins(0, 0, 0, 0)
+        right.setSpacing(0)
+        self.notice_area = QVBoxLayout()
+        self.notice_area.setContentsMargins(20, 10, 20, 0)
+        self.notice_area.setSpacing(6)
+        right.addLayout(self.notice_area)
+        self.stack = QStackedWidget()
+        right.addWidget(self.stack, 1)
+        layout.addLayout(right, 1)
+        self.setCentralWidget(central)
+
+        self.pages: dict[str, QWidget] = {}
+        self._factories: dict[str, Callable[[], QWidget]] = {}
+        self.dashboard = DashboardPage()
+        self.dashboard.bind_actions((self.actions.start, "primary"), (self.actions.finish, ""),
+                                    (self.actions.stop, "danger"))
+        self.logs = LogsPage(ctx.paths.logs)
+        self.add_page("dashboard", "Dashboard", "nav-dashboard", self.dashboard)
+        self.add_page("logs", "Logs", "nav-logs", self.logs)
+        self.add_page("settings", "Settings", "nav-settings", factory=self._build_settings)
+        self._build_status_bar()
+        self._build_menus()
+        if node is not None:
+            node.state_changed.connect(self._on_node_state)
+            node.status_changed.connect(self._on_status)
+            self.logs.connect_supervisor(node, "node")
+            self._on_node_state(node.state)
+        if services is not None:
+            self.logs.connect_supervisor(services, "services")
+            services.ready.connect(self._on_services_ready)
+        if themes is not None:
+            themes.changed.connect(lambda _p: self.restyle())
+        self.resize(QSize(1200, 780))
+        geometry = self.settings_store.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        QTimer.singleShot(0, self._load_identity)  # after the first paint: it parses an RSA key
+
+    # ---- layout pieces ----------------------------------------------------------------------------
+    def _build_sidebar(self) -> QWidget:
+        side = QFrame()
+        side.setObjectName("sidebar")
+        side.setFixedWidth(210)
+        col = QVBoxLayout(side)
+        col.setContentsMargins(0, 18, 0, 12)
+        col.setSpacing(14)
+        brand = QHBoxLayout()
+        brand.setContentsMargins(18, 0, 12, 0)
+        brand.setSpacing(10)
+        logo = QLabel()
+        logo.setPixmap(theme.pixmap("app", size=68))  # 2x, scaled down: crisp on HiDPI too
+        logo.setFixedSize(34, 34)
+        logo.setScaledContents(True)
+        names = QVBoxLayout()
+        names.setSpacing(0)
+        title = QLabel("RL Swarm")
+        title.setObjectName("brand")
+        sub = QLabel("Desktop")
+        sub.setObjectName("brandSub")
+        names.addWidget(title)
+        names.addWidget(sub)
+        brand.addWidget(logo)
+        brand.addLayout(names, 1)
+        col.addLayout(brand)
+        self.nav = QListWidget()
+        self.nav.setIconSize(QSize(18, 18))
+        self.nav.setFocusPolicy(Qt.NoFocus)
+        self.nav.currentRowChanged.connect(self._on_nav)
+        col.addWidget(self.nav, 1)
+        version = QLabel(f"v{__version__}")
+        version.setObjectName("brandSub")
+        version.setContentsMargins(20, 0, 0, 0)
+        col.addWidget(version)
+        return side
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        bar.setSizeGripEnabled(False)
+        self.status_state = QLabel("Node stopped")
+        self.status_round = QLabel("")
+        self.status_peers = QLabel("")
+        bar.addWidget(self.status_state, 1)
+        bar.addPermanentWidget(self.status_round)
+        bar.addPermanentWidget(self.status_peers)
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addAction("Open &data folder", lambda: self._open_dir(self.ctx.paths.data))
+        file_menu.addAction("Open &log folder", lambda: self._open_dir(self.ctx.paths.logs))
+        file_menu.addSeparator()
+        file_menu.addAction(self.actions.quit)
+        node_menu = menu.addMenu("&Node")
+        for action in (self.actions.start, self.actions.finish, self.actions.stop):
+            node_menu.addAction(action)
+        if self.services is not None:
+            # the local chain, login server and round keeper (the local profile's back end)
+            node_menu.addSeparator()
+            self.services_start = node_menu.addAction("Start &local services", self.services.start)
+            self.services_stop = node_menu.addAction("Stop l&ocal services", self.services.stop)
+            self.services.state_changed.connect(self._on_services_state)
+            self._on_services_state(self.services.state)
+        view = menu.addMenu("&View")
+        for i, (key, label) in enumerate([("dashboard", "&Dashboard"), ("logs", "&Logs"),
+                                          ("settings", "&Settings")]):
+            action = view.addAction(label, lambda k=key: self.show_page(k))
+            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
+        view.addSeparator()
+        scheme = view.addMenu("&Appearance")
+        group = QActionGroup(self)
+        chosen = self.settings_store.value("appearance", "system")
+        for value, label in (("system", "Follow &system"), ("light", "&Light"), ("dark", "&Dark")):
+            action = scheme.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(value == chosen)
+            action.triggered.connect(lambda _c=False, v=value: self.set_appearance(v))
+            group.addAction(action)
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction("&About RL Swarm", self._about)
+
+    # ---- pages ------------------------------------------------------------------------------------
+    def add_page(self, key: str, label: str, icon_name: str, widget: QWidget | None = None,
+                 factory: Callable[[], QWidget] | None = None) -> None:
+        """A sidebar entry; with ``factory`` the page is built when first shown."""
+        holder = widget if widget is not None else QWidget()
+        if widget is None:
+            holder.setObjectName("page")
+            QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+            self._factories[key] = factory
+        self.pages[key] = holder
+        self.stack.addWidget(holder)
+        item = QListWidgetItem(label)
+        item.setData(Qt.UserRole, key)
+        item.setData(Qt.UserRole + 1, icon_name)
+        self._tint(item)
+        self.nav.addItem(item)
+        if self.nav.currentRow() < 0:
+            self.nav.setCurrentRow(0)
+
+    def remove_page(self, key: str) -> None:
+        page = self.pages.pop(key, None)
+        if page is None:
+            return
+        for row in range(self.nav.count()):
+            if self.nav.item(row).data(Qt.UserRole) == key:
+                self.nav.takeItem(row)
+                break
+        self.stack.removeWidget(page)
+        page.deleteLater()
+
+    def page_names(self) -> list[str]:
+        return [self.nav.item(row).data(Qt.UserRole) for row in range(self.nav.count())]
+
+    def show_page(self, key: str) -> QWidget:
+        row = self.page_names().index(key)
+        self.nav.setCurrentRow(row)
+        return self.page(key)
+
+    def page(self, key: str) -> QWidget:
+        """The page's content, built now if it was deferred."""
+        holder = self.pages[key]
+        factory = self._factories.pop(key, None)
+        if factory is not None:
+            holder.layout().addWidget(factory())
+        return holder
+
+    def current_page(self) -> str:
+        return self.nav.currentItem().data(Qt.UserRole)
+
+    def _on_nav(self, row: int) -> None:
+        if row < 0:
+            return
+        key = self.nav.item(row).data(Qt.UserRole)
+        self.stack.setCurrentWidget(self.page(key))
+
+    def _tint(self, item: QListWidgetItem) -> None:
+        from PySide6.QtGui import QIcon
+        pal, name = theme.current(), item.data(Qt.UserRole + 1)
+        icon = QIcon()
+        icon.addPixmap(theme.pixmap(name, pal.muted, 36), QIcon.Normal)
+        icon.addPixmap(theme.pixmap(name, pal.accent, 36), QIcon.Selected)
+        item.setIcon(icon)
+
+    def _build_settings(self) -> QWidget:
+        try:
+            from desktop.gui.settings import SettingsWidget
+        except ImportError:  # that part of the app is not installed in this build
+            label = QLabel("Settings are loading…")
+            label.setAlignment(Qt.AlignCenter)
+            label.setObjectName("muted")
+            return label
+        widget = SettingsWidget(self.ctx, on_logout=self._logout,
+                                autostart_command=cli_command("gui", *self.ctx.data_dir_arg),
+                                open_folder=self._open_dir,
+                                login_status_url=self._login_base() + "/login/status" if self._login_base() else None)
+        widget.setContentsMargins(16, 12, 16, 12)
+        widget.saved.connect(lambda: self.show_notice("Settings saved", "Node settings apply the next time it "
+                                                      "starts.", "ok"))
+        return widget
+
+    # ---- sign-in (needed once the local services run and nobody is signed in) -----------------------
+    def _login_base(self) -> str:
+        info = getattr(self.services, "info", None)
+        return info.login_url.rstrip("/") if info is not None else ""
+
+    def _on_services_ready(self, info) -> None:
+        from desktop.gui.settings.account import read_user_data
+        if read_user_data(self.ctx) is None and "login" not in self.pages:
+            self.add_page("login", "Sign in", "nav-login", factory=lambda: self._build_login(info.login_url))
+            self.show_notice("Sign in", "Sign in so your rewards can be submitted on chain.", "info")
+
+    def _build_login(self, url: str) -> QWidget:
+        from desktop.gui.login_view import LoginView
+        from desktop.gui.settings.account import read_user_data
+        view = LoginView(url, is_signed_in=lambda: read_user_data(self.ctx) is not None)
+        view.signed_in.connect(self._on_signed_in)
+        return view
+
+    def _on_signed_in(self) -> None:
+        self.signed_in.emit()
+        self.show_notice("Signed in", "Your account is linked to this peer.", "ok")
+        self.show_page("dashboard")
+        self.remove_page("login")
+
+    def _logout(self) -> None:
+        base = self._login_base()
+        if not base:
+            return
+        from PySide6.QtNetwork import QNetworkAccessManager, QNetworkRequest
+        self._net = getattr(self, "_net", None) or QNetworkAccessManager(self)
+        reply = self._net.post(QNetworkRequest(QUrl(base + "/login/logout")), b"")
+        reply.finished.connect(reply.deleteLater)
+
+    def _on_services_state(self, state) -> None:
+        self.services_start.setEnabled(state.name in ("STOPPED", "CRASHED"))
+        self.services_stop.setEnabled(state.name in ("STARTING", "RUNNING", "CRASHED"))
+        if state.name == "CRASHED":
+            self.show_notice("Local services stopped", "The local chain or login server exited; see Logs.",
+                             "error")
+
+    # ---- node state -----------------------------------------------------------------------------
+    def _on_node_state(self, state) -> None:
+        self.dashboard.set_proc_state(state)
+        text = {"STOPPED": "Node stopped", "STARTING": "Node starting…", "RUNNING": "Node running",
+                "STOPPING": "Node stopping…", "CRASHED": "Node crashed — see Logs"}.get(state.name, state.name)
+        self.status_state.setText(text)
+
+    def _on_status(self, status) -> None:
+        self.dashboard.apply_status(status)
+        if status.round is not None:
+            self.status_round.setText(f"Round {status.round}")
+        self.status_peers.setText(f"{len(status.peers_seen)} peer{'s' * (len(status.peers_seen) != 1)} · "
+                                  f"total reward {status.total_reward:.2f}")
+        if self.node is not None and self.node.state.name == "RUNNING" and status.state:
+            self.status_state.setText(f"Running · {status.state}")
+
+    def _load_identity(self) -> None:
+        path = self.ctx.paths.identity
+        if not path.is_file():
+            return
+        try:
+            from desktop.identity import load_identity
+            ident = load_identity(path)
+        except Exception:  # a damaged key is the settings page's business, not the dashboard's
+            return
+        self.dashboard.show_identity(ident.name, ident.peer_id)
+
+    # ---- notices ----------------------------------------------------------------------------------
+    def show_notice(self, title: str, text: str, kind: str = "info", timeout_ms: int = NOTICE_MS) -> Notice:
+        """An in-app notification (the tray's fallback, and for things said inside the window)."""
+        self.notices.append((title, text, kind))
+        while self.notice_area.count() >= 3:  # keep the page visible: at most three at once
+            old = self.notice_area.takeAt(0).widget()
+            if old is not None:
+                old.dismiss()
+        notice = Notice(title, text, kind)
+        self.notice_area.addWidget(notice)
+        if timeout_ms > 0 and kind != "error":  # errors stay until dismissed
+            QTimer.singleShot(timeout_ms, notice, notice.dismiss)
+        return notice
+
+    def visible_notices(self) -> list[Notice]:
+        found = []
+        for i in range(self.notice_area.count()):
+            widget = self.notice_area.itemAt(i).widget()
+            if isinstance(widget, Notice) and not widget.isHidden():
+                found.append(widget)
+        return found
+
+    # ---- commands ---------------------------------------------------------------------------------
+    def bring_to_front(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def set_appearance(self, choice: str) -> None:
+        self.settings_store.setValue("appearance", choice)
+        if self.themes is not None:
+            self.themes.set_choice(choice)
+
+    def restyle(self) -> None:
+        for row in range(self.nav.count()):
+            self._tint(self.nav.item(row))
+        self.actions.sync()
+        self.dashboard.restyle()
+        self.logs.restyle()
+
+    def _open_dir(self, path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+
+    def _about(self) -> None:
+        QMessageBox.about(self, "About RL Swarm",
+                          f"<b>RL Swarm Desktop</b> {__version__}<br>Train a code model with GRPO together "
+                          f"with other peers.<br><br>Data: {self.ctx.paths.data}")
+
+    def request_quit(self) -> None:
+        """Quit the app; a running node is asked to stop first (bounded by its stop timeout)."""
+        self._quitting = True
+        self.settings_store.setValue("window/geometry", self.saveGeometry())
+        for sup in (self.node, self.services):
+            if sup is not None and sup.state.name != "STOPPED":
+                sup.shutdown(timeout=10)
+        self.quit_app()
+
+    def _close_to_tray(self) -> bool:
+        try:
+            from desktop.gui.settings.general import close_to_tray
+        except ImportError:
+            return True
+        return close_to_tray(self.ctx)
+
+    def closeEvent(self, event) -> None:
+        if self.tray_available and not self._quitting and self._close_to_tray():
+            # The node keeps training in the background; the tray icon brings the window back.
+            event.ignore()
+            self.hide()
+            if not self._told_about_tray:
+                self._told_about_tray = True
+                tray = getattr(self, "tray", None)
+                if tray is not None:
+                    tray.notify("Still running", "RL Swarm keeps running in the tray. Quit from its menu.")
+            return
+        self.settings_store.setValue("window/geometry", self.saveGeometry())
+        if not self._quitting:
+            event.ignore()
+            self.request_quit()
+            return
+        super().closeEvent(event)

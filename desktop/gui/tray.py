@@ -1,0 +1,164 @@
+"""The tray icon (state at a glance, the node commands, notifications) and its in-app fallback.
+
+Offscreen, under plain Xvfb and on some Linux desktops there is no system tray: then every
+notification becomes a notice inside the main window and closing the window quits the app.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from desktop.gui import theme
+
+# ProcState name -> (icon, tooltip words)
+_ICONS = {"RUNNING": ("tray-running", "running"), "STARTING": ("tray-starting", "starting"),
+          "STOPPING": ("tray-starting", "stopping"), "STOPPED": ("tray-paused", "stopped"),
+          "CRASHED": ("tray-error", "crashed")}
+_TRAY_KIND = {"info": QSystemTrayIcon.Information, "ok": QSystemTrayIcon.Information,
+              "warn": QSystemTrayIcon.Warning, "error": QSystemTrayIcon.Critical}
+
+
+class NodeActions(QObject):
+    """The node commands, shared by the menu bar, the dashboard buttons and the tray menu, and
+    enabled from the supervisor's state so every place offers the same thing."""
+
+    def __init__(self, parent: QObject, supervisor=None) -> None:
+        super().__init__(parent)
+        self.supervisor = supervisor
+        self.open = QAction("&Open RL Swarm", self)
+        self.start = QAction("&Start", self, shortcut=QKeySequence("Ctrl+R"))
+        self.start.setToolTip("Start the node and join the swarm")
+        self.finish = QAction("&Finish round and stop", self)
+        self.finish.setToolTip("Let the current round finish (and be saved), then stop")
+        self.stop = QAction("S&top", self)
+        self.stop.setToolTip("Stop now (the round in progress is lost)")
+        self.quit = QAction("&Quit", self, shortcut=QKeySequence.Quit)
+        if supervisor is not None:
+            self.start.triggered.connect(supervisor.start)
+            self.stop.triggered.connect(supervisor.stop)
+            self.finish.triggered.connect(supervisor.finish_round_then_stop)
+            supervisor.state_changed.connect(self.sync)
+        self.sync()
+
+    def sync(self, *_args) -> None:
+        state = getattr(getattr(self.supervisor, "state", None), "name", "STOPPED")
+        present = self.supervisor is not None
+        self.start.setEnabled(present and state in ("STOPPED", "CRASHED"))
+        self.stop.setEnabled(present and state in ("STARTING", "RUNNING", "CRASHED"))
+        self.finish.setEnabled(present and state == "RUNNING")
+        pal = theme.current()
+        self.start.setIcon(theme.icon("play", pal.accent_text if self.start.isEnabled() else pal.muted, 32))
+        self.stop.setIcon(theme.icon("stop", pal.error if self.stop.isEnabled() else pal.muted, 32))
+        self.finish.setIcon(theme.icon("flag", pal.text if self.finish.isEnabled() else pal.muted, 32))
+
+
+def tray_available() -> bool:
+    return QSystemTrayIcon.isSystemTrayAvailable()
+
+
+class TrayController(QObject):
+    """Follows the node supervisor: icon by state, a menu of NodeActions, and notifications
+    (started, joined a round, reward submitted or failed, crashed / restarting / gave up)."""
+
+    def __init__(self, window, actions, supervisor=None, available: bool | None = None) -> None:
+        super().__init__(window)
+        self.window = window
+        self.actions = actions
+        self.supervisor = supervisor
+        self.available = tray_available() if available is None else available
+        self.icon_name = "tray-paused"
+        self.sent: list[tuple[str, str, str]] = []  # (title, text, kind) of every notification
+        self._prev_state = "STOPPED"
+        self._start_pending = False
+        self.tray: QSystemTrayIcon | None = None
+        self.menu: QMenu | None = None
+        if self.available:
+            self.menu = QMenu()
+            self.menu.addAction(actions.open)
+            self.menu.addSeparator()
+            for action in (actions.start, actions.finish, actions.stop):
+                self.menu.addAction(action)
+            self.menu.addSeparator()
+            self.menu.addAction(actions.quit)
+            self.tray = QSystemTrayIcon(self)
+            self.tray.setContextMenu(self.menu)
+            self.tray.activated.connect(self._on_activated)
+        if supervisor is not None:
+            supervisor.state_changed.connect(self._on_state)
+            supervisor.event.connect(self._on_event)
+            supervisor.restarting.connect(self._on_restarting)
+            supervisor.gave_up.connect(self._on_gave_up)
+            supervisor.finished.connect(self._on_finished)
+            self._set_icon(supervisor.state.name)
+        else:
+            self._set_icon("STOPPED")
+        if self.tray is not None:
+            self.tray.show()
+
+    # ---- icon ------------------------------------------------------------------------------------
+    def _set_icon(self, state: str) -> None:
+        name, words = _ICONS.get(state, _ICONS["STOPPED"])
+        self.icon_name = name
+        if self.tray is not None:
+            self.tray.setIcon(theme.icon(name, size=64))
+            self.tray.setToolTip(f"RL Swarm — node {words}")
+
+    def _on_activated(self, reason) -> None:
+        if reason in (QSystemTrayIcon.Trigger, QSystemTrayIcon.DoubleClick):
+            self.window.bring_to_front()
+
+    # ---- notifications ---------------------------------------------------------------------------
+    def notify(self, title: str, text: str, kind: str = "info") -> None:
+        """A desktop notification where there is a tray, a notice in the window otherwise."""
+        self.sent.append((title, text, kind))
+        if self.tray is not None and self.tray.supportsMessages():
+            self.tray.showMessage(title, text, _TRAY_KIND.get(kind, QSystemTrayIcon.Information), 6000)
+        else:
+            self.window.show_notice(title, text, kind)
+
+    def _on_state(self, state) -> None:
+        name = state.name
+        self._set_icon(name)
+        if name == "RUNNING" and self._prev_state == "STARTING":
+            # The event that flipped the state (node_started) names the model and comes next;
+            # the timer covers a node that starts with another event (a proposer).
+            self._start_pending = True
+            QTimer.singleShot(0, self._announce_started)
+        self._prev_state = name
+
+    def _announce_started(self, model: str = "") -> None:
+        if not self._start_pending:
+            return
+        self._start_pending = False
+        model = model or getattr(getattr(self.supervisor, "status", None), "model", "")
+        self.notify("Node started", f"Training {model}." if model else "The node is training.", "ok")
+
+    def _on_event(self, ev: dict) -> None:
+        kind = ev.get("type")
+        if kind == "node_started":
+            self._announce_started(str(ev.get("model", "")))
+        elif kind == "joined_round":
+            self.notify("Joined a round", f"Caught up with the swarm at round {ev.get('round')}.")
+        elif kind == "chain_submitted":
+            if ev.get("sent"):
+                self.notify("Reward submitted", f"Round {ev.get('round')}: {ev['sent']} submission(s) "
+                            "recorded on chain.", "ok")
+            if ev.get("failed") or ev.get("error"):
+                self.notify("Submission failed", f"{ev.get('error') or 'the chain refused it'}; "
+                            f"{ev.get('pending', 0)} waiting to be retried.", "warn")
+
+    def _on_restarting(self, attempt: int, delay: float) -> None:
+        self.notify("Node crashed", f"Restarting in {delay:.0f} s (attempt {attempt}).", "warn")
+
+    def _on_gave_up(self, outcome) -> None:
+        self.notify("Node stopped", f"{outcome.describe()} It was not restarted; see Logs.", "error")
+
+    def _on_finished(self, outcome) -> None:
+        if outcome.ok and outcome.was_requested_stop:
+            self.notify("Node stopped", outcome.describe())
+
+    def hide(self) -> None:
+        if self.tray is not None:
+            self.tray.hide()

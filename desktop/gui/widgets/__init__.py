@@ -1,0 +1,1 @@
+"""Reusable widgets: stat cards and charts."""

@@ -1,0 +1,155 @@
+"""Tray: icon by state, node commands from its menu, notifications, and the no-tray fallback."""
+
+import sys
+
+import pytest
+from PySide6.QtWidgets import QSystemTrayIcon
+
+from desktop.gui.app import protect_singletons
+from desktop.gui.context import AppContext
+from desktop.gui.main_window import MainWindow
+from desktop.gui.supervisor import NodeSupervisor, ProcState, RestartPolicy
+from desktop.gui.tray import TrayController
+
+pytestmark = pytest.mark.gui
+protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see desktop.gui.app)
+
+# A real child that speaks the protocol like a node: announces itself, then trains until told to
+# stop. SIGUSR1 (finish the round) ends it after one more round; SIGTERM ends it at once.
+FAKE_NODE = r"""
+import signal, sys, time
+from desktop import events
+sink = events.EventSink.stdout()
+mode = sys.argv[1]
+finish = []
+# handlers first, as the real node does: the supervisor may signal as soon as it hears from us
+signal.signal(signal.SIGUSR1, lambda *_: finish.append(1))
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+sink.emit("node_started", peer_id="QmFake", name="calm quick otter", model="tiny:tiny", device="cpu",
+          round=0, role="solver")
+if mode == "crash":
+    print("RuntimeError: out of memory", file=sys.stderr, flush=True)
+    sys.exit(3)
+sink.emit("joined_round", round=7, previous=0)
+r = 7
+while True:
+    time.sleep(0.05)
+    if finish:
+        sink.emit("round_finished", round=r, seconds=0.1, generate=0.05, reward=0.03, train=0.02, comm=0.0,
+                  reward_mean=0.5)
+        sink.emit("chain_submitted", round=r, sent=2, already=0, failed=0, pending=0, error=None)
+        sink.emit("node_stopped", reason="finish_round", round=r, exit_code=0)
+        sys.exit(0)
+"""
+
+
+def _node(mode: str = "run", **kw) -> NodeSupervisor:
+    return NodeSupervisor(lambda: [sys.executable, "-c", FAKE_NODE, mode], **kw)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path):
+    made = []
+
+    def make(node, tray_available=None):
+        win = MainWindow(AppContext.create(tmp_path), node)
+        win.quit_app = lambda: None
+        qtbot.addWidget(win)
+        tray = TrayController(win, win.actions, node, available=tray_available)
+        win.tray = tray
+        made.append(node)
+        return win, tray
+
+    yield make
+    for node in made:
+        node.shutdown(timeout=5)
+
+
+def test_without_a_tray_notices_appear_in_the_window(make_window, qtbot):
+    assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen
+    node = _node()
+    win, tray = make_window(node)
+    assert tray.tray is None and not tray.available
+    win.actions.start.trigger()
+    qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
+    qtbot.waitUntil(lambda: len(win.visible_notices()) >= 2, timeout=5000)
+    titles = [n.title for n in win.visible_notices()]
+    assert titles[:2] == ["Node started", "Joined a round"]
+    assert "tiny:tiny" in win.visible_notices()[0].text
+    assert tray.icon_name == "tray-running"
+    win.visible_notices()[0].dismiss()
+    qtbot.waitUntil(lambda: len(win.visible_notices()) == 1)
+
+
+def test_tray_menu_drives_the_node(make_window, qtbot):
+    node = _node()
+    win, tray = make_window(node, tray_available=True)  # a tray object even where none is shown
+    assert tray.menu is not None
+    menu = [a for a in tray.menu.actions() if not a.isSeparator()]
+    assert menu == [win.actions.open, win.actions.start, win.actions.finish, win.actions.stop, win.actions.quit]
+    assert tray.icon_name == "tray-paused" and not tray.tray.icon().isNull()
+
+    win.actions.start.trigger()
+    qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
+    assert tray.icon_name == "tray-running"
+    assert not win.actions.start.isEnabled() and win.actions.stop.isEnabled() and win.actions.finish.isEnabled()
+    with qtbot.waitSignal(node.finished, timeout=15000) as done:
+        win.actions.finish.trigger()  # finish the round, then stop
+        assert node.state is ProcState.STOPPING and tray.icon_name == "tray-starting"
+    assert done.args[0].ok and done.args[0].last_round == 7
+    assert node.state is ProcState.STOPPED and tray.icon_name == "tray-paused"
+    assert ("Node stopped", "The node stopped after round 7.", "info") in tray.sent
+    assert ("Reward submitted", "Round 7: 2 submission(s) recorded on chain.", "ok") in tray.sent
+
+    win.actions.start.trigger()
+    qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
+    with qtbot.waitSignal(node.finished, timeout=15000):
+        win.actions.stop.trigger()
+    assert node.state is ProcState.STOPPED and win.actions.start.isEnabled()
+
+
+def test_crash_restart_and_give_up_are_announced(make_window, qtbot):
+    node = _node("crash", restart=RestartPolicy(max_restarts=1, backoff_start=0.2))
+    win, tray = make_window(node)
+    with qtbot.waitSignal(node.gave_up, timeout=20000):
+        win.actions.start.trigger()
+    kinds = [(title, kind) for title, _text, kind in tray.sent]
+    assert ("Node crashed", "warn") in kinds and kinds[-1] == ("Node stopped", "error")
+    assert "out of memory" in tray.sent[-1][1]
+    assert tray.icon_name == "tray-error" and node.state is ProcState.CRASHED
+    assert win.visible_notices()[-1].kind == "error"
+    assert win.actions.start.isEnabled()  # the user can try again
+
+
+def test_open_and_quit_actions(make_window, qtbot):
+    node = _node()
+    win, tray = make_window(node)
+    quits = []
+    win.quit_app = lambda: quits.append(1)
+    win.hide()
+    win.actions.open.trigger()
+    assert win.isVisible()
+    win.actions.start.trigger()
+    qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
+    win.actions.quit.trigger()  # stops the node (blocking, bounded) before quitting
+    assert quits == [1] and node.state is ProcState.STOPPED
+
+
+def test_closing_the_window_keeps_running_in_the_tray_unless_told_otherwise(qtbot, tmp_path):
+    from desktop.gui.settings.general import KEY_CLOSE_TO_TRAY, gui_settings
+    ctx = AppContext.create(tmp_path)
+    win = MainWindow(ctx, tray_available=True)
+    quits = []
+    win.quit_app = lambda: quits.append(1)
+    qtbot.addWidget(win)
+    win.tray = TrayController(win, win.actions, available=True)
+    win.show()
+    win.close()
+    assert not win.isVisible() and quits == []  # hidden to the tray, app still running
+    assert win.tray.sent[-1][0] == "Still running"
+    settings = gui_settings(ctx)
+    settings.setValue(KEY_CLOSE_TO_TRAY, False)
+    settings.sync()
+    win.show()
+    win.close()
+    assert quits == [1]
