@@ -239,13 +239,38 @@ def cmd_gui(args) -> int:
     return gui_main(argv)
 
 
+def has_display() -> bool:
+    """A screen the app can open a window on, and the app's toolkit installed."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("PySide6") is None:
+        return False
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
+        return False
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True  # macOS and Windows always have a screen for a desktop session
+
+
 def main(argv: list[str] | None = None) -> int:
+    if getattr(sys, "frozen", False):  # a PyInstaller app re-enters here for hivemind's DHT process
+        import multiprocessing
+
+        multiprocessing.freeze_support()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        # The desktop app lands later; until then the default is the headless node.
-        args = parser.parse_args(["node", *(argv or [])])
-    handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain, "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui}
+        # A double-click or a bare `rl-swarm`: the app where there is a screen, else the headless
+        # local swarm (saying so).
+        if has_display():
+            args = parser.parse_args(["gui"])
+        else:
+            print("rl-swarm: no display found: running the headless local swarm "
+                  "(rl-swarm swarm; see rl-swarm --help for a single node)", file=sys.stderr, flush=True)
+            args = parser.parse_args(["swarm"])
+    handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain,
+                "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
