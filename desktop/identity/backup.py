@@ -28,7 +28,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from .keyfile import IdentityError, _fsync_dir, _write_new_file, decode_keyfile, load_identity
+from desktop.fsutil import write_private
+
+from .keyfile import IdentityError, _write_new_file, decode_keyfile, load_identity
 from .names import peer_name
 from .peerid import peer_id_from_public_key
 
@@ -174,22 +176,6 @@ def inspect_backup(path: str | os.PathLike, passphrase: str | None = None) -> Ba
 
 # --- writing -----------------------------------------------------------------------------
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically (re)place ``path`` with owner-only ``data``."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
 def export_backup(identity_path: str | os.PathLike, dest: str | os.PathLike,
                   passphrase: str | None = None) -> Path:
     """Write a backup of ``identity_path`` to ``dest`` (owner-only, 0600).
@@ -208,7 +194,7 @@ def export_backup(identity_path: str | os.PathLike, dest: str | os.PathLike,
     blob = data if passphrase is None else encrypt_keyfile(data, passphrase)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        _write_private(dest, blob)
+        write_private(dest, blob)
     except OSError as exc:
         raise BackupError(f"Cannot write {dest}: {exc.strerror or exc}.") from None
     if _open_backup(dest, passphrase)[0] != data:  # paranoid: a backup must restore exactly

@@ -16,6 +16,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from desktop.fsutil import fsync_dir
+
 from .names import peer_name
 from .peerid import peer_id_from_public_key
 
@@ -208,22 +210,6 @@ def load_identity(path: str | os.PathLike) -> Identity:
     return _make_identity(path, decode_keyfile(data, path))
 
 
-def _fsync_dir(directory: Path) -> None:
-    # Makes the new directory entry durable on POSIX; Windows cannot open directories.
-    if os.name == "nt":
-        return
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -271,7 +257,7 @@ def _write_new_file(path: Path, data: bytes) -> None:
         os.chmod(path, 0o400)  # best effort on Windows: sets the read-only attribute
     except OSError:
         pass
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _write_exclusive(path: Path, data: bytes) -> None:
