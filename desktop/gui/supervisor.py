@@ -228,7 +228,8 @@ class ProcessSupervisor(QObject):
         proc = QProcess(self)
         self._proc = proc
         env = QProcessEnvironment.systemEnvironment()
-        for key, value in {**self._env, "PYTHONUNBUFFERED": "1"}.items():
+        # the child stops by itself if this app dies without stopping it (see desktop.parent_watch)
+        for key, value in {**self._env, "PYTHONUNBUFFERED": "1", "RL_SWARM_PARENT_PID": str(os.getpid())}.items():
             env.insert(key, str(value))
         proc.setProcessEnvironment(env)
         proc.setStandardInputFile(QProcess.nullDevice())

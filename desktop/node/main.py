@@ -105,6 +105,9 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
 
         stop = StopControl()
         _install_signals(stop)
+        from desktop.parent_watch import watch_parent
+
+        watch_parent(lambda: stop.stop(reason="app-exited"))
         if config.role == "proposer":
             from desktop.node.proposer_role import run_proposer
 

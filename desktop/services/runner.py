@@ -132,6 +132,9 @@ async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    from desktop.parent_watch import watch_parent
+
+    watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
     try:
         info = await services.start()
         if json_out:
