@@ -262,8 +262,16 @@ class MainWindow(QMainWindow):
     def _build_login(self, url: str) -> QWidget:
         from desktop.gui.login_view import LoginView
         from desktop.gui.settings.account import read_user_data
-        view = LoginView(url, is_signed_in=lambda: read_user_data(self.ctx) is not None)
+        view = LoginView(f"{url.rstrip('/')}/?theme={theme.current().name}",
+                         is_signed_in=lambda: read_user_data(self.ctx) is not None)
         view.signed_in.connect(self._on_signed_in)
+        if self.themes is not None:  # the page follows the app's theme while it is open
+            def follow(palette) -> None:
+                try:
+                    view.view.page().runJavaScript(f"window.rlSwarmTheme && rlSwarmTheme('{palette.name}')")
+                except RuntimeError:  # the sign-in page is gone
+                    self.themes.changed.disconnect(follow)
+            self.themes.changed.connect(follow)
         return view
 
     def _on_signed_in(self) -> None:

@@ -3,6 +3,13 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+
+// The desktop app shows this page in its own light or dark theme, not the system's.
+function setTheme(name) {
+  if (name === "dark" || name === "light") document.documentElement.dataset.theme = name;
+}
+window.rlSwarmTheme = setTheme;
+setTheme(new URLSearchParams(window.location.search).get("theme"));
 const POLL_MS = 2000;
 let busy = false;
 // Bumped by every sign-in/out: a poll that started before one must not undo what it showed.
