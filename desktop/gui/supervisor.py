@@ -9,13 +9,12 @@ and imports only Qt and the light `desktop.events`, never torch/transformers/hiv
 from __future__ import annotations
 
 import collections
-import dataclasses
 import enum
 import json
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -23,11 +22,11 @@ from typing import Callable
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop import events
+from desktop.gui.node_status import NodeStatus
 
 POSIX = os.name == "posix"
 MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
 TAIL_LINES = 50
-HISTORY_ROUNDS = 500
 LOG_ROTATE_BYTES = 5 << 20
 SWEEP_GRACE_MS = 2000  # leftover grandchildren get SIGTERM, then SIGKILL after this
 
@@ -421,45 +420,19 @@ def _killpg(pgid: int, sig: int) -> bool:
 
 
 # ---- the node ------------------------------------------------------------------------------------
-@dataclass
-class NodeStatus:
-    peer_id: str = ""
-    name: str = ""
-    model: str = ""
-    device: str = ""
-    round: int | None = None
-    stage: int | None = None
-    last_reward: float | None = None
-    total_reward: float = 0.0  # sum of each finished round's mean reward
-    peers_seen: set[str] = field(default_factory=set)
-    state: str = "stopped"  # a short phrase for the dashboard
-    last_round_seconds: float | None = None
-    last_completed: int | None = None
-    history: list[dict] = field(default_factory=list)  # one row per finished round, newest last
-
-    def snapshot(self) -> "NodeStatus":
-        # the rows themselves are never changed once appended: a shallow copy of the list is enough
-        return dataclasses.replace(self, peers_seen=set(self.peers_seen), history=list(self.history))
-
-
 class NodeSupervisor(ProcessSupervisor):
     """The node process, plus the node's latest status as read from its events."""
 
     status_changed = Signal(object)  # NodeStatus (a snapshot)
     running_on_spawn = False  # RUNNING once node_started says the model is loaded
 
-    _PHASES = {"round_started": "generating", "rollouts": "judging", "rewards": "training",
-               "train_step": "saving"}
-
     def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
         super().__init__("node", argv_factory, **kwargs)
         self.status = NodeStatus()
-        self._loss: float | None = None
         self.state_changed.connect(self._on_state)
 
     def _on_run_start(self) -> None:
-        self._loss = None
-        self.status.last_completed = None
+        self.status.new_run()
 
     def _last_round(self) -> int | None:
         return self.status.last_completed
@@ -470,46 +443,12 @@ class NodeSupervisor(ProcessSupervisor):
             self.status_changed.emit(self.status.snapshot())
 
     def _on_event(self, ev: dict) -> None:
-        st, kind = self.status, ev["type"]
         # The first sign of play (a proposer never sends node_started); every event comes after
         # the node installed its signal handlers, so SIGUSR1 is safe from here on.
-        if kind in ("node_started", "round_started", "proposer") and self._state is ProcState.STARTING:
+        if ev["type"] in ("node_started", "round_started", "proposer") and self._state is ProcState.STARTING:
             self._set_state(ProcState.RUNNING)
-        if kind == "node_started":
-            st.peer_id, st.name, st.model, st.device = ev["peer_id"], ev["name"], ev["model"], ev["device"]
-            st.round, st.state = ev["round"], "waiting for a round"
-        elif kind == "download":
-            total = ev["total"]
-            pct = f" {100 * ev['downloaded'] // total}%" if total else ""
-            st.state = f"downloading {ev['file']}{pct}"
-        elif kind == "dht_ready":
-            st.state = "connected to the swarm"
-        elif kind == "joined_round":
-            st.round = ev["round"]
-        elif kind == "round_started":
-            st.round, st.stage, self._loss = ev["round"], ev["stage"], None
-        elif kind == "rollouts":
-            st.peers_seen.update(p for p in ev["peers"] if isinstance(p, str))
-        elif kind == "rewards":
-            st.last_reward = float(ev["mean"])
-        elif kind == "train_step":
-            self._loss = ev["loss"]
-        elif kind == "round_finished":
-            st.total_reward += ev["reward_mean"]
-            st.last_round_seconds, st.last_completed = ev["seconds"], ev["round"]
-            st.history.append({"round": ev["round"], "reward_mean": ev["reward_mean"], "loss": self._loss,
-                               **{k: ev[k] for k in ("generate", "reward", "train", "comm")}})
-            del st.history[:-HISTORY_ROUNDS]
-            st.state = "waiting for the next round"
-        elif kind == "node_stopped":
-            if ev["round"] >= 0:
-                st.last_completed = ev["round"]
-            st.state = "stopping"
-        else:
-            return  # checkpoint, proposer, hf_push, warning, error: nothing on the status card
-        if kind in self._PHASES:
-            st.state = f"round {st.round}: {self._PHASES[kind]}"
-        self.status_changed.emit(st.snapshot())
+        if self.status.apply(ev):
+            self.status_changed.emit(self.status.snapshot())
 
 
 # ---- the local services --------------------------------------------------------------------------

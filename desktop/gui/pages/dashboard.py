@@ -209,8 +209,12 @@ class DashboardPage(QWidget):
                             "in shared rounds" if status.peers_seen else "training alone so far")
         last = status.last_reward
         self.card_last.set(_num(last), None, None if last is None else ("ok" if last > 0 else "muted"))
-        self.card_total.set(_num(float(status.total_reward), 2),
-                            f"over {len(status.history)} round{'s' * (len(status.history) != 1)}")
+        rounds = f"over {len(status.history)} round{'s' * (len(status.history) != 1)}"
+        if status.submitted or status.pending:  # what the coordinator has of it
+            rounds += f" · {status.submitted} on chain" + (f", {status.pending} queued" if status.pending else "")
+        self.card_total.set(_num(float(status.total_reward), 2), rounds,
+                            "warn" if status.chain_error and status.pending else None)
+        self.card_total.setToolTip(f"Not yet on chain: {status.chain_error}" if status.chain_error else "")
         self.card_time.set(_secs(status.last_round_seconds),
                            "wall time" if status.last_completed is None else f"round {status.last_completed}")
         self._render_history(status.history)

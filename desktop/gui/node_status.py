@@ -1,0 +1,79 @@
+"""The node's state as the app shows it, folded from its events. No Qt: plain data and rules."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+HISTORY_ROUNDS = 500
+_PHASES = {"round_started": "generating", "rollouts": "judging", "rewards": "training", "train_step": "saving"}
+
+
+@dataclass
+class NodeStatus:
+    peer_id: str = ""
+    name: str = ""
+    model: str = ""
+    device: str = ""
+    round: int | None = None
+    stage: int | None = None
+    last_reward: float | None = None
+    total_reward: float = 0.0  # sum of each finished round's mean reward
+    peers_seen: set[str] = field(default_factory=set)
+    state: str = "stopped"  # a short phrase for the dashboard
+    last_round_seconds: float | None = None
+    last_completed: int | None = None
+    history: list[dict] = field(default_factory=list)  # one row per finished round, newest last
+    submitted: int = 0      # rewards, votes and registrations the chain accepted (or had already)
+    pending: int = 0        # still queued on disk for the chain
+    chain_error: str | None = None  # why the last flush stopped early, if it did
+    _loss: float | None = field(default=None, repr=False)
+
+    def snapshot(self) -> "NodeStatus":
+        # the rows themselves are never changed once appended: a shallow copy of the list is enough
+        return dataclasses.replace(self, peers_seen=set(self.peers_seen), history=list(self.history))
+
+    def new_run(self) -> None:
+        self._loss, self.last_completed = None, None
+
+    def apply(self, ev: dict) -> bool:
+        """Fold one protocol event in; False when it changes nothing the app shows."""
+        kind = ev["type"]
+        if kind == "node_started":
+            self.peer_id, self.name, self.model, self.device = ev["peer_id"], ev["name"], ev["model"], ev["device"]
+            self.round, self.state = ev["round"], "waiting for a round"
+        elif kind == "download":
+            total = ev["total"]
+            pct = f" {100 * ev['downloaded'] // total}%" if total else ""
+            self.state = f"downloading {ev['file']}{pct}"
+        elif kind == "dht_ready":
+            self.state = "connected to the swarm"
+        elif kind == "joined_round":
+            self.round = ev["round"]
+        elif kind == "round_started":
+            self.round, self.stage, self._loss = ev["round"], ev["stage"], None
+        elif kind == "rollouts":
+            self.peers_seen.update(p for p in ev["peers"] if isinstance(p, str))
+        elif kind == "rewards":
+            self.last_reward = float(ev["mean"])
+        elif kind == "train_step":
+            self._loss = ev["loss"]
+        elif kind == "round_finished":
+            self.total_reward += ev["reward_mean"]
+            self.last_round_seconds, self.last_completed = ev["seconds"], ev["round"]
+            self.history.append({"round": ev["round"], "reward_mean": ev["reward_mean"], "loss": self._loss,
+                                 **{k: ev[k] for k in ("generate", "reward", "train", "comm")}})
+            del self.history[:-HISTORY_ROUNDS]
+            self.state = "waiting for the next round"
+        elif kind == "chain_submitted":
+            self.submitted += ev["sent"] + ev["already"]
+            self.pending, self.chain_error = ev["pending"], ev["error"]
+        elif kind == "node_stopped":
+            if ev["round"] >= 0:
+                self.last_completed = ev["round"]
+            self.state = "stopping"
+        else:
+            return False  # checkpoint, proposer, hf_push, warning, error: nothing on the status card
+        if kind in _PHASES:
+            self.state = f"round {self.round}: {_PHASES[kind]}"
+        return True

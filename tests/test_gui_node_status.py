@@ -1,0 +1,27 @@
+"""What the dashboard shows, folded from real protocol events (no Qt needed)."""
+
+from desktop.events import make
+from desktop.gui.node_status import NodeStatus
+
+
+def test_rounds_rewards_and_chain_submissions_are_folded_in():
+    st = NodeStatus()
+    seq = [make("node_started", peer_id="Qm1", name="a b c", model="tiny:tiny", device="cpu", round=3, role="solver"),
+           make("chain_submitted", round=-1, sent=1, already=0, failed=0, pending=0, error=None),
+           make("round_started", round=3, stage=0, problems=1),
+           make("rollouts", round=3, own=2, received=2, peers=["QmA", "QmB"], rejected={}),
+           make("rewards", round=3, mean=0.7, own=[1.2, 0.2], transplanted=[0.2, 0.2]),
+           make("train_step", round=3, loss=0.05, seconds=0.1, skipped=False, samples=4),
+           make("round_finished", round=3, seconds=1.0, generate=0.5, reward=0.2, train=0.1, comm=0.2,
+                reward_mean=0.7),
+           make("chain_submitted", round=3, sent=1, already=1, failed=0, pending=1,
+                error="unreachable: http://127.0.0.1:3000")]
+    assert all(st.apply(e) for e in seq)
+    assert (st.name, st.round, st.last_completed, st.peers_seen) == ("a b c", 3, 3, {"QmA", "QmB"})
+    assert st.history == [{"round": 3, "reward_mean": 0.7, "loss": 0.05, "generate": 0.5, "reward": 0.2,
+                           "train": 0.1, "comm": 0.2}]
+    assert (st.submitted, st.pending) == (3, 1) and "unreachable" in st.chain_error
+    assert st.apply(make("checkpoint", round=3, path="/x", seconds=0.1)) is False
+    snap = st.snapshot()
+    snap.history.append({})
+    assert len(st.history) == 1  # a snapshot never aliases the live lists
