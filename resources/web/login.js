@@ -9,8 +9,7 @@ function setTheme(name) {
   if (name === "dark" || name === "light") document.documentElement.dataset.theme = name;
 }
 window.rlSwarmTheme = setTheme;
-setTheme(new URLSearchParams(window.location.search).get("theme") ||
-         (window.matchMedia("(prefers-color-scheme: dark)").matches ? "dark" : "light"));
+setTheme(new URLSearchParams(window.location.search).get("theme"));
 const POLL_MS = 2000;
 let busy = false;
 // Bumped by every sign-in/out: a poll that started before one must not undo what it showed.
