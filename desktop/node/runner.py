@@ -104,7 +104,7 @@ class Node:
                 for text, limit in zip(group.texts, group.hit_limit)]
         return [float(job.result()) for job in jobs]
 
-    def _transplant_groups(self, received: list[PeerRollouts], own_problems: dict,
+    def _transplant_groups(self, received: list[PeerRollouts], own_problems: dict[str, tuple[Problem, list[int]]],
                            round_number: int) -> list[tuple[Group, Problem]]:
         """Up to ``num_transplant_trees`` peers' rollouts on problems we hold the tests of, with
         exactly G completions and a matching batch id; tokenised once, judged here."""
@@ -115,8 +115,7 @@ class Node:
             usable = random.Random(round_number).sample(usable, self.num_transplant_trees)
         out = []
         for peer in usable:
-            problem = own_problems[peer.question]
-            prompt_ids = self.trainer.encode_prompt(self.messages(problem))
+            problem, prompt_ids = own_problems[peer.question]  # the prompt we encoded for our own rollouts
             out.append((Group.from_text(self.trainer.tokenizer, problem.question, prompt_ids,
                                         peer.completions, self.trainer.settings.max_new_tokens,
                                         source=peer.peer_id), problem))
@@ -167,7 +166,8 @@ class Node:
             t = time.perf_counter()
             received = self.comms.exchange(round_number, stage, groups)
             times["comm"] += time.perf_counter() - t
-            transplants = self._transplant_groups(received, {p.question: p for p in problems}, round_number)
+            transplants = self._transplant_groups(
+                received, {p.question: (p, ids) for p, ids in zip(problems, prompt_ids)}, round_number)
             self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
                            received=len(received), peers=sorted({r.peer_id for r in received}),
                            rejected=dict(self.comms.last_rejected))
