@@ -15,22 +15,14 @@ log = logging.getLogger(__name__)
 def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
     """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
     from desktop.codezero.proposer import DifficultyController, Proposer
-    from desktop.node.connect import route_hivemind_logs
+    from desktop.node.connect import start_dht
     from desktop.node.main import NodeError
     from desktop.swarm.clock import PeerRoundClock
-    from desktop.swarm.dht import SwarmDHT, SwarmError
     from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
 
     if not config.swarm.enabled:
         raise NodeError("a proposer serves a swarm: start it with --swarm or --initial-peer", 2)
-    sw = config.swarm
-    route_hivemind_logs()
-    try:
-        dht = SwarmDHT(identity.path, initial_peers=sw.initial_peers, host=sw.host, port=sw.port,
-                       startup_timeout=sw.startup_timeout)
-        sink.emit("dht_ready", peer_id=dht.peer_id, maddrs=dht.visible_maddrs())
-    except SwarmError as exc:
-        raise NodeError(str(exc)) from None
+    dht, _ = start_dht(config, identity, sink)
     try:
         from desktop.chain.connect import make_client, resolve_profile
 
