@@ -18,11 +18,10 @@ import desktop.gui  # noqa: F401  (works around a PySide6 refcount bug before an
 pytest_plugins = ["tests.chain_fixtures"]  # one real anvil per test session, started on demand
 
 
-def _kill_children(keep: frozenset = frozenset(), keep_webengine: bool = True) -> list[str]:
+def _kill_children(keep: frozenset = frozenset()) -> list[str]:
     me = psutil.Process()
-    leftovers = [c for c in me.children(recursive=True) if c.pid not in keep]
-    if keep_webengine:  # per-process helpers that live as long as the test process: not leaks
-        leftovers = [c for c in leftovers if not _is_process_helper(c)]
+    # per-process helpers (Qt WebEngine, torch's shm manager) live as long as the test process: not leaks
+    leftovers = [c for c in me.children(recursive=True) if c.pid not in keep and not _is_process_helper(c)]
     names = []
     for child in leftovers:
         try:
@@ -69,4 +68,6 @@ def _torch_single_thread():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    _kill_children(keep_webengine=False)
+    # torch_shm_manager must outlive the interpreter's own shutdown: killing it here made torch's
+    # exit-time cleanup abort the whole run (exit 134) after every test had passed
+    _kill_children()
