@@ -104,6 +104,9 @@ class SwarmDHT:
         self._daemons: dict[int, psutil.Process] = {}
         self._closed = False
         self._dht = None
+        # hivemind's own "identity taken" check asks the network and can miss a live peer under
+        # load; a lock beside the key makes the same-machine case certain.
+        self._identity_lock = _claim_identity(self.identity_path, self._taken_message())
         try:
             self._dht = hivemind.DHT(
                 initial_peers=self._initial_peers or None, start=False,
@@ -152,11 +155,14 @@ class SwarmDHT:
                     "addresses and your network or firewall.")
         return f"The p2p daemon did not start within {startup_timeout:g} s."
 
+    def _taken_message(self) -> str:
+        return (f"Another running peer already uses this identity ({self.peer_id}). Stop the "
+                "other node using this swarm.pem, or give this one its own identity file.")
+
     def _start_failure_message(self, exc: Exception) -> str:
         text = str(exc)
         if "already taken" in text:
-            return (f"Another running peer already uses this identity ({self.peer_id}). Stop the "
-                    "other node using this swarm.pem, or give this one its own identity file.")
+            return self._taken_message()
         if ("bootstrap failed" in text or "none of the initial_peers" in text
                 or "bootstrap peers" in text):
             return (f"Could not reach any initial peer ({', '.join(self._initial_peers)}). "
@@ -201,8 +207,16 @@ class SwarmDHT:
         if self._closed:
             return
         self._closed = True
-        if self._dht is None:
-            return
+        try:
+            if self._dht is None:
+                return
+            self._stop_dht()
+        finally:
+            if self._identity_lock is not None:
+                os.close(self._identity_lock)  # releases the flock
+                self._identity_lock = None
+
+    def _stop_dht(self) -> None:
         self._note_daemons()
         try:
             if self._dht.is_alive():
@@ -270,6 +284,29 @@ async def _visible_maddrs(_dht, node) -> Iterable[Any]:
 
 async def _peer_id_of_node(_dht, node) -> str:
     return node.peer_id.to_base58()
+
+
+def _claim_identity(identity_path: Path, taken_message: str) -> int | None:
+    """Hold an exclusive flock on ``<key>.lock`` while this peer runs; SwarmError when another
+    live process holds it. Released by the kernel when the process dies, however it dies.
+    None where locks are unavailable (Windows, a read-only key directory): best effort."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(identity_path.with_name(identity_path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise SwarmError(taken_message) from None
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 async def _follow_parent(_dht, _node) -> None:
