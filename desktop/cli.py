@@ -103,6 +103,12 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _default_config(paths) -> Path | None:
+    """<config dir>/config.yaml when there is something by that name: a directory there is an
+    error for load_config to report, never a reason to quietly run on the defaults."""
+    return paths.config_file if paths.config_file.exists() else None
+
+
 def cmd_node(args) -> int:
     from desktop.config import ConfigError, load_config
     from desktop.logs import setup_logging
@@ -111,9 +117,7 @@ def cmd_node(args) -> int:
     paths = AppPaths.default(args.data_dir)
     if args.rounds is not None and args.rounds < 1:
         return _fail("--rounds must be at least 1")
-    config_file = args.config
-    if config_file is None and paths.config_file.is_file():
-        config_file = paths.config_file
+    config_file = args.config if args.config is not None else _default_config(paths)
     overrides = {"model.pool": args.pool, "model.name": args.model, "role": args.role,
                  "swarm.enabled": True if (args.swarm or args.initial_peers) else None,
                  "swarm.initial_peers": args.initial_peers, "swarm.port": args.dht_port,
@@ -166,7 +170,7 @@ def cmd_services(args) -> int:
 
     paths = AppPaths.default(args.data_dir)
     try:
-        config = load_config(paths.config_file if paths.config_file.is_file() else None)
+        config = load_config(_default_config(paths))
         paths.ensure()
     except ConfigError as exc:
         return _fail(str(exc))
@@ -187,7 +191,7 @@ def cmd_chain(args) -> int:
 
     paths = AppPaths.default(args.data_dir)
     try:
-        config = load_config(args.config or (paths.config_file if paths.config_file.is_file() else None))
+        config = load_config(args.config or _default_config(paths))
     except ConfigError as exc:
         return _fail(str(exc))
     from desktop.chain.status import ChainUnavailable, chain_status, format_status

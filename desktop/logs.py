@@ -34,6 +34,15 @@ def redact(text: str) -> str:
     return text
 
 
+# ``log.error(..., extra=FILE_ONLY)``: for a message the program prints to the user itself, so
+# the console handler does not repeat it (and a traceback stays in the log file).
+FILE_ONLY = {"file_only": True}
+
+
+def _for_console(record: logging.LogRecord) -> bool:
+    return not getattr(record, "file_only", False)
+
+
 class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
@@ -55,6 +64,7 @@ def setup_logging(log_dir: Path, name: str = "node", level: str = "INFO", max_by
     console = logging.StreamHandler()  # stderr
     console.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
     console.setLevel(console_level)
+    console.addFilter(_for_console)
     root.addHandler(file_handler)
     root.addHandler(console)
     root.setLevel(min(logging.getLevelName(level), logging.getLevelName(console_level)))

@@ -1,7 +1,9 @@
 """swarm.pem backups: export, inspect and import on real files."""
 
+import json
 import os
 import stat
+import time
 from datetime import datetime
 
 import pytest
@@ -125,3 +127,42 @@ def test_flipped_ciphertext_and_missing_files(two_keys, tmp_path):
         export_backup(current.path, current.path, None)
     with pytest.raises(BackupError, match="non-empty"):
         export_backup(current.path, tmp_path / "y", "")
+
+
+def _with_kdf(blob: bytes, **kdf) -> bytes:
+    body = json.loads(blob[len(MAGIC):])
+    body["kdf"].update(kdf)
+    return MAGIC + json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("kdf", [
+    {"n": 2 ** 20, "r": 32, "p": 16},   # ~4 GiB and minutes of CPU if it were trusted
+    {"n": 2 ** 16},                     # merely twice our cost: still not what we write
+    {"p": True},                        # equal to 1 in Python, but not the integer we write
+    {"n": "32768"},
+])
+def test_crafted_kdf_cost_is_refused_fast_and_changes_nothing(two_keys, tmp_path, kdf):
+    current, other = two_keys
+    good = export_backup(other.path, tmp_path / "good.rlbackup", "correct horse").read_bytes()
+    crafted = tmp_path / "crafted.rlbackup"
+    crafted.write_bytes(_with_kdf(good, **kdf))
+    before, crafted_before = current.path.read_bytes(), crafted.read_bytes()
+    started = time.monotonic()
+    for attempt in (lambda: inspect_backup(crafted, "correct horse"),
+                    lambda: import_backup(crafted, current.path, "correct horse", now=NOW)):
+        with pytest.raises(BackupError, match="key-derivation settings this app never writes"):
+            attempt()
+    assert time.monotonic() - started < 0.5  # two refusals, no KDF run
+    assert current.path.read_bytes() == before and crafted.read_bytes() == crafted_before
+    assert sorted(p.name for p in current.path.parent.iterdir()) == ["swarm.pem"]
+
+
+def test_missing_kdf_settings_say_so(two_keys, tmp_path):
+    _, other = two_keys
+    good = export_backup(other.path, tmp_path / "good.rlbackup", "pw").read_bytes()
+    body = json.loads(good[len(MAGIC):])
+    del body["kdf"]["r"]
+    bad = tmp_path / "bad.rlbackup"
+    bad.write_bytes(MAGIC + json.dumps(body).encode())
+    with pytest.raises(BackupError, match="settings are missing"):
+        inspect_backup(bad, "pw")

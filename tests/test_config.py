@@ -1,9 +1,10 @@
 import subprocess
 import sys
+import time
 
 import pytest
 
-from desktop.config import ConfigError, load_config
+from desktop.config import MAX_CONFIG_BYTES, ConfigError, load_config
 
 
 def test_defaults_match_the_rl_swarm_training_constants():
@@ -60,3 +61,65 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     assert "training.max_new_tokens" in proc.stderr and str(f) in proc.stderr
     assert "Traceback" not in proc.stderr
     assert f.read_bytes() == before
+
+
+def test_oversized_file_is_refused_without_parsing_it(tmp_path):
+    f = tmp_path / "huge.yaml"
+    f.write_text("# a comment line that YAML would happily skip\n" * 120_000)  # ~5.5 MB, valid YAML
+    before = f.stat()
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert time.monotonic() - started < 1
+    assert str(f) in str(err.value) and "1 MiB limit" in str(err.value)
+    assert f.stat().st_size == before.st_size and f.stat().st_mtime_ns == before.st_mtime_ns
+    f.write_text("training:\n  seed: 7\n" + "#" * (MAX_CONFIG_BYTES - 40) + "\n")  # just under: fine
+    assert load_config(f).training.seed == 7
+
+
+def test_many_errors_print_the_first_twenty_then_a_count(tmp_path):
+    f = tmp_path / "typos.yaml"
+    f.write_text("".join(f"setting_{i}: 1\n" for i in range(500)))
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    lines = str(err.value).splitlines()
+    assert len(lines) == 21
+    assert all(line.startswith(f"{f}: setting_") and "unknown setting" in line for line in lines[:20])
+    assert lines[-1] == f"{f}: … and 480 more errors"
+
+
+def test_a_directory_is_not_a_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="is a directory"):
+        load_config(tmp_path)
+
+
+def _node(args, tmp_path):
+    return subprocess.run([sys.executable, "-m", "desktop.cli", *args], capture_output=True, text=True,
+                          timeout=120, cwd=tmp_path)
+
+
+def test_node_refuses_a_config_yaml_that_is_a_directory(tmp_path):
+    data = tmp_path / "d"
+    (data / "config" / "config.yaml").mkdir(parents=True)
+    proc = _node(["node", "--pool", "tiny", "--rounds", "1", "--json-events", "--data-dir", str(data)],
+                 tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert f"{data / 'config' / 'config.yaml'}: is a directory" in proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert not (data / "identity").exists()  # the node never started
+    # --config DIR: the same
+    proc = _node(["node", "--config", str(tmp_path), "--data-dir", str(tmp_path / "e")], tmp_path)
+    assert proc.returncode == 2 and f"{tmp_path}: is a directory" in proc.stderr
+    assert not (tmp_path / "e" / "identity").exists()
+
+
+def test_services_and_chain_status_refuse_a_config_directory(tmp_path, capsys):
+    from desktop.cli import main
+
+    data = tmp_path / "d"
+    (data / "config" / "config.yaml").mkdir(parents=True)
+    assert main(["chain", "status", "--data-dir", str(data)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    proc = _node(["services", "--data-dir", str(data)], tmp_path)
+    assert proc.returncode == 2 and "is a directory" in proc.stderr
+    assert not (data / "chain").exists()  # nothing was started

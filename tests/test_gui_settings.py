@@ -204,7 +204,8 @@ def test_identity_page_buttons_report_errors(qtbot, ctx, tmp_path):
                         choose_export_path=lambda suggested: tmp_path / "enc.rlbackup")
     qtbot.addWidget(page)
     page.load()
-    page.import_button.click()
+    page.import_button.click()  # checked on a pool thread: wait for its answer
+    qtbot.waitUntil(lambda: not page.busy, timeout=10000)
     assert "Not a usable swarm key" in page.status.text()
 
     page.encrypt.setChecked(True)
@@ -216,7 +217,58 @@ def test_identity_page_buttons_report_errors(qtbot, ctx, tmp_path):
     page.export_button.click()
     assert "encrypted backup" in page.status.text()
     page.import_button.click()
+    qtbot.waitUntil(lambda: not page.busy, timeout=10000)
     assert "Wrong passphrase" in page.status.text()
+
+
+def test_identity_page_import_button_works_off_the_gui_thread(qtbot, ctx, tmp_path):
+    current = create_identity(ctx.paths.identity)
+    other = create_identity(tmp_path / "elsewhere" / "swarm.pem")
+    backup = export_backup(other.path, tmp_path / "other.rlbackup", "long passphrase")
+    old = current.path.read_bytes()
+    asked_on = []
+
+    def confirm(text):
+        asked_on.append(threading.current_thread())
+        assert other.name in text
+        return True
+
+    page = IdentityPage(ctx, confirm=confirm, ask_passphrase=lambda _: "long passphrase",
+                        choose_import_path=lambda: backup)
+    qtbot.addWidget(page)
+    page.load()
+    changed = []
+    page.identity_changed.connect(lambda *args: changed.append(args))
+    page.import_button.click()
+    # the click returned before scrypt ran: the page says it is checking and takes no second import
+    assert page.status.text().startswith("Checking") and page.busy
+    assert not page.import_button.isEnabled() and not page.export_button.isEnabled()
+    assert current.path.read_bytes() == old
+    qtbot.waitUntil(lambda: bool(changed), timeout=10000)
+    assert changed == [(other.peer_id, other.name)]
+    assert asked_on == [threading.main_thread()]  # dialogs only ever on the GUI thread
+    assert current.path.read_bytes() == other.path.read_bytes()
+    assert [p.read_bytes() for p in current.path.parent.glob("swarm.pem.*.bak")] == [old]
+    assert page.name.text() == other.name and other.name in page.status.text()
+    assert page.import_button.isEnabled() and page.export_button.isEnabled() and not page.busy
+
+
+def test_identity_page_refuses_a_crafted_kdf_without_running_it(qtbot, ctx, tmp_path):
+    current = create_identity(ctx.paths.identity)
+    good = export_backup(current.path, tmp_path / "good.rlbackup", "long passphrase").read_bytes()
+    body = json.loads(good.split(b"\n", 1)[1])
+    body["kdf"].update(n=2 ** 20, r=32, p=16)  # 4 GiB of scrypt if it were trusted
+    crafted = tmp_path / "crafted.rlbackup"
+    crafted.write_bytes(good.split(b"\n", 1)[0] + b"\n" + json.dumps(body).encode())
+    page = IdentityPage(ctx, confirm=lambda _: pytest.fail("must not ask"),
+                        ask_passphrase=lambda _: "long passphrase", choose_import_path=lambda: crafted)
+    qtbot.addWidget(page)
+    page.load()
+    before = current.path.read_bytes()
+    page.import_button.click()
+    qtbot.waitUntil(lambda: not page.busy, timeout=2000)
+    assert "never writes" in page.status.text()
+    assert current.path.read_bytes() == before and page.import_button.isEnabled()
 
 
 class _StatusHandler(BaseHTTPRequestHandler):

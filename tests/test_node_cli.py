@@ -132,6 +132,25 @@ def test_node_with_a_corrupt_identity_exits_2_and_leaves_it(tmp_path):
     assert bad.read_bytes() == before
 
 
+@pytest.mark.parametrize("json_events", [False, True])
+def test_identity_error_is_printed_exactly_once(tmp_path, json_events):
+    bad = tmp_path / "BADFILE"
+    bad.write_bytes(bytes(range(256))[::-3] * 4)  # garbage, not a key
+    before = bad.read_bytes()
+    data = tmp_path / "d"
+    args = ["node", "--data-dir", str(data), "--identity", str(bad)] + (["--json-events"] if json_events else [])
+    proc = subprocess.run(CLI + args, capture_output=True, text=True, env=_env(), timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    # once: not again through the console log handler, nor as an "error:" progress line
+    assert proc.stderr.count(str(bad)) == 1, proc.stderr
+    assert proc.stderr.count("not a libp2p private key file") == 1, proc.stderr
+    assert f"rl-swarm node: Identity file {bad}" in proc.stderr and "Traceback" not in proc.stderr
+    assert bad.read_bytes() == before and not (data / "identity").exists()
+    assert str(bad) in (data / "logs" / "node.log").read_text()  # the log file still has it
+    if json_events:
+        assert [events.decode(line)["type"] for line in proc.stdout.splitlines()] == ["error", "node_stopped"]
+
+
 def test_probe_json(tmp_path):
     out = subprocess.run(CLI + ["probe", "--json", "--data-dir", str(tmp_path)], capture_output=True,
                          text=True, check=True, env=_env(), timeout=120)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from desktop.config import Config
 from desktop.events import EventSink
+from desktop.logs import FILE_ONLY
 from desktop.paths import AppPaths
 
 log = logging.getLogger("desktop.node")
@@ -127,18 +128,20 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         stop_round = node.last_completed if node.last_completed is not None else -1
         sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
         return EXIT_OK
+    # Each failure reaches stderr once: the print below. The log record goes to the file only and
+    # the progress printer skips "error" events (they are this same message).
     except NodeError as exc:
-        log.error("%s", exc)
+        log.error("%s", exc, extra=FILE_ONLY)
+        print(f"rl-swarm node: {exc}", file=sys.stderr, flush=True)
         sink.emit("error", message=str(exc))
         sink.emit("node_stopped", reason="error", round=stop_round, exit_code=exc.exit_code)
-        print(f"rl-swarm node: {exc}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # a bug or an environment problem: log it all, tell the user briefly
-        log.exception("node failed")
+        log.exception("node failed", extra=FILE_ONLY)
         message = f"{type(exc).__name__}: {exc}"
+        print(f"rl-swarm node: failed: {message} (details in the log file)", file=sys.stderr, flush=True)
         sink.emit("error", message=message)
         sink.emit("node_stopped", reason="error", round=stop_round, exit_code=EXIT_FAILURE)
-        print(f"rl-swarm node: failed: {message} (details in the log file)", file=sys.stderr)
         return EXIT_FAILURE
 
 
@@ -205,7 +208,7 @@ def _print_progress(event: dict) -> None:
     elif kind == "round_finished":
         line = (f"round {event['round']}: reward {event['reward_mean']:+.3f} in {event['seconds']:.1f}s "
                 f"(generate {event['generate']:.1f}s, reward {event['reward']:.1f}s, train {event['train']:.1f}s)")
-    elif kind in ("warning", "error"):
+    elif kind == "warning":  # an "error" is printed once by run_node itself
         line = f"{kind}: {event['message']}"
     elif kind == "node_stopped":
         line = f"node stopped ({event['reason']}) after round {event['round']}"

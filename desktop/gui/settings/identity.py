@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QInputDialog, QLabel,
                                QLineEdit, QMessageBox, QPushButton, QWidget)
@@ -65,6 +65,8 @@ class IdentityPage(SettingsPage):
         self.choose_export_path = choose_export_path or self._export_dialog
         self.choose_import_path = choose_import_path or self._import_dialog
         self.identity: Identity | None = None
+        self.busy = False  # a backup is being checked or imported on a pool thread
+        self._tasks: set[_Task] = set()
 
         form = self.add_form()
         self.name = QLabel()
@@ -120,7 +122,7 @@ class IdentityPage(SettingsPage):
             self.name.setText(self.identity.name)
             self.peer_id.setText(self.identity.peer_id)
         self.copy.setEnabled(self.identity is not None)
-        self.export_button.setEnabled(self.identity is not None)
+        self.export_button.setEnabled(self.identity is not None and not self.busy)
 
     def copy_peer_id(self) -> None:
         if self.identity is not None:
@@ -161,30 +163,81 @@ class IdentityPage(SettingsPage):
         return Path(name) if name else None
 
     # ---- import ----
+    # Inspecting and importing run scrypt (and read files): in the button's path both happen on
+    # a pool thread so the window never freezes; ``import_from`` is the same steps, synchronous.
+    @staticmethod
+    def _check(path: Path, passphrase: str | None, identity: Identity | None) -> str | None:
+        """The question to ask before importing ``path``, or None: it is the key in use already."""
+        info = inspect_backup(path, passphrase)
+        if identity is not None and identity.peer_id == info.peer_id:
+            return None
+        current = (f"Your current identity, {identity.name}, is kept as a dated .bak file "
+                   f"next to it." if identity else "")
+        return (f"This backup belongs to\n\n    {info.name}\n    {info.peer_id}\n\n"
+                f"Use it as this computer's identity? {current} The node must restart "
+                f"to use it.")
+
+    def _imported(self, result: ImportResult) -> ImportResult:
+        if result.changed:
+            self.load()
+        self.status.setText(result.message)
+        if result.changed:
+            self.identity_changed.emit(result.peer_id, result.name)
+        return result
+
     def import_from(self, path: Path, passphrase: str | None = None) -> ImportResult | None:
         """Validate ``path``, show whose key it is, and replace the identity only if confirmed.
 
         Raises BackupError for a bad backup (nothing changes). None: the user declined.
         """
-        info = inspect_backup(path, passphrase)
         target = identity_path(self.ctx)
-        if self.identity is not None and self.identity.peer_id == info.peer_id:
-            result = import_backup(path, target, passphrase)  # a no-op that says so
-            self.status.setText(result.message)
-            return result
-        current = (f"Your current identity, {self.identity.name}, is kept as a dated .bak file "
-                   f"next to it." if self.identity else "")
-        question = (f"This backup belongs to\n\n    {info.name}\n    {info.peer_id}\n\n"
-                    f"Use it as this computer's identity? {current} The node must restart "
-                    f"to use it.")
-        if not self.confirm(question):
+        question = self._check(path, passphrase, self.identity)
+        if question is not None and not self.confirm(question):
             self.status.setText("Import cancelled; nothing changed.")
             return None
-        result = import_backup(path, target, passphrase)
-        self.load()
-        self.status.setText(result.message)
-        self.identity_changed.emit(result.peer_id, result.name)
-        return result
+        return self._imported(import_backup(path, target, passphrase))  # same key: a no-op saying so
+
+    def start_import(self, path: Path, passphrase: str | None = None) -> None:
+        """``import_from`` off the GUI thread; the status line says how it went."""
+        target, current = identity_path(self.ctx), self.identity  # read here, not on the pool thread
+        self._set_busy("Checking the backup…")
+
+        def checked(question: str | None) -> None:
+            if question is not None and not self.confirm(question):
+                self._set_busy(None)
+                self.status.setText("Import cancelled; nothing changed.")
+                return
+            self._set_busy("Importing the backup…")
+            self._run(lambda: import_backup(path, target, passphrase), imported)
+
+        def imported(result: ImportResult) -> None:
+            self._set_busy(None)
+            self._imported(result)
+
+        self._run(lambda: self._check(path, passphrase, current), checked)
+
+    def _run(self, work: Callable[[], object], then: Callable[[object], None]) -> None:
+        task = _Task(work, then)
+        self._tasks.add(task)
+        # a bound method: Qt drops the delivery if the page is gone by the time the work ends
+        task.signals.done.connect(self._task_done, Qt.ConnectionType.QueuedConnection)
+        QThreadPool.globalInstance().start(task)
+
+    def _task_done(self, task: "_Task") -> None:
+        self._tasks.discard(task)
+        if task.error is None:
+            task.then(task.result)
+        else:
+            self._set_busy(None)
+            self.status.setText(str(task.error))
+
+    def _set_busy(self, message: str | None) -> None:
+        """A message: working (no second import or export meanwhile). None: idle again."""
+        self.busy = message is not None
+        self.import_button.setEnabled(not self.busy)
+        self.export_button.setEnabled(not self.busy and self.identity is not None)
+        if message is not None:
+            self.status.setText(message)
 
     def _import_clicked(self) -> None:
         path = self.choose_import_path()
@@ -192,14 +245,39 @@ class IdentityPage(SettingsPage):
             return
         try:
             passphrase = None
-            if is_encrypted(path):
+            if is_encrypted(path):  # reads at most 256 KiB: fine on this thread
                 passphrase = self.ask_passphrase(f"Passphrase for {Path(path).name}:")
                 if passphrase is None:
                     return
-            self.import_from(Path(path), passphrase)
+            self.start_import(Path(path), passphrase)
         except BackupError as exc:
             self.status.setText(str(exc))
 
     def _import_dialog(self) -> Path | None:
         name, _ = QFileDialog.getOpenFileName(self, "Import identity backup", str(Path.home()))
         return Path(name) if name else None
+
+
+class _Signals(QObject):
+    done = Signal(object)  # the _Task, with its result or error set
+
+
+class _Task(QRunnable):
+    """One call on a pool thread; ``signals.done`` brings the outcome back to the GUI thread."""
+
+    def __init__(self, work: Callable[[], object], then: Callable[[object], None]):
+        super().__init__()
+        self.setAutoDelete(False)  # the page holds it until done has been delivered
+        self.work, self.then = work, then
+        self.result: object = None
+        self.error: BackupError | None = None
+        self.signals = _Signals()
+
+    def run(self) -> None:
+        try:
+            self.result = self.work()
+        except BackupError as exc:
+            self.error = exc
+        except Exception as exc:  # an unexpected failure must not leave the page "checking" forever
+            self.error = BackupError(f"The import failed: {type(exc).__name__}: {exc}")
+        self.signals.done.emit(self)
