@@ -24,14 +24,14 @@ from desktop.codezero.problems import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-def passes(program: str, tests: str) -> bool:
+def passes(program: str, tests: str, context: str = "") -> bool:
     """Judge a program the way training will: the sandbox when it exists, else a plain subprocess."""
     try:
         from desktop.codezero.sandbox import run_with_tests
     except ImportError:
-        proc = subprocess.run([sys.executable, "-c", program + "\n\n" + tests], capture_output=True, timeout=30)
+        proc = subprocess.run([sys.executable, "-c", program + "\n\n" + context + "\n\n" + tests], capture_output=True, timeout=30)
         return proc.returncode == 0
-    return run_with_tests(program, tests).ok
+    return run_with_tests(program, tests, context=context).ok
 
 
 def wrong_solution(entry_point: str) -> str:
@@ -92,7 +92,7 @@ def test_humaneval_answer_without_prompt_helpers_still_runs(humaneval):
         "        if is_palindrome(string[i:]):\n"
         "            return string + string[:i][::-1]\n"
     )
-    assert passes(answer, p.tests)
+    assert passes(answer, p.tests, p.context)  # the judge runs the prompt's helpers beside the answer
 
 
 # --- MBPP -----------------------------------------------------------------------------------
@@ -150,8 +150,8 @@ def test_mbpp_from_local_jsonl(offline, tmp_path):
     assert "assert largest_of_three(1, 2, 3) == 3" in first.question  # the signature, by example
     assert problems[2].tests.startswith("import math\n")
     for p, row in zip(problems, MBPP_ROWS):
-        assert passes(row["code"], p.tests), p.id
-        assert not passes(wrong_solution(p.entry_point), p.tests), p.id
+        assert passes(row["code"], p.tests, p.context), p.id
+        assert not passes(wrong_solution(p.entry_point), p.tests, p.context), p.id
     assert len(load_mbpp(str(path), split="train", limit=2, cache_dir=str(offline))) == 2
 
 

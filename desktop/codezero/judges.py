@@ -8,8 +8,11 @@ free-form answer is read by the tolerant :func:`parse_verdict`.
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from typing import Any, Protocol, runtime_checkable
 
 from desktop.codezero.problems import Problem
@@ -24,17 +27,36 @@ class Judge(Protocol):
 
 
 class ExecutionJudge:
-    """Correct means: the problem's tests pass when run after the code, in the sandbox."""
+    """Correct means: the problem's tests pass when run after the code, in the sandbox.
 
-    def __init__(self, limits: SandboxLimits = SandboxLimits()):
+    Verdicts are remembered per (problem, code): a small model often samples the same answer
+    several times in a group, and peers' rollouts repeat our own, so a verdict is run once.
+    """
+
+    def __init__(self, limits: SandboxLimits = SandboxLimits(), cache_size: int = 4096):
         self.limits = limits
+        self.cache_size = cache_size
+        self._verdicts: OrderedDict[bytes, int] = OrderedDict()
+        self._lock = threading.Lock()
+        self.runs = 0  # sandbox runs actually made (cache misses)
 
     def run(self, problem: Problem, code: str) -> SandboxResult:
         """The full sandbox result, for callers that want to show why a solution failed."""
-        return run_with_tests(code, problem.tests, limits=self.limits)
+        return run_with_tests(code, problem.tests, limits=self.limits, context=problem.context)
 
     def judge(self, problem: Problem, code: str) -> int:
-        return 1 if self.run(problem, code).ok else 0
+        key = hashlib.sha256("\0".join((problem.tests, problem.context, code)).encode("utf-8", "surrogatepass")).digest()
+        with self._lock:
+            if key in self._verdicts:
+                self._verdicts.move_to_end(key)
+                return self._verdicts[key]
+        verdict = 1 if self.run(problem, code).ok else 0
+        with self._lock:
+            self.runs += 1
+            self._verdicts[key] = verdict
+            while len(self._verdicts) > self.cache_size:
+                self._verdicts.popitem(last=False)
+        return verdict
 
 
 # ---- reading a model's verdict ------------------------------------------------------------------

@@ -26,6 +26,9 @@ class Problem:
     entry_point: str | None = None
     difficulty: int | None = None  # 0 (easiest) .. 4 for generated problems
     source: str = "local"
+    # Code the tests share with the answer and that reveals nothing of the expected results (a
+    # prompt's helper functions, test set-up): the judge runs it beside the candidate too.
+    context: str = ""
 
 
 class ProblemSourceError(Exception):
@@ -81,6 +84,7 @@ def load_humaneval() -> list[Problem]:
                 tests=tests,
                 entry_point=entry,
                 source="humaneval",
+                context=context,
             )
         )
     return problems
@@ -184,6 +188,7 @@ def load_mbpp(
                 tests=(setup + "\n" if setup else "") + "\n".join(asserts) + "\n",
                 entry_point=_mbpp_entry_point(row.get("code") or "", asserts[0]),
                 source="mbpp",
+                context=setup,
             )
         )
     return problems

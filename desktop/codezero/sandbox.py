@@ -5,17 +5,20 @@ Layers, strongest first, each probed once by :func:`capabilities`:
 * ``ns`` (Linux): ``unshare`` gives fresh network, pid, ipc and mount namespaces. A boot stub runs
   as the namespace's init, builds a read-only root (system dirs and the interpreter only, fresh
   tmpfs /tmp) and chroots into it, so $HOME, the app data dir and swarm.pem are simply absent. As
-  root the program then runs as ``nobody`` (root ignores RLIMIT_NPROC and file modes); as a normal
+  root the program then runs under a uid of its own, unique to the run (root ignores RLIMIT_NPROC
+  and file modes, and a shared uid would share one process limit between sandboxes); as a normal
   user a user namespace is added and every capability is dropped before exec.
 * ``plain`` (no usable namespaces, macOS): rlimits, own session, empty env and a temp dir; as root
-  still ``nobody``.
+  still a uid of its own.
 * ``bare`` (Windows): empty env, temp dir and a wall-clock kill only.
 
 Limits are applied by that boot stub in the child, not by ``preexec_fn``: preexec_fn runs Python
 between fork and exec, which can deadlock in a multithreaded host (Qt, hivemind), and the stub can
 also do the root-only work (mounts, chroot) after the namespaces exist. Output goes to files that
-RLIMIT_FSIZE bounds, and at most ``output_bytes`` of each is read back. Nothing here raises: a
-sandbox that cannot start is a result with reason ``"unavailable"``.
+RLIMIT_FSIZE bounds, and at most ``output_bytes`` of each is read back. The stub also watches a
+pipe whose only write end the host holds, so a killed host takes its sandboxes with it; temp dirs
+left by killed hosts are removed on the next start. Nothing here raises: a sandbox that cannot
+start is a result with reason ``"unavailable"``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,12 @@ import threading
 import time
 from dataclasses import dataclass
 
-NOBODY = 65534
+from .harness import TESTS_PROGRAM, job_line
+from .sandbox_boot import BOOT
+
+NOBODY = 65534  # the unprivileged user of systems that have one
+_UID_BASE, _UID_SPAN = 0x40000000, 2**24  # per-sandbox uids: far above any real account
+_DIR_PREFIX = "rlswarm-sandbox-"
 MAIN_FILE = "sandboxed.py"  # the program as the sandbox names it (what ps and tracebacks show)
 _ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 _FULL = ("rlimits", "session", "empty_env", "tmpdir", "no_network", "pid_namespace",
@@ -85,110 +93,6 @@ class _Mode:
     @property
     def weaker(self) -> tuple[str, ...]:
         return tuple(i for i in _FULL if i not in self.isolation)
-
-
-# The boot stub: stdlib only, run as ``python -I -S -c _BOOT <json config>`` inside the namespaces.
-_BOOT = r'''# rlswarm-sandbox-boot
-import json, os, sys
-c = json.loads(sys.argv[1])
-st = os.open(c["status"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-def report(**kw):
-    os.write(st, json.dumps(kw).encode())
-try:
-    import ctypes, resource
-    libc = ctypes.CDLL(None, use_errno=True)
-    linux = sys.platform.startswith("linux")
-    def call(name, *args):
-        if getattr(libc, name)(*args) != 0:
-            e = ctypes.get_errno()
-            raise OSError(e, "%s%r: %s" % (name, args[:2], os.strerror(e)))
-    def mount(src, dst, fs, flags, data=None):
-        enc = lambda s: None if s is None else s.encode()
-        call("mount", enc(src), enc(dst), enc(fs), ctypes.c_ulong(flags), enc(data))
-    def prctl(*args):
-        call("prctl", *[ctypes.c_ulong(a) for a in args])
-    RO, NOSUID, NODEV, REMOUNT, BIND, REC, PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
-    def bind_ro(src, dst):  # the remount must repeat flags a user namespace locked (nodev, noexec, atime)
-        mount(src, dst, None, BIND | REC)
-        f = os.statvfs(dst).f_flag
-        mount(None, dst, None, REMOUNT | BIND | RO | NOSUID | f & (NODEV | 8 | 1024 | 2048) | (f & 4096) << 9)
-    uid, gid, root = c["uid"], c["gid"], c["root"]
-    with open(c["src"], "rb") as f:
-        code = f.read()
-    os.umask(0o022)
-    if root:
-        mount(None, "/", None, REC | PRIVATE)
-        mount("tmpfs", root, "tmpfs", NOSUID | NODEV, "size=4m,mode=755")
-        for p in c["ro"]:
-            t = root + p
-            os.makedirs(os.path.dirname(t), exist_ok=True)
-            if os.path.islink(p):
-                os.symlink(os.readlink(p), t)
-            elif os.path.isdir(p):
-                os.makedirs(t, exist_ok=True)
-                bind_ro(p, t)
-        for d in ("proc", "dev/shm", "tmp"):
-            os.makedirs(root + "/" + d, exist_ok=True)
-        bind_ro("/proc", root + "/proc")  # the new pid namespace's /proc, from unshare
-        for n in ("null", "zero", "full", "random", "urandom"):
-            open(root + "/dev/" + n, "w").close()
-            mount("/dev/" + n, root + "/dev/" + n, None, BIND)
-        for i, n in enumerate(("stdin", "stdout", "stderr")):
-            os.symlink("/proc/self/fd/%d" % i, root + "/dev/" + n)
-        os.symlink("/proc/self/fd", root + "/dev/fd")
-        for d in ("/tmp", "/dev/shm"):
-            mount("tmpfs", root + d, "tmpfs", NOSUID | NODEV, "size=%d,mode=1777" % c["tmp_bytes"])
-        os.makedirs(root + "/tmp/sandbox")
-        work = root + "/tmp/sandbox"
-    else:
-        work = c["work"]
-    main = os.path.join(work, c["argv"][-1])
-    with open(main, "wb") as f:
-        f.write(code)
-    if uid is not None:
-        os.chown(work, uid, gid)
-        os.chown(main, uid, gid)
-    if root:
-        mount(None, root, None, REMOUNT | RO | NOSUID | NODEV)
-        os.chroot(root)
-        work = "/tmp/sandbox"
-    os.chdir(work)
-    def child():
-        for name, soft, hard in c["rlimits"]:
-            res = getattr(resource, name, None)
-            cur = resource.getrlimit(res)[1] if res is not None else None
-            hard = hard if cur in (None, resource.RLIM_INFINITY) else min(hard, cur)
-            try:
-                resource.setrlimit(res, (min(soft, hard), hard))
-            except (ValueError, OSError, TypeError):  # macOS refuses some; Linux must not
-                if linux:
-                    raise
-        if c["drop_caps"]:  # root of a user namespace: keep no capability across exec
-            for cap in range(64):  # PR_CAPBSET_DROP; EINVAL past the last capability
-                libc.prctl(*[ctypes.c_ulong(a) for a in (24, cap, 0, 0, 0)])
-            prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT_CLEAR_ALL
-            call("capset", (ctypes.c_uint32 * 2)(0x20080522, 0), (ctypes.c_uint32 * 6)())
-        if linux:
-            prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS: setuid binaries cannot raise privileges
-        if uid is not None:
-            os.setgroups([]), os.setgid(gid), os.setuid(uid)
-        os.execv(c["argv"][0], c["argv"])
-    if root:  # we are pid 1: run the program as a child, reap orphans, report how it ended
-        pid = os.fork()
-        if pid == 0:
-            child()
-        while True:
-            p, s = os.wait()
-            if p == pid:
-                break
-        if os.lseek(st, 0, os.SEEK_CUR) == 0:  # the child did not report a setup error
-            report(signal=os.WTERMSIG(s)) if os.WIFSIGNALED(s) else report(exit=os.WEXITSTATUS(s))
-        os._exit(0)
-    child()
-except BaseException as e:
-    report(setup_error="%s: %s" % (type(e).__name__, e))
-    os._exit(125)
-'''
 
 
 def _python() -> str:
@@ -296,7 +200,7 @@ def _execute(code: str, limits: SandboxLimits, stdin: str, mode: _Mode) -> Sandb
     outer = None
     try:
         # the host pid in the name: whoever checks for leftovers can tell its own from others'
-        outer = tempfile.mkdtemp(prefix=f"rlswarm-sandbox-{os.getpid()}-")
+        outer = tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-")
         return _execute_in(outer, code, limits, stdin, mode, start)
     except Exception as e:  # never let the sandbox take the host down
         return _result(mode, start, "unavailable", f"sandbox failed to run: {type(e).__name__}: {e}")
@@ -305,19 +209,25 @@ def _execute(code: str, limits: SandboxLimits, stdin: str, mode: _Mode) -> Sandb
             _rmtree(outer)
 
 
-def _command(outer: str, argv: list[str], limits: SandboxLimits, mode: _Mode) -> list[str]:
+def sandbox_uid() -> int:
+    """A uid of this sandbox's own (as root): RLIMIT_NPROC counts processes per uid, so one
+    candidate's fork bomb cannot use up the process limit of candidates judged beside it."""
+    return _UID_BASE + secrets.randbelow(_UID_SPAN)
+
+
+def _command(outer: str, argv: list[str], limits: SandboxLimits, mode: _Mode, alive: int) -> list[str]:
     """The boot stub's command line, its config written for it (program source, limits, paths)."""
     src, work = os.path.join(outer, "src.py"), os.path.join(outer, "work")
-    if mode.drop:
-        os.chown(work, NOBODY, NOBODY)
+    uid = sandbox_uid() if mode.drop else None
+    if uid is not None:
+        os.chown(work, uid, uid)
     root = os.path.join(outer, "root") if mode.kind == "ns" else None
     if root:
         os.mkdir(root, 0o755)
-    uid = NOBODY if mode.drop else None
     cfg = {"src": src, "status": os.path.join(outer, "status"), "argv": argv, "work": work, "root": root,
-           "ro": _ro_dirs(), "tmp_bytes": limits.tmp_bytes, "uid": uid, "gid": uid,
+           "ro": _ro_dirs(), "tmp_bytes": limits.tmp_bytes, "uid": uid, "gid": uid, "alive": alive,
            "drop_caps": mode.userns, "rlimits": _rlimits(limits, mode)}
-    cmd = [argv[0], "-I", "-S", "-B", "-c", _BOOT, json.dumps(cfg)]
+    cmd = [argv[0], "-I", "-S", "-B", "-c", BOOT, json.dumps(cfg)]
     if mode.kind != "ns":
         return cmd
     unshare = shutil.which("unshare") or "/usr/bin/unshare"
@@ -325,29 +235,53 @@ def _command(outer: str, argv: list[str], limits: SandboxLimits, mode: _Mode) ->
     return [unshare, "--net", "--pid", "--ipc", "--mount-proc", "--fork", "--kill-child", *userns, "--", *cmd]
 
 
+def _feed(fd: int, data: bytes) -> None:
+    """Write a child's whole stdin through a pipe (never a file another process could open)."""
+    try:
+        with open(fd, "wb", closefd=True) as pipe:
+            pipe.write(data)
+    except OSError:  # the program exited without reading it all
+        pass
+
+
 def _execute_in(outer: str, code: str, limits: SandboxLimits, stdin: str, mode: _Mode,
                 start: float) -> SandboxResult:
-    os.chmod(outer, 0o711)  # its files stay root-only, yet nobody can reach the work dir inside
+    os.chmod(outer, 0o711)  # its files stay root-only, yet the sandbox user can reach the work dir inside
     argv = [_python(), "-I", "-S", "-B", "-u", "-X", "utf8", MAIN_FILE]
     work = os.path.join(outer, "work")
     os.mkdir(work, 0o700)
-    for name, data in (("stdin", stdin), ("src.py", code)):
-        with open(os.path.join(outer, name), "wb") as f:
-            f.write(data.encode("utf-8", "surrogatepass"))
-    with open(os.path.join(outer, "stdin"), "rb") as fin, open(os.path.join(outer, "stdout"), "w+b") as fout, \
-            open(os.path.join(outer, "stderr"), "w+b") as ferr:
-        if mode.kind == "bare":
-            shutil.copy(os.path.join(outer, "src.py"), os.path.join(work, MAIN_FILE))
-            env = {k: v for k, v in os.environ.items() if k.upper() == "SYSTEMROOT"}  # Windows needs it
-            proc = subprocess.Popen(argv, stdin=fin, stdout=fout, stderr=ferr, cwd=work, env=env,
-                                    creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
-        else:
-            proc = subprocess.Popen(_command(outer, argv, limits, mode), stdin=fin, stdout=fout, stderr=ferr,
-                                    cwd=outer, env=dict(_ENV), start_new_session=True, close_fds=True)
-        timed_out = _wait_and_kill(proc, limits.wall_seconds)
-        seconds = time.monotonic() - start
-        out, err = _read(fout, limits.output_bytes), _read(ferr, limits.output_bytes, tail=True)
-        err_tail = _read(ferr, 4096, tail=True)
+    with open(os.path.join(outer, "src.py"), "wb") as f:
+        f.write(code.encode("utf-8", "surrogatepass"))
+    stdin_r, stdin_w = os.pipe()
+    alive_r, alive_w = os.pipe()  # the host holds the write end: EOF there means the host is gone
+    try:
+        with open(os.path.join(outer, "stdout"), "w+b") as fout, open(os.path.join(outer, "stderr"), "w+b") as ferr:
+            if mode.kind == "bare":
+                shutil.copy(os.path.join(outer, "src.py"), os.path.join(work, MAIN_FILE))
+                env = {k: v for k, v in os.environ.items() if k.upper() == "SYSTEMROOT"}  # Windows needs it
+                proc = subprocess.Popen(argv, stdin=stdin_r, stdout=fout, stderr=ferr, cwd=work, env=env,
+                                        creationflags=getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0))
+            else:
+                proc = subprocess.Popen(_command(outer, argv, limits, mode, alive_r), stdin=stdin_r, stdout=fout,
+                                        stderr=ferr, cwd=outer, env=dict(_ENV), start_new_session=True,
+                                        close_fds=True, pass_fds=(alive_r,))
+            os.close(stdin_r)
+            stdin_r = -1
+            feeder = threading.Thread(target=_feed, args=(stdin_w, stdin.encode("utf-8", "surrogatepass")),
+                                      daemon=True)
+            stdin_w = -1  # _feed owns it now
+            feeder.start()
+            timed_out = _wait_and_kill(proc, limits.wall_seconds)
+            feeder.join(1)
+            seconds = time.monotonic() - start
+            out, err = _read(fout, limits.output_bytes), _read(ferr, limits.output_bytes, tail=True)
+            err_tail = _read(ferr, 4096, tail=True)
+            filled = max(fout.seek(0, os.SEEK_END), ferr.seek(0, os.SEEK_END)) >= limits.file_size_bytes
+    finally:
+        for fd in (stdin_r, stdin_w, alive_r, alive_w):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
     try:
         with open(os.path.join(outer, "status"), encoding="utf-8") as f:
             status = json.loads(f.read() or "{}")
@@ -356,11 +290,13 @@ def _execute_in(outer: str, code: str, limits: SandboxLimits, stdin: str, mode: 
     rc = proc.returncode
     if "setup_error" in status:
         return _result(mode, start, "unavailable", f"sandbox setup failed: {status['setup_error']}\n{err}", out)
-    if mode.kind == "ns" and not timed_out:  # the boot stub (pid 1) reports how the program ended
+    if mode.kind != "bare" and not timed_out:  # the boot stub reports how the program ended
         if "exit" not in status and "signal" not in status:  # unshare failed, or the stub died
             return _result(mode, start, "unavailable", f"sandbox did not start (rc={rc})\n{err}", out)
         rc = status["exit"] if "exit" in status else -status["signal"]
     reason = _reason(rc, timed_out, err_tail, limits, seconds)
+    if reason in ("error", "killed") and filled:  # an output file hit RLIMIT_FSIZE: the write failed
+        reason = "file_size"
     return dataclasses.replace(_result(mode, start, reason, err, out, None if timed_out else rc), seconds=seconds)
 
 
@@ -378,7 +314,34 @@ def _works(mode: _Mode) -> bool:
     r = _execute("import os\nprint(os.getuid())", SandboxLimits(wall_seconds=20), "", mode)
     if mode.kind == "bare":
         return r.ok
-    return r.ok and r.stdout.strip() == str(NOBODY if mode.drop else (0 if mode.userns else os.getuid()))
+    uid = r.stdout.strip()
+    if mode.drop:
+        return r.ok and uid.isdigit() and _UID_BASE <= int(uid) < _UID_BASE + _UID_SPAN
+    return r.ok and uid == str(0 if mode.userns else os.getuid())
+
+
+def remove_stale_dirs(tmp: str | None = None) -> list[str]:
+    """Delete sandbox temp dirs left by host processes that died (SIGKILL leaves no time to clean)."""
+    import psutil
+
+    removed = []
+    tmp = tmp or tempfile.gettempdir()
+    with contextlib.suppress(OSError):
+        for name in os.listdir(tmp):
+            if not name.startswith(_DIR_PREFIX):
+                continue
+            pid = name[len(_DIR_PREFIX):].split("-", 1)[0]
+            path = os.path.join(tmp, name)
+            try:
+                created = os.stat(path).st_mtime
+                # the same pid may belong to a newer process now: only one started before the dir counts
+                if pid.isdigit() and psutil.pid_exists(int(pid)) and psutil.Process(int(pid)).create_time() <= created + 1:
+                    continue
+            except (OSError, psutil.Error):
+                pass
+            _rmtree(path)
+            removed.append(path)
+    return removed
 
 
 _mode: _Mode | None = None
@@ -389,6 +352,7 @@ def _current_mode() -> _Mode:
     global _mode
     with _mode_lock:
         if _mode is None:
+            remove_stale_dirs()
             candidates = _candidates()
             _mode = next((m for m in candidates if _works(m)), candidates[-1])
         return _mode
@@ -409,35 +373,25 @@ def run_python(code: str, *, limits: SandboxLimits = SandboxLimits(), stdin: str
     return _execute(code, limits, stdin, mode)
 
 
-def run_with_tests(program: str, tests: str, *, limits: SandboxLimits = SandboxLimits()) -> SandboxResult:
-    """Run ``program`` then ``tests`` in one module namespace; ``ok`` means the tests passed.
+def run_with_tests(program: str, tests: str, *, limits: SandboxLimits = SandboxLimits(),
+                   context: str = "") -> SandboxResult:
+    """Judge ``program`` by ``tests``; ``ok`` means every test passed.
 
-    Passing needs more than exit code 0: a program could ``sys.exit(0)`` or ``os._exit(0)``
-    before the tests run. The harness reads a one-time token from stdin (then reopens stdin on
-    /dev/null) and writes it to stderr only after the tests finished. The module is not named
-    ``__main__``, so a candidate's ``if __name__ == "__main__":`` demo does not run, and separate
-    file names make the traceback say whether the program or the tests failed.
+    The candidate and the tests run in two processes (see :mod:`desktop.codezero.harness`): the
+    tests call the candidate's functions across a pipe, and only the tests process holds the
+    one-time token it prints after the last test. Exiting early, printing, patching builtins or
+    reading the harness's memory cannot produce that token. Tracebacks name ``solution.py`` or
+    ``tests.py``; the candidate's module is not ``__main__``, so its demo block does not run.
+    ``context`` (code the tests also hold, e.g. a prompt's helpers) and the tests' imports run in
+    the candidate's module after the program, as they would have in one shared module.
     """
     token = f"rlswarm-tests-passed-{secrets.token_hex(16)}"
-    harness = (
-        "import linecache, os, sys, traceback\n"
-        "sys.excepthook = traceback.print_exception  # reads linecache, unlike the default hook\n"
-        "def _judge():\n"
-        "    token = sys.stdin.readline().strip()\n"
-        "    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)\n"
-        "    ns = {'__name__': 'solution', '__builtins__': __builtins__}\n"
-        f"    for name, src in (('solution.py', {program!r}), ('tests.py', {tests!r})):\n"
-        "        linecache.cache[name] = (len(src), None, src.splitlines(True), name)  # source in tracebacks\n"
-        "        exec(compile(src, name, 'exec'), ns)\n"
-        "    sys.stdout.flush()\n"
-        "    sys.stderr.write('\\n' + token + '\\n')\n"
-        "_judge()\n"
-    )
-    result = run_python(harness, limits=limits, stdin=token + "\n")
-    err = result.stderr.rstrip("\n")
-    if err.endswith(token):
-        return dataclasses.replace(result, stderr=err[:-len(token)].rstrip("\n"))
-    if result.ok:  # exited 0 without reaching the end of the tests
-        return dataclasses.replace(result, ok=False, reason="error", stderr=result.stderr +
-                                   "\n[sandbox] exited before the tests finished; counted as a failure")
-    return result
+    result = run_python(TESTS_PROGRAM, limits=limits, stdin=job_line(program, tests, token, context))
+    passed = result.ok and result.stdout.strip() == token
+    if passed:
+        return dataclasses.replace(result, stdout="", stderr=result.stderr.rstrip("\n"))
+    stdout = result.stdout.replace(token, "")
+    if result.ok:  # exited 0 without the token: the tests did not all run
+        return dataclasses.replace(result, ok=False, reason="error", stdout=stdout, stderr=result.stderr +
+                                   "\n[sandbox] the tests did not finish; counted as a failure")
+    return dataclasses.replace(result, stdout=stdout)
