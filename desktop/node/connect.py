@@ -6,6 +6,9 @@ Order matters: the chain gives bootnodes to the DHT, and the DHT's address may g
 from __future__ import annotations
 
 import logging
+import re
+import socket
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
@@ -56,20 +59,76 @@ def connect_chain(config, paths, identity, sink):
     return client, link
 
 
-def start_dht(config, identity, sink, extra_peers=()):
-    from desktop.node.main import NodeError
+_MADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/([^/]+)/tcp/(\d{1,5})(?:/[^/]+/[^/]*)*?/p2p/([1-9A-HJ-NP-Za-km-z]+)$")
+
+
+def _endpoint(maddr: str) -> tuple[str, int, str] | None:
+    """(host, tcp port, peer id) of a bootstrap multiaddr, or None when it is not one we can dial."""
+    match = _MADDR.match(maddr.strip()) if isinstance(maddr, str) else None
+    if match is None or not 0 < int(match.group(3)) < 65536:
+        return None
+    return match.group(2), int(match.group(3)), match.group(4)
+
+
+def answering_bootnodes(maddrs, own_peer_id: str, timeout: float = 1.5) -> tuple[list[str], dict[str, str]]:
+    """The bootnodes worth handing to the p2p daemon, which refuses to start when none of its
+    bootstrap peers answers: never ourselves (a persisted chain still lists this peer's address
+    of an earlier run), well formed, and accepting a TCP connection now. Returns (usable, {maddr:
+    why not}) ; all are tried at once, so a dead list costs one timeout, not one per entry."""
+    usable, refused, probes = [], {}, []
+    for maddr in dict.fromkeys(maddrs):
+        end = _endpoint(maddr)
+        if end is None:
+            refused[maddr] = "not a dialable multiaddr"
+        elif end[2] == own_peer_id:
+            refused[maddr] = "this peer itself"
+        else:
+            probes.append((maddr, end))
+
+    def probe(item) -> tuple[str, str | None]:
+        maddr, (host, port, _) = item
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return maddr, None
+        except OSError as exc:
+            return maddr, exc.strerror or type(exc).__name__
+
+    if probes:
+        with ThreadPoolExecutor(max_workers=min(16, len(probes))) as pool:
+            for maddr, why in pool.map(probe, probes):
+                (refused.__setitem__(maddr, why) if why else usable.append(maddr))
+    return usable, refused
+
+
+def start_dht(config, identity, sink, bootnodes=()):
+    """The node's DHT. ``config.swarm.initial_peers`` are the user's: if none answers, that is an
+    error. ``bootnodes`` (from the chain) are the swarm's: those that answer are used, and when
+    none does this peer starts the swarm itself and the others can join it."""
+    from desktop.node.errors import NodeError
     from desktop.swarm.dht import SwarmDHT, SwarmError
 
     sw = config.swarm
     route_hivemind_logs()
-    peers = list(dict.fromkeys([*sw.initial_peers, *extra_peers]))
-    try:
-        dht = SwarmDHT(identity.path, initial_peers=peers, host=sw.host, port=sw.port,
-                       startup_timeout=sw.startup_timeout)
-        maddrs = dht.visible_maddrs()
-    except SwarmError as exc:
-        raise NodeError(str(exc)) from None
-    log.info("DHT up at %s", maddrs)
+    chosen, refused = answering_bootnodes(bootnodes, identity.peer_id)
+    for maddr, why in refused.items():
+        log.info("bootnode %s skipped: %s", maddr, why)
+    explicit = [p for p in dict.fromkeys(sw.initial_peers) if p not in chosen]
+    attempts = [explicit + chosen] + ([explicit] if chosen else [])
+    for number, peers in enumerate(attempts):
+        try:
+            dht = SwarmDHT(identity.path, initial_peers=peers, host=sw.host, port=sw.port,
+                           startup_timeout=sw.startup_timeout)
+            maddrs = dht.visible_maddrs()
+            break
+        except SwarmError as exc:
+            if number + 1 < len(attempts) and exc.bootstrap:  # the answering bootnodes still refused us
+                log.warning("none of the swarm's bootnodes let us join (%s); trying without them", exc)
+                continue
+            raise NodeError(str(exc)) from None
+    if bootnodes and not (set(peers) & set(chosen)) and not explicit:
+        sink.emit("warning", message="none of the swarm's bootnodes answered: this peer starts the swarm "
+                                     "and the others can join it")
+    log.info("DHT up at %s (bootstrapped from %d peers)", maddrs, len(peers))
     sink.emit("dht_ready", peer_id=dht.peer_id, maddrs=maddrs)
     return dht, maddrs
 

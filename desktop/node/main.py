@@ -20,15 +20,7 @@ from desktop.paths import AppPaths
 
 log = logging.getLogger("desktop.node")
 
-EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class NodeError(Exception):
-    """A failure meant for the user, with an exit code."""
-
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+from desktop.node.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, NodeError  # noqa: F401 (re-exported)
 
 
 @dataclass

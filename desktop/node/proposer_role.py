@@ -16,7 +16,7 @@ def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, pol
     """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
     from desktop.codezero.proposer import DifficultyController, Proposer
     from desktop.node.connect import start_dht
-    from desktop.node.main import NodeError
+    from desktop.node.errors import NodeError
     from desktop.swarm.clock import PeerRoundClock
     from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
 

@@ -31,6 +31,7 @@ STORE = web.AppKey("store", AccountStore)
 WRITER = web.AppKey("writer", ChainWriter)
 MANAGER_KEY = web.AppKey("manager_key", str)  # local profile only: the bootnode manager's key
 MAX_BOOTNODES = 8
+MAX_KEPT_BOOTNODES = 16
 MAX_MADDR_CHARS = 256
 
 
@@ -191,7 +192,10 @@ async def logout(request: web.Request) -> web.Response:
 async def add_bootnodes(request: web.Request) -> web.Response:
     """Local profile: the first local peer puts its DHT address on chain for the others.
 
-    Not part of the public login API (there the bootnode manager is the swarm's operator)."""
+    A peer that restarts listens on a new port: its addresses from earlier runs are replaced (the
+    new ones are added first, so the list never lacks the peer), and the list keeps at most
+    ``MAX_KEPT_BOOTNODES`` entries, newest last. Not part of the public login API (there the
+    bootnode manager is the swarm's operator)."""
     key = request.app.get(MANAGER_KEY)
     if not key:
         return json_error(404, "not available")
@@ -201,17 +205,27 @@ async def add_bootnodes(request: web.Request) -> web.Response:
             or not all(_is_maddr(a) for a in addrs)):
         raise BadRequest(f"addrs must be 1 to {MAX_BOOTNODES} multiaddrs ending in /p2p/<peer id>")
     writer = request.app[WRITER]
-    known = set(await writer.bootnodes())
-    new = [a for a in dict.fromkeys(addrs) if a not in known]
-    if not new:
-        return web.json_response({"hash": None, "added": 0})
+    addrs = list(dict.fromkeys(addrs))
+    owners = {_peer_of(a) for a in addrs}
     try:
-        tx_hash = await writer.transact(key, "addBootnodes", new)
+        known = await writer.bootnodes()
+        new = [a for a in addrs if a not in known]
+        tx_hash = await writer.transact(key, "addBootnodes", new) if new else None
+        listed = known + new
+        stale = [i for i, a in enumerate(listed) if _peer_of(a) in owners and a not in addrs]
+        keep = [i for i in range(len(listed)) if i not in stale]
+        stale += keep[:max(0, len(keep) - MAX_KEPT_BOOTNODES)]  # the oldest beyond the cap
+        for index in sorted(stale, reverse=True):  # from the end: lower indices stay valid
+            await writer.transact(key, "removeBootnode", index)
     except Reverted as exc:
         return json_error(400, exc.name, metaMessages=exc.meta_messages())
     except ChainError as exc:
         return json_error(500, str(exc))
-    return web.json_response({"hash": tx_hash, "added": len(new)})
+    return web.json_response({"hash": tx_hash, "added": len(new), "removed": len(stale)})
+
+
+def _peer_of(maddr: str) -> str:
+    return maddr.rsplit("/p2p/", 1)[-1]
 
 
 def _is_maddr(value: Any) -> bool:

@@ -37,7 +37,12 @@ _MAX_SUBKEY_BYTES = 4096  # an 8192-bit key in OpenSSH form is ~1.4 KB
 
 
 class SwarmError(Exception):
-    """The swarm connection failed; the message is meant for the user."""
+    """The swarm connection failed; the message is meant for the user. ``bootstrap``: it failed
+    because no initial peer would take us in."""
+
+    def __init__(self, message: str, *, bootstrap: bool = False) -> None:
+        super().__init__(message)
+        self.bootstrap = bootstrap
 
 
 def publisher_peer_id(subkey: Any) -> str | None:
@@ -138,9 +143,11 @@ class SwarmDHT:
             except TimeoutError:
                 # Either our short wait ran out, or the start failed with a timeout inside.
                 if not self._dht.is_alive() or time.monotonic() >= deadline:
-                    raise SwarmError(self._timeout_message(startup_timeout)) from None
+                    raise SwarmError(self._timeout_message(startup_timeout),
+                                     bootstrap=bool(self._initial_peers)) from None
             except Exception as exc:
-                raise SwarmError(self._start_failure_message(exc)) from None
+                message, bootstrap = self._start_failure_message(exc)
+                raise SwarmError(message, bootstrap=bootstrap) from None
 
     def _call(self, coroutine) -> Any:
         """Run ``coroutine(dht, node)`` in the DHT process, bounded by request_timeout."""
@@ -159,17 +166,18 @@ class SwarmDHT:
         return (f"Another running peer already uses this identity ({self.peer_id}). Stop the "
                 "other node using this swarm.pem, or give this one its own identity file.")
 
-    def _start_failure_message(self, exc: Exception) -> str:
+    def _start_failure_message(self, exc: Exception) -> tuple[str, bool]:
+        """(message for the user, whether no initial peer would take us in)."""
         text = str(exc)
         if "already taken" in text:
-            return self._taken_message()
+            return self._taken_message(), False
         if ("bootstrap failed" in text or "none of the initial_peers" in text
                 or "bootstrap peers" in text):
             return (f"Could not reach any initial peer ({', '.join(self._initial_peers)}). "
-                    "Check the bootstrap addresses and your network or firewall.")
+                    "Check the bootstrap addresses and your network or firewall."), True
         if "failed to start in" in text:
-            return f"The p2p daemon did not start in time ({text})."
-        return f"The p2p daemon failed to start: {text}"
+            return f"The p2p daemon did not start in time ({text}).", False
+        return f"The p2p daemon failed to start: {text}", False
 
     # --- processes ---------------------------------------------------------------------
 
