@@ -129,6 +129,34 @@ def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp
         services.shutdown(timeout=5)
 
 
+def test_log_out_from_the_app_signs_out_on_the_real_login_server(qtbot, tmp_path):
+    """Settings' Log out posts to /login/logout as the app's own page would: JSON, with the
+    session's secret, which the server now requires."""
+    import json
+
+    from desktop.services.login_server import LoginServer
+    srv = LoginServer(tmp_path / "services", "http://127.0.0.1:9", "0x" + "00" * 20, port=0,
+                      use_keyring=False).run_in_thread()
+    services = None
+    try:
+        srv.store.sign_in("ada@example.com")
+        info = json.dumps({"rpc_url": "http://127.0.0.1:9", "contract": "0x0", "login_url": srv.url,
+                           "api_token_file": str(srv.api_token_file)})
+        services = ServicesSupervisor(lambda: [sys.executable, "-c", f"import time; print({info!r}, flush=True); "
+                                               "time.sleep(60)"])
+        win = MainWindow(AppContext.create(tmp_path / "app"), services=services)
+        win.quit_app = lambda: None
+        qtbot.addWidget(win)
+        with qtbot.waitSignal(services.ready, timeout=15000):
+            services.start()
+        win._logout()
+        qtbot.waitUntil(lambda: srv.store.current() is None, timeout=10000)
+    finally:
+        if services is not None:
+            services.shutdown(timeout=5)
+        srv.stop_thread()
+
+
 def test_second_launch_raises_the_first(qtbot, tmp_path):
     first = SingleInstance(server_name(AppContext.create(tmp_path).paths.data))
     assert first.listen()

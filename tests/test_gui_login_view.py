@@ -206,3 +206,35 @@ def test_page_status_is_used_without_a_check_callable(qtbot, server, make_view):
     server.email = "already@example.com"  # a session from an earlier run
     view = make_view(server.url, None, poll_ms=200)  # no event loop has run yet: no race
     qtbot.waitSignal(view.signed_in, timeout=15000).wait()
+
+
+def test_the_view_signs_in_on_the_real_login_server_with_its_session_secret(qtbot, make_view, tmp_path):
+    """The real server refuses sign-ins without its per-session secret; the view hands the page
+    that secret (in the URL's fragment, never in ``url``, which is shown) and signs in."""
+    from desktop.services.login_server import LoginServer
+
+    srv = LoginServer(tmp_path, "http://127.0.0.1:9", "0x" + "00" * 20, port=0,  # no chain: no funding
+                      use_keyring=False).run_in_thread()
+    try:
+        view = make_view(srv.url + "/", lambda: srv.store.current() is not None, poll_ms=200,
+                         secret_file=srv.session_secret_file)
+        qtbot.waitUntil(lambda: _js(view, "document.getElementById('status').textContent", qtbot)
+                        == "signed out", timeout=15000)
+        with qtbot.waitSignal(view.signed_in, timeout=15000):
+            view.view.page().runJavaScript(
+                "document.getElementById('email').value = 'ada@example.com';"
+                "document.getElementById('signin').click();")
+        assert srv.store.current().email == "ada@example.com"
+        assert srv.session_secret not in view.url and view.view.url().fragment() == f"s={srv.session_secret}"
+    finally:
+        srv.stop_thread()
+
+
+def test_a_missing_or_odd_secret_file_loads_the_page_without_one(tmp_path):
+    from desktop.gui.login_view import read_secret
+
+    assert read_secret(None) == "" and read_secret(tmp_path / "absent") == ""
+    odd = tmp_path / "odd"
+    for text, expected in (("a" * 43 + "\n", "a" * 43), ("abc", ""), ("x" * 40 + "#&s=1", ""), ("é" * 40, "")):
+        odd.write_text(text, encoding="utf-8")
+        assert read_secret(odd) == expected, text

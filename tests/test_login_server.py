@@ -17,7 +17,7 @@ import pytest
 from keyring.backends import fail
 
 from desktop.services.chain_writer import ChainWriter, Reverted
-from desktop.services.login_server import LoginServer
+from desktop.services.login_server import SECRET_HEADER, LoginServer
 
 B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 
@@ -71,8 +71,13 @@ def call(srv, method, path, body=None, **kw):
     return status, (json.loads(text) if text.startswith(("{", "[")) else text)
 
 
+def page(srv) -> dict:
+    """What the app's own sign-in page sends: this session's secret, no bearer token."""
+    return {SECRET_HEADER: srv.session_secret}
+
+
 def sign_in(srv, email):
-    status, info = call(srv, "POST", "/login", {"email": email}, token=None)
+    status, info = call(srv, "POST", "/login", {"email": email}, token=None, headers=page(srv))
     assert status == 200, info
     return info
 
@@ -163,7 +168,7 @@ def test_sign_in_refuses_cross_site_requests(server):
     assert call(server, "GET", "/login/status", token=None, headers={"Host": "evil.example:80"})[0] == 403
     own = {"Origin": server.url.replace("127.0.0.1", "localhost"), "Host": f"localhost:{server.port}"}
     assert call(server, "GET", "/login/status", token=None, headers=own)[0] == 200
-    assert call(server, "POST", "/login", {"email": "not-an-email"}, token=None)[0] == 400
+    assert call(server, "POST", "/login", {"email": "not-an-email"}, token=None, headers=page(server))[0] == 400
 
 
 def test_register_peer(server, account, w3, coordinator):
@@ -266,7 +271,7 @@ def test_logout_then_sign_in_again(server, account):
     # Signed out of the page, the node's account still works: the API is keyed by orgId.
     assert call(server, "POST", "/api/register-peer", {"orgId": other["orgId"], "peerId": peer_id()})[0] == 200
     assert sign_in(server, "main@example.com")["orgId"] == account["orgId"]
-    assert call(server, "POST", "/login/logout", {}, token=None) == (200, {"signedOut": True})
+    assert call(server, "POST", "/login/logout", {}, token=None, headers=page(server)) == (200, {"signedOut": True})
     sign_in(server, "main@example.com")
 
 
@@ -335,7 +340,7 @@ def test_the_page_signs_in_in_a_real_web_view(server, qtbot):
     view = QWebEngineView()
     qtbot.addWidget(view)
     with qtbot.waitSignal(view.loadFinished, timeout=15000):
-        view.load(QUrl(server.url + "/"))
+        view.load(QUrl(server.url + f"/#s={server.session_secret}"))  # as the app opens it
     view.page().runJavaScript(
         "document.getElementById('email').value = 'webview@example.com';"
         "document.getElementById('signin').click();")
@@ -355,3 +360,46 @@ def test_the_page_signs_in_in_a_real_web_view(server, qtbot):
     status, info = call(server, "GET", "/api/user-data")
     assert status == 200 and info["email"] == "webview@example.com" and info["address"] == seen["address"]
     view.close()
+
+
+def test_only_the_apps_page_or_the_token_may_switch_the_account(server, account):
+    """Any local process reaches the server, and nodes started later use whoever is signed in:
+    a POST without this session's secret (or the API token) changes nothing."""
+    before = call(server, "GET", "/api/user-data")[1]
+    assert before["orgId"]
+    for headers in ({}, {SECRET_HEADER: ""}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: server.session_secret + "x"},
+                    {SECRET_HEADER: server.api_token}, {"Authorization": f"Bearer {server.session_secret}"}):
+        for path, body in (("/login", {"email": "intruder@example.com"}), ("/login/logout", {})):
+            status, reply = call(server, "POST", path, body, token=None, headers=headers)
+            assert (status, reply["error"]) == (403, "forbidden"), (path, headers)
+    assert call(server, "GET", "/api/user-data")[1] == before
+    # the headless path: whoever holds the API token may (rl-swarm swarm uses /api/local-account)
+    status, info = call(server, "POST", "/login", {"email": "headless@example.com"})
+    assert status == 200 and info["email"] == "headless@example.com"
+    assert sign_in(server, before["email"])["orgId"] == before["orgId"]
+
+
+def test_the_page_without_the_secret_cannot_sign_in(server, account, qtbot):
+    """The page opened as any other program could open it (no #s=...) says why and signs no one in."""
+    pytest.importorskip("PySide6.QtWebEngineWidgets")
+    from PySide6.QtCore import QUrl
+    from PySide6.QtWebEngineWidgets import QWebEngineView
+
+    before = call(server, "GET", "/api/user-data")[1]
+    call(server, "POST", "/api/logout")
+    view = QWebEngineView()
+    qtbot.addWidget(view)
+    with qtbot.waitSignal(view.loadFinished, timeout=15000):
+        view.load(QUrl(server.url + "/"))
+    view.page().runJavaScript("document.getElementById('email').value = 'page@example.com';"
+                              "document.getElementById('signin').click();")
+    seen = []
+
+    def refused():
+        view.page().runJavaScript("document.getElementById('status').textContent", 0, seen.append)
+        assert seen and "RL Swarm app" in seen[-1]
+
+    qtbot.waitUntil(refused, timeout=15000)
+    assert call(server, "GET", "/api/user-data") == (404, {"error": "not signed in"})
+    view.close()
+    assert sign_in(server, before["email"])["orgId"] == before["orgId"]

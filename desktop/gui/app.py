@@ -24,6 +24,7 @@ from desktop.gui.context import AppContext
 
 CONNECT_MS = 500
 FIRST_PAINT_ENV = "RL_SWARM_GUI_QUIT_AFTER_PAINT"
+_WAKEUP: list = []  # the signal wake-up socket pair and its notifier
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
         window.flow = AppFlow(window)
         QTimer.singleShot(0, window.flow.start)  # once the window is on screen
-    _quit_on_signals(app)
+    _quit_on_signals(app, lambda: _quit_now(window, app))
     loop = _event_loop(app)
     try:
         code = loop.run_forever() if loop is not None else app.exec()
@@ -205,16 +206,54 @@ def _quit_after_first_paint(window, app: QApplication) -> None:
     window.installEventFilter(_FirstPaint(app))
 
 
-def _quit_on_signals(app: QApplication) -> None:
-    """SIGTERM (logout, `kill`) and Ctrl-C quit cleanly, so the node child is stopped, not
-    orphaned. Python runs signal handlers only between bytecodes: a light timer gives it some."""
-    import signal
+def _quit_on_signals(app: QApplication, quit_app) -> None:
+    """SIGTERM (a logout, `kill`), SIGINT and SIGHUP end the app as the tray's Quit does: node and
+    services stopped, not orphaned. (QApplication.quit() alone first asks the window to close,
+    which with a tray only hides it: the app stayed in the tray with everything running.)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: app.quit())
-    tick = QTimer(app, interval=300)
-    tick.timeout.connect(lambda: None)
-    tick.start()
+    Python runs its handlers only between bytecodes, and the Qt loop sits in C++: the C-level
+    handler writes to a socket (signal.set_wakeup_fd) that a QSocketNotifier watches, so the loop
+    wakes and Python runs the handler at once; the handler only queues the quit for the loop."""
+    import signal
+    import socket
+
+    from PySide6.QtCore import QSocketNotifier
+
+    def on_signal(*_args) -> None:
+        QTimer.singleShot(0, quit_app)
+
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), on_signal)
+    try:
+        reader, writer = socket.socketpair()
+        for sock in (reader, writer):
+            sock.setblocking(False)
+        signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    except (OSError, ValueError):  # no wake-up socket here: a light timer gives Python its turns
+        tick = QTimer(app, interval=300)
+        tick.timeout.connect(lambda: None)
+        tick.start()
+        return
+
+    def drain() -> None:  # the bytes only woke us; the handler has run by now
+        try:
+            while reader.recv(512):
+                pass
+        except OSError:
+            pass
+
+    notifier = QSocketNotifier(reader.fileno(), QSocketNotifier.Type.Read, app)
+    notifier.activated.connect(drain)
+    _WAKEUP[:] = [reader, writer, notifier]  # alive as long as the app
+
+
+def _quit_now(window, app: QApplication) -> None:
+    """The tray's Quit (stop node and services, then quit), then leave the loop even if some
+    window refused to close: a signal to stop is not a request the user can cancel."""
+    if not window._quitting:  # a second signal while stopping: just leave
+        window.request_quit()
+    app.exit(0)
 
 
 def _event_loop(app: QApplication):

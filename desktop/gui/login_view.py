@@ -5,12 +5,18 @@ and when it cannot load the user gets a plain explanation and a Retry button ins
 page. Completion is not read from the page: a callable that asks the login API says when the
 user is signed in (the page is just a form). The callable runs in a worker thread, once per
 tick at most, so a slow or hung server never freezes the window.
+
+The login server only lets its own page sign in: the page gets this session's secret (read from
+``secret_file`` at every load, as a restart of the services writes a new one) in the URL's
+fragment, which the page's script sends back. ``url`` itself never holds it, since it is shown.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QTimer, QUrl, Signal
@@ -19,9 +25,20 @@ from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QLabel, QPushButton, QStackedWidget, QVBoxLayout, QWidget
 
 POLL_MS = 1000
+_SECRET = re.compile(r"[A-Za-z0-9_-]{16,128}")
 AUTO_RETRIES = 2
 # Without a check callable, the page's own status line is read instead.
 _PAGE_STATUS_JS = "(function(){var e=document.getElementById('status');return e?e.textContent:'';})()"
+
+
+def read_secret(path: Path | None) -> str:
+    """The login server's session secret ("" when there is none yet)."""
+    try:
+        secret = Path(path).read_text(encoding="ascii").strip() if path else ""
+    except (OSError, UnicodeDecodeError):
+        return ""
+    # token_urlsafe: anything else is not ours, and must not be pasted into a URL
+    return secret if _SECRET.fullmatch(secret) else ""
 
 
 class LoginView(QWidget):
@@ -29,9 +46,10 @@ class LoginView(QWidget):
     load_failed = Signal(str)  # the message shown (also for the main window's log)
 
     def __init__(self, url: str, is_signed_in: Callable[[], bool] | None = None,
-                 parent: QWidget | None = None, *, poll_ms: int = POLL_MS):
+                 parent: QWidget | None = None, *, poll_ms: int = POLL_MS, secret_file: Path | None = None):
         super().__init__(parent)
         self.url = url
+        self.secret_file = secret_file
         self.is_signed_in = is_signed_in
         self._done = False
         self._pending: Future | None = None
@@ -81,7 +99,10 @@ class LoginView(QWidget):
 
     def _load(self) -> None:
         self.stack.setCurrentIndex(0)
-        self.view.load(QUrl(self.url))
+        url = QUrl(self.url)
+        if secret := read_secret(self.secret_file):
+            url.setFragment(f"s={secret}")
+        self.view.load(url)
 
     def _loading_changed(self, info: QWebEngineLoadingInfo) -> None:
         # Richer than loadFinished(False): it says *why* (refused, DNS, HTTP 500 ...), and it

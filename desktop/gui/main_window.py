@@ -6,6 +6,7 @@ paints fast and QtWebEngine (the sign-in page) is only loaded when someone needs
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
@@ -22,6 +23,12 @@ from desktop.gui.tray import NodeActions
 from desktop.gui.widgets.cards import Notice
 
 NOTICE_MS = 7000
+
+
+def _secret_file(info) -> Path:
+    # beside the API token; the name is desktop.services.login_server.SESSION_SECRET_FILE (not
+    # imported: it would load aiohttp and web3 into the GUI)
+    return Path(info.api_token_file).with_name("session_secret")
 
 
 class MainWindow(QMainWindow):
@@ -256,14 +263,15 @@ class MainWindow(QMainWindow):
     def _on_services_ready(self, info) -> None:
         from desktop.gui.settings.account import read_user_data
         if read_user_data(self.ctx) is None and "login" not in self.pages:
-            self.add_page("login", "Sign in", "nav-login", factory=lambda: self._build_login(info.login_url))
+            self.add_page("login", "Sign in", "nav-login",
+                          factory=lambda: self._build_login(info.login_url, _secret_file(info)))
             self.show_notice("Sign in", "Sign in so your rewards can be submitted on chain.", "info")
 
-    def _build_login(self, url: str) -> QWidget:
+    def _build_login(self, url: str, secret_file: Path | None = None) -> QWidget:
         from desktop.gui.login_view import LoginView
         from desktop.gui.settings.account import read_user_data
         view = LoginView(f"{url.rstrip('/')}/?theme={theme.current().name}",
-                         is_signed_in=lambda: read_user_data(self.ctx) is not None)
+                         is_signed_in=lambda: read_user_data(self.ctx) is not None, secret_file=secret_file)
         view.signed_in.connect(self._on_signed_in)
         if self.themes is not None:  # the page follows the app's theme while it is open
             def follow(palette) -> None:
@@ -286,7 +294,14 @@ class MainWindow(QMainWindow):
             return
         from PySide6.QtNetwork import QNetworkAccessManager, QNetworkRequest
         self._net = getattr(self, "_net", None) or QNetworkAccessManager(self)
-        reply = self._net.post(QNetworkRequest(QUrl(base + "/login/logout")), b"")
+        request = QNetworkRequest(QUrl(base + "/login/logout"))
+        request.setHeader(QNetworkRequest.ContentTypeHeader, "application/json")
+        # the server lets only its own page (this session's secret) switch the account
+        try:
+            request.setRawHeader(b"X-Login-Session", _secret_file(self.services.info).read_bytes().strip())
+        except OSError:
+            pass  # refused then, and the account page still shows the session
+        reply = self._net.post(request, b"{}")
         reply.finished.connect(reply.deleteLater)
 
     def _on_services_state(self, state) -> None:

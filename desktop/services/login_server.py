@@ -2,14 +2,18 @@
 
 It binds 127.0.0.1 only. Two kinds of route:
 
-- the sign-in page (``/``, ``/login.js``, ``/style.css``, ``POST /login``, ``GET /login/status``,
-  ``POST /login/logout``): no token, since it is what the user's browser shows, but loopback
-  clients only, and the POSTs refuse cross-site requests (JSON content type, own Origin);
+- the sign-in page (``/``, ``/login.js``, ``/style.css``, ``GET /login/status``): no token, loopback
+  clients only;
+- ``POST /login`` and ``POST /login/logout`` switch the account every node started later uses, so
+  besides refusing cross-site requests (JSON content type, own Origin) they need this session's
+  secret in ``X-Login-Session`` (the app opens the page as ``/#s=<secret>``; the secret is in
+  ``<data>/login/session_secret``, 0600, new at every start) or the API bearer token;
 - ``/api/*`` (see :mod:`desktop.services.api`): ``Authorization: Bearer <token>`` with the
   per-install token in ``<data>/login/api_token``.
 
 Every route checks the Host header against our own loopback origin, so a DNS-rebinding page
-cannot talk to us through a name that resolves to 127.0.0.1.
+cannot talk to us through a name that resolves to 127.0.0.1. Whoever can connect can send garbage
+before any check: each bad request gets one short log line, at most BAD_LINES_PER_MINUTE a minute.
 """
 
 from __future__ import annotations
@@ -20,11 +24,14 @@ import ipaddress
 import logging
 import secrets
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Callable
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from desktop.logs import redact
 from desktop.paths import resource_path
@@ -34,9 +41,16 @@ from .accounts import AccountLocked, AccountStore, InvalidEmail, write_private
 from .chain_writer import ChainWriter
 
 log = logging.getLogger("desktop.services.login")
+http_log = logging.getLogger("desktop.services.http")  # aiohttp's protocol errors, kept short
+access_log = logging.getLogger("desktop.services.access")
 
 DEFAULT_PORT = 3000
 MAX_BODY = 64 * 1024
+SECRET_HEADER = "X-Login-Session"
+SESSION_SECRET_FILE = "session_secret"  # desktop/gui/main_window.py reads it by this name
+BAD_LINES_PER_MINUTE = 20
+ACCESS_LINES_PER_MINUTE = 240
+MAX_LINE = 300
 ALLOWED_HOSTS = ("127.0.0.1", "localhost")
 SERVER = web.AppKey("server", object)
 WEB_DIR = resource_path("web")
@@ -71,6 +85,81 @@ def ensure_api_token(data_dir: Path) -> str:
     return token
 
 
+def session_secret_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "login" / SESSION_SECRET_FILE  # rewritten at every start
+
+
+def _short(text: object, limit: int = 120) -> str:
+    """One printable line: control bytes escaped, newlines gone, cut to ``limit``."""
+    flat = " ".join(str(text).encode("ascii", "backslashreplace").decode("ascii").split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
+class _RateLimit:
+    """At most ``per_minute`` lines a minute; the rest are counted and reported in one summary."""
+
+    def __init__(self, per_minute: int, what: str):
+        self.per_minute, self.what = per_minute, what
+        self._lock = threading.Lock()
+        self._start, self._count, self._suppressed = time.monotonic(), 0, 0
+
+    def allow(self) -> bool:
+        with self._lock:
+            if time.monotonic() - self._start >= 60:
+                self._report()
+            ok = self._count < self.per_minute
+            self._count += ok
+            self._suppressed += not ok
+        return ok
+
+    def flush(self) -> None:
+        with self._lock:
+            self._report()
+
+    def _report(self) -> None:  # with the lock held; nothing logged here comes back through a limit
+        if self._suppressed:
+            log.warning("suppressed %d more log lines about %s in the last minute", self._suppressed, self.what)
+        self._start, self._count, self._suppressed = time.monotonic(), 0, 0
+
+
+_BAD = _RateLimit(BAD_LINES_PER_MINUTE, "bad HTTP requests")
+
+
+class _OneLine(logging.Filter):
+    """aiohttp's records made one bounded line: a traceback of a malformed request quotes the
+    request's bytes (tens of KB each), and a client must not be able to rotate our logs away."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not _BAD.allow():
+            return False
+        exc = record.exc_info[1] if record.exc_info else None
+        text = record.getMessage()
+        if exc is not None:
+            text += f": {type(exc).__name__}: {_short(exc, 160)}"
+        if isinstance(exc, (HttpProcessingError, ConnectionError)) and record.levelno > logging.INFO:
+            record.levelno, record.levelname = logging.INFO, "INFO"  # the client's fault, not ours
+        record.msg, record.args = _short(text, MAX_LINE), ()
+        record.exc_info = record.exc_text = record.stack_info = None
+        return True
+
+
+_BOUNDED = _OneLine()
+for _name in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "desktop.services.http"):
+    logging.getLogger(_name).addFilter(_BOUNDED)
+
+
+class _AccessLog(AbstractAccessLogger):
+    """``"METHOD path" status bytes seconds``, the path cut short, at most so many a minute."""
+
+    limit = _RateLimit(ACCESS_LINES_PER_MINUTE, "HTTP requests")
+
+    def log(self, request, response, time: float) -> None:
+        # "UNKNOWN": aiohttp's stand-in for a request it could not parse; its error line says it
+        if request.method != "UNKNOWN" and self.limit.allow():
+            self.logger.info('"%s %s" %s %s %.6fs', _short(request.method, 16), _short(request.rel_url, 120),
+                             response.status, response.body_length, time)
+
+
 def _loopback(remote: str | None) -> bool:
     try:
         return ipaddress.ip_address((remote or "").split("%")[0]).is_loopback
@@ -95,6 +184,7 @@ class LoginServer:
         self._manager_key = manager_key
         self.port: int | None = None
         self._token: str | None = None
+        self.session_secret: str | None = None
         self._runner: web.AppRunner | None = None
         self._writer: ChainWriter | None = None
         self._thread: threading.Thread | None = None
@@ -110,6 +200,10 @@ class LoginServer:
     @property
     def api_token_file(self) -> Path:
         return api_token_path(self.data_dir)
+
+    @property
+    def session_secret_file(self) -> Path:
+        return session_secret_path(self.data_dir)
 
     @property
     def api_token(self) -> str:
@@ -128,11 +222,19 @@ class LoginServer:
         same = hmac.compare_digest(value.strip().encode("utf-8", "replace"), (self._token or "").encode())
         return ok_scheme and same and bool(self._token)
 
+    def _may_switch_account(self, request: web.Request) -> bool:
+        """The app's own page (this session's secret) or a holder of the API token."""
+        given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
+        page = hmac.compare_digest(given, (self.session_secret or "").encode())
+        return (page and bool(self.session_secret)) or self._authorized(request.headers.get("Authorization", ""))
+
     # ---- lifecycle ----
     async def start(self) -> "LoginServer":
         if self._runner is not None:
             raise RuntimeError("already started")
         self._token = ensure_api_token(self.data_dir)
+        self.session_secret = secrets.token_urlsafe(32)
+        write_private(self.session_secret_file, self.session_secret.encode("ascii"))
         self._writer = ChainWriter(self.rpc_url, self.contract_address, funder_key=self._funder_key)
         app = web.Application(middlewares=[self._guard], client_max_size=MAX_BODY)
         app[SERVER] = self
@@ -146,8 +248,7 @@ class LoginServer:
         app.router.add_get("/login/status", self._status)
         app.router.add_post("/login/logout", self._sign_out)
         api.add_routes(app)
-        runner = web.AppRunner(app, access_log=logging.getLogger("desktop.services.access"),
-                               access_log_format='"%r" %s %b %Tfs')
+        runner = web.AppRunner(app, access_log=access_log, access_log_class=_AccessLog, logger=http_log)
         await runner.setup()
         try:
             site = web.TCPSite(runner, "127.0.0.1", self._requested_port)
@@ -168,6 +269,7 @@ class LoginServer:
         if self._writer is not None:
             await self._writer.close()
             self._writer = None
+        _BAD.flush()
 
     async def __aenter__(self) -> "LoginServer":
         return await self.start()
@@ -239,8 +341,16 @@ class LoginServer:
             return api.json_error(exc.status, (exc.reason or "error").lower())
         except asyncio.CancelledError:
             raise
+        except (HttpProcessingError, ClientPayloadError, ConnectionError) as exc:
+            # A broken body (bad chunked encoding, a client that hung up): the client's doing.
+            if _BAD.allow():
+                log.info(_short(f"bad request {request.method} {request.path}: {type(exc).__name__}: {exc}",
+                                MAX_LINE))
+            return api.json_error(400, "bad request")
         except Exception:
-            log.error("%s %s failed: %s", request.method, request.path, redact(traceback.format_exc()))
+            if _BAD.allow():  # our bug, so a traceback; but a client could repeat it at will
+                log.error("%s %s failed: %s", _short(request.method, 16), _short(request.path),
+                          redact(traceback.format_exc())[-4000:])
             return api.json_error(500, "internal error")
 
     # ---- the sign-in page ----
@@ -260,8 +370,16 @@ class LoginServer:
             return api.json_error(403, "forbidden origin")
         return None
 
-    async def _sign_in(self, request: web.Request) -> web.Response:
+    def _refused(self, request: web.Request) -> web.Response | None:
+        """Why a POST that switches the account is refused (None: it is not)."""
         if (refused := self._cross_site(request)) is not None:
+            return refused
+        if not self._may_switch_account(request):
+            return api.json_error(403, "forbidden", detail="sign in from the RL Swarm app's own sign-in page")
+        return None
+
+    async def _sign_in(self, request: web.Request) -> web.Response:
+        if (refused := self._refused(request)) is not None:
             return refused
         body = await api.read_json(request)
         try:
@@ -286,7 +404,7 @@ class LoginServer:
                                  headers={"Cache-Control": "no-store"})
 
     async def _sign_out(self, request: web.Request) -> web.Response:
-        if (refused := self._cross_site(request)) is not None:
+        if (refused := self._refused(request)) is not None:
             return refused
         return web.json_response({"signedOut": await asyncio.to_thread(self.store.sign_out)})
 

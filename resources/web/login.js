@@ -2,6 +2,11 @@
 // has no bearer token, and the server only answers it over loopback.
 "use strict";
 
+// The app opens this page as /#s=<secret>: signing in or out needs this session's secret, so no
+// other program on the machine can switch the account the nodes use. A fragment never reaches
+// the server's logs or a Referer.
+const SESSION = new URLSearchParams(window.location.hash.slice(1)).get("s") || "";
+
 const $ = (id) => document.getElementById(id);
 
 // The desktop app shows this page in its own light or dark theme, not the system's.
@@ -47,7 +52,7 @@ function render(info) {
 async function post(path, body) {
   const resp = await fetch(path, {
     method: "POST",
-    headers: { "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json", "X-Login-Session": SESSION },
     body: JSON.stringify(body || {}),
     credentials: "same-origin",
   });
@@ -93,8 +98,13 @@ async function signIn(event) {
 async function signOut(event) {
   event.preventDefault();
   generation += 1;
-  await post("/login/logout");
-  render({ signedIn: false });
+  try {
+    const { ok, data } = await post("/login/logout");
+    if (ok) render({ signedIn: false });
+    else setStatus(data.detail || data.error || "sign-out failed", "error");
+  } catch (_) {
+    setStatus("the login server is not reachable", "error");
+  }
 }
 
 document.addEventListener("DOMContentLoaded", () => {
