@@ -41,6 +41,10 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
                  "mean_reward": OPT_NUM, "rejected": dict},
     "chain_submitted": {"round": int, "sent": int, "already": int, "failed": int, "pending": int,
                         "error": OPT_STR},
+    # a reward queued for a chain round; it holds the rewards of `rounds` rounds (those played while
+    # the chain could not be reached are added to the next round the chain names)
+    "chain_queued": {"round": int, "reward": int, "rounds": int},
+    "chain_status": {"reachable": bool, "message": str},
     "warning": {"message": str},
     "error": {"message": str},
     "node_stopped": {"reason": str, "round": int, "exit_code": int},

@@ -18,7 +18,7 @@ from desktop.chain.deploy import send_signed
 from desktop.chain.profiles import (TESTNET, ChainProfile, ServicesFileError, local_profile,
                                     read_services_file, services_file, write_services_file)
 from desktop.chain.queue import FlushResult, SubmissionQueue
-from desktop.node.rounds import SyncedRoundSource
+from desktop.node.rounds import SyncedRoundSource, Ticket
 from tests.chain_fixtures import unique_peer_id
 
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
@@ -165,11 +165,11 @@ def test_chain_round_source_behind_jumps_ahead_waits(anvil, w3, dev_accounts, fr
     synced = SyncedRoundSource(source, backoff_start=0.05, backoff_max=0.2,
                                on_join=lambda cur, want: joins.append((cur, want)),
                                on_wait=lambda want, cur, d: waits.append((want, cur)))
-    assert synced.next_round(None) == 2 and joins == [(2, 0)]  # behind: joins the chain's round
+    assert synced.next_round(None) == Ticket(2, confirmed=True) and joins == [(2, 0)]  # behind: joins
     # Ahead (we finished 2, the chain is still at 2): waits until the keeper moves the clock.
     keeper.period = 0.4
     with keeper:
-        assert synced.next_round(2) == 3
+        assert synced.next_round(2) == Ticket(3, confirmed=True)
     assert waits and all(w == (3, 2) for w in waits)
     source.announce(3)  # a no-op for an authority
 
@@ -180,8 +180,9 @@ def test_round_source_with_rpc_down_is_none_and_never_raises():
     source = ChainRoundSource(client)
     assert source.current_round() is None
     assert source.last_error.kind == "unreachable"
-    # The node then plays its own count instead of hanging.
-    assert SyncedRoundSource(source, backoff_start=0.01).next_round(4) == 5
+    # The node trains on instead of hanging, but claims no chain round: it keeps its last round's
+    # number, unconfirmed (racing ahead with its own count made every submission invalid later).
+    assert SyncedRoundSource(source, backoff_start=0.01).next_round(4) == Ticket(4, confirmed=False)
 
 
 def test_unreachable_is_retried_with_backoff_then_raised():
@@ -378,11 +379,14 @@ def test_login_errors_map_to_kinds_and_queue_policy(tmp_path, anvil, coordinator
     assert info.value.kind == "bad_request"
 
     queue = SubmissionQueue(tmp_path / "q.json", good)
-    queue.enqueue_reward(10**6, 0, 1, peer)  # never valid: dropped with its reason, not retried
+    queue.enqueue_reward(10**6, 0, 1, peer)  # a round the chain has not reached: kept, and skipped over
     queue.enqueue_reward(0, 0, 3, peer)
+    queue.enqueue_reward(0, 0, 4, "Qm0OIl-not-base58")  # refused as a bad request: dropped
     result = queue.flush()
-    assert (result.sent, result.failed, result.pending) == (1, 1, 0)
-    assert queue.history()[f"reward:{10**6}:0:{peer}"]["reason"] == "revert:InvalidRoundNumber"
+    assert (result.sent, result.failed, result.pending) == (1, 1, 1)
+    assert queue.pending()[0]["id"] == f"reward:{10**6}:0:{peer}"
+    assert queue.pending()[0]["last_error"] == "revert:InvalidRoundNumber"
+    assert queue.history()["reward:0:0:Qm0OIl-not-base58"]["reason"] == "bad_request"
 
     for client, kind in (
         (api_client(anvil, coordinator, server.url, "wrong-token", user.org_id), "unauthorized"),
@@ -394,6 +398,26 @@ def test_login_errors_map_to_kinds_and_queue_policy(tmp_path, anvil, coordinator
         q = SubmissionQueue(tmp_path / f"{kind}.json", client)
         q.enqueue_winners(0, [peer], peer)
         assert q.flush().pending == 1 and q.pending()[0]["last_error"] == kind  # kept for later
+
+
+def test_a_submission_ahead_of_the_chain_waits_until_the_chain_gets_there(tmp_path, anvil, dev_accounts,
+                                                                         coordinator, login):
+    from desktop.services.round_keeper import RoundKeeper
+
+    server = login()
+    user = login.sign_in("ahead@example.com")
+    client = api_client(anvil, coordinator, server.url, login.token, user.org_id)
+    peer = b58_peer_id()
+    client.register_peer(peer)
+    ahead = client.current_round() + 1
+    queue = SubmissionQueue(tmp_path / "ahead.json", client)
+    queue.enqueue_reward(ahead, 0, 2, peer)
+    queue.enqueue_winners(ahead, [peer], peer)
+    assert queue.flush().pending == 2  # nothing lost while the chain is behind
+    RoundKeeper(anvil.rpc_url, coordinator.address, dev_accounts[0][1], period=None).advance()
+    result = queue.flush()
+    assert (result.sent, result.pending, result.failed) == (2, 0, 0)
+    assert client.has_submitted(ahead, 0, user.address)
 
 
 def test_login_server_with_chain_down_is_a_retried_server_error(anvil, coordinator, login):

@@ -23,6 +23,8 @@ def test_every_type_round_trips_through_a_line():
         "hf_push": dict(round=1, repo="u/r", ok=False),
         "proposer": dict(round=1, difficulty=2, published=None, feedback=0, mean_reward=None, rejected={}),
         "chain_submitted": dict(round=1, sent=2, already=0, failed=0, pending=0, error=None),
+        "chain_queued": dict(round=1, reward=3, rounds=2),
+        "chain_status": dict(reachable=False, message="the chain cannot be reached"),
         "warning": dict(message="w"),
         "error": dict(message="e"),
         "node_stopped": dict(reason="finished", round=1, exit_code=0),

@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from desktop.node.rounds import LocalRoundSource, SyncedRoundSource, WaitInterrupted
+from desktop.node.rounds import LocalRoundSource, SyncedRoundSource, Ticket, WaitInterrupted
 
 
 class Clock:
@@ -36,34 +36,34 @@ class NoSleep(threading.Event):
 
 def test_local_source_counts_from_zero():
     src = LocalRoundSource()
-    assert src.next_round(None) == 0 and src.next_round(4) == 5
+    assert src.next_round(None) == Ticket(0) and src.next_round(4) == Ticket(5)
 
 
 def test_behind_jumps_to_the_current_round_and_says_so():
     joins = []
     clock = Clock([7])
     src = SyncedRoundSource(clock, on_join=lambda now, was: joins.append((now, was)))
-    assert src.next_round(2) == 7
+    assert src.next_round(2) == Ticket(7, confirmed=True)
     assert joins == [(7, 3)] and clock.announced == [7]
 
 
 def test_in_step_plays_the_next_round():
-    assert SyncedRoundSource(Clock([3])).next_round(2) == 3
-    assert SyncedRoundSource(Clock([None])).next_round(None) == 0
+    assert SyncedRoundSource(Clock([3])).next_round(2) == Ticket(3, confirmed=True)
+    assert SyncedRoundSource(Clock([None])).next_round(None) == Ticket(0, confirmed=False)
 
 
 def test_ahead_waits_with_doubling_backoff_capped():
     stop = NoSleep()
     clock = Clock([2, 2, 2, 2, 2, 2, 3])
     src = SyncedRoundSource(clock, stop=stop, backoff_start=5, backoff_max=30)
-    assert src.next_round(2) == 3
+    assert src.next_round(2) == Ticket(3, confirmed=True)
     assert stop.waits == [5, 10, 20, 30, 30, 30]
 
 
 def test_peer_consensus_never_makes_a_peer_wait():
     stop = NoSleep()
     src = SyncedRoundSource(Clock([1], wait_when_ahead=False), stop=stop)
-    assert src.next_round(4) == 5 and stop.waits == []
+    assert src.next_round(4) == Ticket(5) and stop.waits == []
 
 
 def test_stop_while_waiting():
@@ -71,3 +71,24 @@ def test_stop_while_waiting():
     stop.set()
     with pytest.raises(WaitInterrupted):
         SyncedRoundSource(Clock([0]), stop=stop).next_round(3)
+
+
+def test_an_unreachable_chain_is_not_raced_ahead_of():
+    """Chain down after round 3: the node trains on under round 3's number, unconfirmed; when the
+    chain answers again it plays the chain's next round, confirmed, and never one it made up."""
+    stop = NoSleep()
+    seen = []
+    clock = Clock([3, None, None, None, 3, 4])
+    src = SyncedRoundSource(clock, stop=stop, backoff_start=1, on_reachable=seen.append)
+    assert src.next_round(2) == Ticket(3, confirmed=True)
+    played = [src.next_round(3) for _ in range(3)]
+    assert played == [Ticket(3, confirmed=False)] * 3
+    assert src.next_round(3) == Ticket(4, confirmed=True)  # waited once at 3, then the chain moved
+    assert stop.waits == [1] and seen == [True, False, True]
+
+
+def test_confirmed_round_restored_after_offline_rounds_does_not_wait():
+    """A node restarted after playing offline rounds knows which round the chain last named."""
+    src = SyncedRoundSource(Clock([3]), stop=NoSleep())
+    src.confirmed = 2  # from the checkpoint: rounds after 2 were played offline
+    assert src.next_round(8) == Ticket(3, confirmed=True)

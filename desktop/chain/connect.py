@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -17,13 +19,18 @@ from desktop.chain.profiles import (TESTNET, ChainProfile, ServicesFileError, lo
 log = logging.getLogger(__name__)
 
 
+def services_path(config, data_dir: Path) -> Path:
+    """Where the local profile's services advertise themselves."""
+    return Path(config.chain.services_file) if config.chain.services_file else services_file(data_dir)
+
+
 def resolve_profile(config, data_dir: Path) -> ChainProfile | None:
     if not config.chain.enabled:
         return None
     if config.profile == "testnet":
         return ChainProfile("testnet", config.chain.rpc_url or TESTNET.rpc_url, TESTNET.chain_id,
                             TESTNET.contract_address, config.chain.login_url or TESTNET.login_url)
-    path = Path(config.chain.services_file) if config.chain.services_file else services_file(data_dir)
+    path = services_path(config, data_dir)
     if not path.is_file():
         return None
     try:
@@ -47,7 +54,62 @@ def signed_in_org(profile: ChainProfile, timeout: float = 5.0) -> str | None:
         return None
 
 
-def make_client(profile: ChainProfile, org_id: str | None):
+def make_client(profile: ChainProfile, org_id: str | None, services_path: Path | None = None):
+    """The profile's coordinator client. For local services (``services_path``), one that
+    follows their discovery file: services restarted on other ports are found again by
+    themselves, without restarting the node."""
     from desktop.chain.client import CoordinatorClient
 
+    if services_path is not None:
+        return FollowingClient(services_path, profile, org_id)
     return CoordinatorClient.from_profile(profile, org_id=org_id)
+
+
+class FollowingClient:
+    """A CoordinatorClient for the local services that re-reads ``services.json`` when it changes
+    (checked at most every ``every`` seconds), and behaves as the client of the newest one."""
+
+    def __init__(self, path: Path, profile: ChainProfile, org_id: str | None, every: float = 2.0) -> None:
+        from desktop.chain.client import CoordinatorClient
+
+        self._path, self._org_id, self._every = Path(path), org_id, every
+        self._profile = profile
+        self._client = CoordinatorClient.from_profile(profile, org_id=org_id)
+        self._stamp = self._file_stamp()
+        self._checked = time.monotonic()
+        self._lock = threading.Lock()
+        self.reloads = 0
+
+    def _file_stamp(self):
+        try:
+            st = self._path.stat()
+            return st.st_mtime_ns, st.st_size
+        except OSError:
+            return None
+
+    def _maybe_reload(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self._every:
+            return
+        with self._lock:
+            self._checked = now
+            stamp = self._file_stamp()
+            if stamp is None or stamp == self._stamp:
+                return  # gone (services stopped): keep the last client, its calls fail as unreachable
+            self._stamp = stamp
+            try:
+                profile = local_profile(self._path, self._profile.name)
+            except ServicesFileError as exc:
+                log.warning("ignoring %s: %s", self._path, exc)
+                return
+            if profile != self._profile:
+                from desktop.chain.client import CoordinatorClient
+
+                log.info("local services moved (%s, %s): following them", profile.rpc_url, profile.login_url)
+                self._client = CoordinatorClient.from_profile(profile, org_id=self._org_id)
+                self._profile = profile
+                self.reloads += 1
+
+    def __getattr__(self, name: str):
+        self._maybe_reload()
+        return getattr(self._client, name)

@@ -9,7 +9,9 @@ either the old or the new queue, never half of one.
 - ``flush()`` sends in order. The "already" reverts (RewardAlreadySubmitted, WinnerAlreadyVoted,
   PeerIdAlreadyRegistered) count as done: that is how a submission whose reply was lost (sent, then
   crash or timeout before we recorded it) is confirmed instead of doubled.
-- Any other revert drops the item with its reason (retrying InvalidRoundNumber forever helps no one).
+- ``InvalidRoundNumber`` (a round the chain has not reached, e.g. a chain that was started anew)
+  keeps the item and moves on: it is sent once the chain gets there.
+- Any other revert drops the item with its reason.
 - Transport trouble (unreachable, 5xx, bad token, not logged in) stops the flush and keeps the item.
 """
 
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 
 KINDS = ("register", "reward", "winners")
 ALREADY_DONE = frozenset({"RewardAlreadySubmitted", "WinnerAlreadyVoted", "PeerIdAlreadyRegistered"})
+NOT_YET = frozenset({"InvalidRoundNumber"})
 HISTORY_LIMIT = 2000  # finished ids remembered; older ones are still deduplicated by the contract
 FORMAT_VERSION = 1
 
@@ -193,6 +196,8 @@ class SubmissionQueue:
                     if name in ALREADY_DONE:
                         already += 1
                         self._finish(item["id"], {"status": "already", "reason": name})
+                    elif name in NOT_YET:
+                        self._note_attempt(item["id"], exc)  # kept: the chain will reach that round
                     elif name is not None or exc.kind == "bad_request":
                         failed += 1
                         log.warning("dropping %s: %s", item["id"], exc)

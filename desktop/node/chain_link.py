@@ -1,7 +1,10 @@
 """The node's side of the coordinator: register, follow its rounds, submit rewards and winners.
 
-Writes go through a submission queue on disk and are flushed on a background thread, so a chain
-or login server that is down never stops training and no submission is lost or doubled.
+Writes go through a submission queue on disk and are flushed on a background thread (after every
+round, and every ``retry_every`` seconds while something is pending), so a chain or login server
+that is down never stops training and no submission is lost or doubled. Rounds played while the
+chain could not be reached are not the chain's: their rewards are added to the next round the
+chain names, never submitted under a round number of our own.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 class ChainLink:
-    def __init__(self, client, submissions, peer_id: str, sink, *, submit_every: int = 1) -> None:
+    def __init__(self, client, submissions, peer_id: str, sink, *, submit_every: int = 1,
+                 retry_every: float = 10.0) -> None:
         self.client = client
         self.submissions = submissions
         self.peer_id = peer_id
@@ -23,6 +27,8 @@ class ChainLink:
         self.signal = 0.0  # own rewards summed since the last submission (rl-swarm's signal)
         self.best: dict[str, float] = {}  # peer id -> best mean reward of its rollouts since then
         self.rounds = 0
+        self.played = 0  # rounds whose rewards are in ``signal``
+        self.retry_every = retry_every
         self._wake: queue_mod.Queue = queue_mod.Queue()
         self._thread = threading.Thread(target=self._flusher, name="chain-flush", daemon=True)
         self._thread.start()
@@ -51,22 +57,32 @@ class ChainLink:
 
     def after_round(self, round_number: int, stats) -> None:
         self.signal += stats.reward_sum
+        self.played += 1
         for peer, reward in stats.peer_rewards.items():
             self.best[peer] = max(reward, self.best.get(peer, float("-inf")))
+        if not getattr(stats, "confirmed", True):
+            return  # played while the chain was away: its reward waits for the chain's next round
         self.rounds += 1
         if self.rounds % self.submit_every:
             return
         from desktop.chain.client import reward_to_chain
 
-        self.submissions.enqueue_reward(round_number, 0, reward_to_chain(self.signal), self.peer_id)
+        reward = reward_to_chain(self.signal)
+        self.submissions.enqueue_reward(round_number, 0, reward, self.peer_id)
         winner = max(self.best, key=self.best.get) if self.best else self.peer_id
         self.submissions.enqueue_winners(round_number, [winner], self.peer_id)
-        self.signal, self.best = 0.0, {}
+        self.sink.emit("chain_queued", round=round_number, reward=reward, rounds=self.played)
+        self.signal, self.best, self.played = 0.0, {}, 0
         self._wake.put(round_number)
 
     def _flusher(self) -> None:
         while True:
-            round_number = self._wake.get()
+            try:
+                round_number = self._wake.get(timeout=self.retry_every)
+            except queue_mod.Empty:  # nothing new: retry what an outage left queued
+                if not len(self.submissions):
+                    continue
+                round_number = -1
             if round_number is None:
                 return
             self._flush(round_number)

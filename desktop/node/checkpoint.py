@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ class Resumed:
     round: int          # the last completed round
     path: Path
     skipped: list[str]  # checkpoints that could not be read
+    extra: dict = field(default_factory=dict)  # what the node saved beside the weights
 
 
 def rng_state() -> dict:
@@ -98,5 +99,7 @@ class CheckpointStore:
                 log.warning("checkpoint %s unreadable: %s", path, exc)
                 skipped.append(f"{path.name} (unreadable)")
                 continue
-            return Resumed(round=round_number, path=path, skipped=skipped)
+            extra = payload.get("extra")
+            return Resumed(round=round_number, path=path, skipped=skipped,
+                           extra=extra if isinstance(extra, dict) else {})
         return None

@@ -40,7 +40,7 @@ def route_hivemind_logs() -> None:
 
 def connect_chain(config, paths, identity, sink):
     """(client, ChainLink) for the profile's coordinator, or (None, None) when there is none."""
-    from desktop.chain.connect import make_client, resolve_profile, signed_in_org
+    from desktop.chain.connect import make_client, resolve_profile, services_path, signed_in_org
     from desktop.chain.queue import SubmissionQueue
     from desktop.node.chain_link import ChainLink
 
@@ -51,7 +51,7 @@ def connect_chain(config, paths, identity, sink):
     org_id = config.chain.org_id or signed_in_org(profile)
     if org_id is None:
         sink.emit("warning", message="not signed in on the login server: rewards are queued until you sign in")
-    client = make_client(profile, org_id)
+    client = make_client(profile, org_id, services_path(config, paths.data) if config.profile == "local" else None)
     paths.chain.mkdir(parents=True, exist_ok=True)
     link = ChainLink(client, SubmissionQueue(paths.chain / "submissions.json", client), identity.peer_id, sink,
                      submit_every=config.chain.submit_every)
@@ -147,8 +147,15 @@ def connect(config, paths, identity, model_name: str, sink, stop, *, publish_boo
         from desktop.chain.client import ChainRoundSource
 
         conns.chain.register()
+
+        def on_reachable(ok: bool) -> None:
+            sink.emit("chain_status", reachable=ok, message=(
+                "the chain answers: following its rounds" if ok else
+                "the chain cannot be reached: training on without claiming its rounds; rewards are "
+                "kept for the chain's next round"))
+
         conns.round_source = SyncedRoundSource(ChainRoundSource(client), stop=stop.now, backoff_start=backoff[0],
-                                               backoff_max=backoff[1], on_join=on_join)
+                                               backoff_max=backoff[1], on_join=on_join, on_reachable=on_reachable)
     if not sw.enabled:
         return conns
     from desktop.swarm.exchange import DHTCommunication

@@ -58,7 +58,8 @@ class RoundStats:
     loss: float | None
     times: dict = field(default_factory=dict)
     peer_rewards: dict = field(default_factory=dict)
-    reward_sum: float = 0.0  # own rewards of the round, summed  # peer id -> mean reward of its rollouts, judged here
+    reward_sum: float = 0.0  # own rewards of the round, summed
+    confirmed: bool = False  # the chain named this round (else it was played while the chain was away)
 
 
 class Node:
@@ -83,6 +84,7 @@ class Node:
         self.num_transplant_trees = num_transplant_trees
         self.proposals = proposals  # SolverChannel: proposer problems in, reward feedback out
         self.last_completed: int | None = None
+        self.step = 0  # rounds played by this node, whatever their numbers: indexes its problem stream
 
     def resume(self) -> int | None:
         resumed = self.checkpoints.restore(self.trainer.model, self.trainer.optimizer, self.model_name)
@@ -91,6 +93,9 @@ class Node:
         for skipped in resumed.skipped:
             self.sink.emit("warning", message=f"checkpoint skipped: {skipped}")
         self.last_completed = resumed.round
+        self.step = int(resumed.extra.get("step", resumed.round + 1))
+        if "confirmed" in resumed.extra and hasattr(self.round_source, "confirmed"):
+            self.round_source.confirmed = resumed.extra["confirmed"]
         log.info("resumed from %s (round %d)", resumed.path, resumed.round)
         return resumed.round
 
@@ -141,14 +146,15 @@ class Node:
     def messages(problem: Problem) -> list[dict]:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": problem.question}]
 
-    def play_round(self, round_number: int) -> RoundStats:
+    def play_round(self, round_number: int, confirmed: bool = False) -> RoundStats:
         times = {"generate": 0.0, "reward": 0.0, "train": 0.0, "comm": 0.0}
         started = time.perf_counter()
         all_rewards: list[float] = []
         by_peer: dict[str, list[float]] = {}
         loss = None
         for stage in range(self.stages):
-            problems = [self.problems.next(round_number * self.problems_per_round + k)
+            problems = [self.problems.next(self.step * self.problems_per_round * self.stages
+                                           + stage * self.problems_per_round + k)
                         for k in range(self.problems_per_round)]
             proposed = self._proposer_problem(round_number)
             if proposed is not None:
@@ -194,11 +200,14 @@ class Node:
                            skipped=result.skipped, samples=result.samples)
         self._check_stop()
         t = time.perf_counter()
-        path = self.checkpoints.save(round_number, self.trainer.model, self.trainer.optimizer, self.model_name)
+        self.step += 1
+        path = self.checkpoints.save(round_number, self.trainer.model, self.trainer.optimizer, self.model_name,
+                                     extra={"step": self.step,
+                                            "confirmed": getattr(self.round_source, "confirmed", None)})
         self.sink.emit("checkpoint", round=round_number, path=str(path), seconds=round(time.perf_counter() - t, 4))
         self.last_completed = round_number
         stats = RoundStats(round_number, _mean(all_rewards), loss, times,
-                           {peer: _mean(rs) for peer, rs in by_peer.items()}, sum(all_rewards))
+                           {peer: _mean(rs) for peer, rs in by_peer.items()}, sum(all_rewards), confirmed)
         self.sink.emit("round_finished", round=round_number, seconds=round(time.perf_counter() - started, 4),
                        reward_mean=stats.reward_mean, **{k: round(v, 4) for k, v in times.items()})
         return stats
@@ -212,8 +221,9 @@ class Node:
                 if self.stop.now.is_set() or self.stop.after_round.is_set():
                     break
                 try:
-                    round_number = self.round_source.next_round(self.last_completed)
-                    stats = self.play_round(round_number)
+                    ticket = self.round_source.next_round(self.last_completed)
+                    round_number = ticket.round
+                    stats = self.play_round(round_number, ticket.confirmed)
                 except (Interrupted, WaitInterrupted):
                     log.info("stop requested after round %s", self.last_completed)
                     break

@@ -40,10 +40,16 @@ class ServicesInfo:
 
 
 def free_or(port: int) -> int:
-    """``port`` if nothing listens there, else 0 (any free port): a busy default must not stop us."""
+    """``port`` if nothing listens there, else 0 (any free port): a busy default must not stop us.
+
+    Probed with SO_REUSEADDR, as anvil and aiohttp bind: a port whose last connections are still
+    in TIME_WAIT (services restarted a moment ago) is free for them, and clients that remember
+    the port find the services there again."""
     if port == 0:
         return 0
     with socket.socket() as sock:
+        if hasattr(socket, "SO_REUSEADDR") and sys.platform != "win32":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -141,7 +147,7 @@ async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, 
             print(json.dumps(info.public()), flush=True)
         else:
             print(f"local chain    {info.rpc_url}  (coordinator {info.contract})\n"
-                  f"login page     {info.login_url}\n"
+                  f"login page     {info.login_url}/#s={services.login.session_secret}\n"
                   f"API token      {info.api_token_file}\n"
                   "press Ctrl-C to stop", flush=True)
         await stop.wait()
