@@ -153,7 +153,7 @@ def cmd_swarm(args) -> int:
         except ConfigError as exc:
             return _fail(str(exc))
         node_args += ["--config", str(args.config.resolve())]
-    from desktop.swarm.launcher import run_swarm
+    from desktop.local.launcher import run_swarm
 
     base = AppPaths.default(args.data_dir).data / "swarm"
     if not args.json_events:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from desktop.paths import resource_path
 
@@ -49,19 +49,24 @@ class TrainingConfig(_Section):
     learning_rate: float = Field(1e-6, gt=0, lt=1)
     temperature: float = Field(1.0, gt=0, le=10)
     seed: int = 42
-    problems_per_round: int = Field(1, ge=1, le=64)
+    problems_per_round: int | None = Field(None, ge=1, le=8)  # older name of swarm.local_groups
     gradient_checkpointing: bool = False
+    num_iterations: int = Field(1, ge=1, le=16)
+    minibatch_size: int | None = Field(None, ge=1, le=4096)
+    micro_batch_tokens: int = Field(4096, ge=64, le=1_048_576)
 
 
 class GameConfig(_Section):
     stages: int = Field(1, ge=1, le=16)
-    num_transplant_trees: int = Field(2, ge=0, le=64)
+    num_transplant_trees: int | None = Field(None, ge=0, le=64)  # rl-swarm's name of swarm.external_groups
     round_source: Literal["local", "chain"] = "local"
 
 
 class ProblemsConfig(_Section):
     source: str = "generated"
     max_difficulty: int = Field(4, ge=0, le=4)
+    adaptive: bool = True  # generated problems: move between levels to keep the pass rate near target
+    target_pass_rate: float = Field(0.5, gt=0, lt=1)
 
 
 class SwarmConfig(_Section):
@@ -71,6 +76,10 @@ class SwarmConfig(_Section):
     initial_peers: list[str] = []
     startup_timeout: float = Field(120, gt=0, le=3600)
     gather_timeout: float = Field(30, gt=0, le=3600)
+    gather_grace: float = Field(1.0, ge=0, le=600)
+    sample_peers: int = Field(8, ge=1, le=256)
+    local_groups: int = Field(1, ge=1, le=8)
+    external_groups: int = Field(2, ge=0, le=64)
     expected_peers: int | None = Field(None, ge=0, le=1024)
     round_window: int = Field(2, ge=0, le=100)
     backoff_start: float = Field(5, gt=0)
@@ -112,6 +121,9 @@ class LoggingConfig(_Section):
 
 
 class Config(_Section):
+    """Every setting. ``training.problems_per_round`` and ``game.num_transplant_trees`` are older
+    names: when set, they are read as ``swarm.local_groups`` and ``swarm.external_groups``."""
+
     profile: Literal["local", "testnet"] = "local"
     role: Literal["solver", "proposer"] = "solver"
     model: ModelConfig = ModelConfig()
@@ -125,6 +137,15 @@ class Config(_Section):
     ports: PortsConfig = PortsConfig()
     hf: HfConfig = HfConfig()
     logging: LoggingConfig = LoggingConfig()
+    _user_keys: set[str] = PrivateAttr(default_factory=set)  # dotted keys the user's file or flags set
+
+    @model_validator(mode="after")
+    def _older_names(self) -> "Config":
+        if self.training.problems_per_round is not None:
+            self.swarm.local_groups = self.training.problems_per_round
+        if self.game.num_transplant_trees is not None:
+            self.swarm.external_groups = self.game.num_transplant_trees
+        return self
 
 
 MAX_CONFIG_BYTES = 1024 * 1024  # a real config is a few hundred bytes; YAML parsing is slow
@@ -186,18 +207,30 @@ def _explain(exc: ValidationError, source: str) -> ConfigError:
     return ConfigError("\n".join(lines))
 
 
+def _dotted(data: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        keys |= _dotted(value, name + ".") if isinstance(value, dict) and value else {name}
+    return keys
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the user's file (if any), then command-line overrides (dotted keys)."""
     data = _read_yaml(DEFAULTS_FILE)
     source = str(DEFAULTS_FILE)
+    user: set[str] = set()
     if path is not None:
         path = Path(path)
-        data = _merge(data, _read_yaml(path))
+        mine = _read_yaml(path)
+        user = _dotted(mine)
+        data = _merge(data, mine)
         source = str(path)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         raise _explain(exc, source) from None
+    config._user_keys = user | {k for k, v in (overrides or {}).items() if v is not None}
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -210,6 +243,32 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except ValidationError as exc:
             raise _explain(exc, f"command line ({dotted})") from None
     return config
+
+
+def apply_pool_defaults(config: Config, pool: str) -> list[str]:
+    """The model pool's own defaults (``resources/config/pool-<pool>.yaml``) for every setting the
+    user did not choose: a tiny CPU model learns with other settings than a 1.5B one. Returns the
+    dotted keys it set."""
+    path = resource_path("config", f"pool-{pool}.yaml")
+    if not path.is_file():
+        return []
+    changed, pool_data = [], _read_yaml(path)
+    for dotted in sorted(_dotted(pool_data)):
+        if dotted in config._user_keys:
+            continue
+        value = pool_data
+        for part in dotted.split("."):
+            value = value[part]
+        *parents, leaf = dotted.split(".")
+        target = config
+        for part in parents:
+            target = getattr(target, part)
+        try:
+            setattr(target, leaf, value)
+        except ValidationError as exc:
+            raise _explain(exc, str(path)) from None
+        changed.append(dotted)
+    return changed
 
 
 def dump_config(config: Config) -> str:

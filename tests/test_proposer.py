@@ -14,9 +14,10 @@ from desktop.codezero.problems import Problem
 from desktop.codezero.proposer import DifficultyController, Proposer, wrong_answer
 from desktop.codezero.sandbox import run_with_tests
 from desktop.identity import create_identity
-from desktop.swarm.problems_exchange import (
-    PROPOSER_KEY, SOLVER_KEY, ProposerChannel, ProposerLoop, SolverChannel, decode_feedback,
-    decode_problems, encode_feedback, encode_problems)
+from desktop.swarm.directory import Directory
+from desktop.swarm.problems_exchange import (ProposerChannel, ProposerLoop, SolverChannel, decode_feedback,
+                                             decode_problems, encode_feedback, encode_problems, feedback_key,
+                                             problems_key)
 from desktop.swarm.records import RecordError
 
 # --- DifficultyController ----------------------------------------------------------------
@@ -98,7 +99,8 @@ def test_proposer_rejects_problems_the_sandbox_refutes(monkeypatch):
 
 
 class MemoryDHT:
-    """SwarmDHT's store/get over a shared dict, keyed by the identity's real owner subkey."""
+    """SwarmDHT's store/get over a shared dict, keyed by the identity's real owner subkey.
+    No validator: whatever a peer stores reaches the readers, whose decoders must refuse it."""
 
     def __init__(self, identity, table):
         self.peer_id = identity.peer_id
@@ -114,6 +116,9 @@ class MemoryDHT:
     def get(self, key, timeout=None):
         return dict(self.table.get(key, {}))
 
+    def get_many(self, keys, timeout=None):
+        return {k: self.get(k) for k in keys}
+
 
 @pytest.fixture(scope="module")
 def identities(tmp_path_factory):
@@ -127,9 +132,19 @@ def mem(identities):
     return {name: MemoryDHT(ident, table) for name, ident in identities.items()}
 
 
-def problem(i=0, level=1, **kw):
+def proposer_channel(dht):
+    return ProposerChannel(dht, dht.peer_id, Directory(dht, dht.peer_id, role="proposer"))
+
+
+def solver_channel(dht):
+    directory = Directory(dht, dht.peer_id)
+    directory.refresh()
+    return SolverChannel(dht, dht.peer_id, directory)
+
+
+def problem(i=0, level=1, proposer="QmProposer", round_=0, **kw):
     fields = dict(id=f"p{i}", question=f"Write f {i}", tests=f"assert f({i}) == {i}\n",
-                  entry_point="f", difficulty=level, source="proposer")
+                  entry_point="f", difficulty=level, source="proposer", ref=("proposer", proposer, round_, f"p{i}"))
     fields.update(kw)
     return Problem(**fields)
 
@@ -138,9 +153,10 @@ def test_codecs_round_trip_and_refuse_bad_records(identities):
     pid = identities["A"].peer_id
     data = encode_problems(pid, 5, [problem(0), problem(1, level=4)])
     record = decode_problems(data, expected_round=6, round_window=1, expected_peer_id=pid)
-    assert record.round == 5 and record.problems == [problem(0), problem(1, level=4)]
-    fb = decode_feedback(encode_feedback(pid, 5, "p0", [1.0, -0.2]))
-    assert fb.rewards == [1.0, -0.2] and fb.mean == pytest.approx(0.4)
+    assert record.round == 5 and record.problems == [problem(0, proposer=pid, round_=5),
+                                                     problem(1, level=4, proposer=pid, round_=5)]
+    fb = decode_feedback(encode_feedback(pid, 5, identities["B"].peer_id, "p0", [1.0, -0.2]))
+    assert fb.rewards == [1.0, -0.2] and fb.mean == pytest.approx(0.4) and fb.proposer == identities["B"].peer_id
 
     def reason(fn):
         with pytest.raises(RecordError) as info:
@@ -158,7 +174,7 @@ def test_codecs_round_trip_and_refuse_bad_records(identities):
     assert problems_reason(data, expected_round=4, window=3) == "future_round"
     assert problems_reason(data, expected_round=9, window=3) == "stale_round"
     assert problems_reason(data, signer=identities["B"].peer_id) == "forged_publisher"
-    for change, why in [({"v": 2}, "schema"), ({"round": True}, "schema"),
+    for change, why in [({"v": 1}, "schema"), ({"kind": "rollouts"}, "schema"), ({"round": True}, "schema"),
                         ({"problems": [first] * 5}, "oversized"),
                         ({"problems": [first] * 2}, "schema"),
                         ({"problems": [dict(first, difficulty=5)]}, "schema"),
@@ -166,51 +182,57 @@ def test_codecs_round_trip_and_refuse_bad_records(identities):
                         ({"problems": [dict(first, entry_point="f(); evil")]}, "schema"),
                         ({"extra": 1}, "schema")]:
         assert problems_reason(pack({**good, **change})) == why, change
-    fb_good = msgpack.unpackb(encode_feedback(pid, 5, "p0", [1.0]))
+    fb_good = msgpack.unpackb(encode_feedback(pid, 5, pid, "p0", [1.0]))
     for change in [{"rewards": [11.0]}, {"rewards": [1]}, {"rewards": []},
-                   {"rewards": [float("nan")]}, {"problem_id": 7}]:
+                   {"rewards": [float("nan")]}, {"problem_id": 7}, {"proposer": 5}]:
         assert reason(lambda: decode_feedback(pack({**fb_good, **change}))) == "schema", change
 
 
 def test_channels_exchange_and_count_refusals(mem):
-    a = ProposerChannel(mem["A"], mem["A"].peer_id)
-    b, m = SolverChannel(mem["B"], mem["B"].peer_id), mem["M"]
+    a = proposer_channel(mem["A"])
+    m = mem["M"]
     assert a.publish_problems(7, [problem(0), problem(1, question="x" * 9000)]) == ["p0"]
     assert a.last_rejected == {"own_record": 1}  # the misfit is left out, not truncated
-    assert b.fetch_problem(7) == problem(0) and b.last_rejected == {}
+    b = solver_channel(mem["B"])  # finds proposer A in the roster
+    mine = problem(0, proposer=mem["A"].peer_id, round_=7)
+    assert b.fetch_problem(7) == mine and b.last_rejected == {}
     assert b.fetch_problem(6) is None and b.last_rejected == {"future_round": 1}
     assert b.fetch_problem(11) is None and b.last_rejected == {"stale_round": 1}
-    # M: a record claiming to be A's, an unsigned entry, feedback forged as B's, garbage.
+    assert b.lookup(mine.ref) == mine and b.lookup(("proposer", mem["A"].peer_id, 7, "nope")) is None
+    # M: a record claiming to be A's under A's key, an unsigned entry.
     forged = msgpack.unpackb(encode_problems(m.peer_id, 8, [problem(9)]))
-    m.store(PROPOSER_KEY, m.subkey, msgpack.packb({**forged, "peer_id": mem["A"].peer_id}), 60)
-    m.table[PROPOSER_KEY][b"not an owner"] = b"x"
-    assert b.fetch_problem(8) == problem(0)
-    assert b.last_rejected == {"forged_publisher": 1, "unsigned": 1}
-    assert b.publish_feedback(7, "p0", [1.0, 20.0])  # clamped to 10
-    m.store(SOLVER_KEY, m.subkey, encode_feedback(mem["B"].peer_id, 7, "p0", [10.0]), 60)
-    m.table[SOLVER_KEY][mem["C"].subkey] = b"\x00garbage" * 3
+    m.store(problems_key(mem["A"].peer_id), m.subkey, msgpack.packb({**forged, "peer_id": mem["A"].peer_id}), 60)
+    m.table[problems_key(mem["A"].peer_id)][b"not an owner"] = b"x"
+    assert b.fetch_problem(8) == mine
+    assert b.last_rejected == {"foreign": 1, "unsigned": 1}
+    assert b.publish_feedback(7, mine, [1.0, 20.0])  # clamped to 10
+    m.store(feedback_key(mem["A"].peer_id, m.peer_id), m.subkey,
+            encode_feedback(mem["B"].peer_id, 7, mem["A"].peer_id, "p0", [10.0]), 60)
+    m.table[feedback_key(mem["A"].peer_id, m.peer_id)][mem["C"].subkey] = b"\x00garbage" * 3
     got = a.read_feedback(since_round=0)
     assert [(f.peer_id, f.rewards) for f in got] == [(mem["B"].peer_id, [1.0, 10.0])]
     assert a.last_rejected == {"forged_publisher": 1, "garbage": 1}
     assert a.read_feedback() == []  # the same (peer, round, problem) only once
     # Feedback on another proposer's problem is not ours and is skipped without complaint.
-    c = SolverChannel(mem["C"], mem["C"].peer_id)
-    assert c.publish_feedback(7, "someone-elses", [1.0]) and a.read_feedback() == []
+    c = solver_channel(mem["C"])
+    other = problem(5, proposer=mem["M"].peer_id)
+    assert c.publish_feedback(7, other, [1.0]) and a.read_feedback() == []
+    assert not c.publish_feedback(7, problem(5, ref=("gen", 1, 0, 1)), [1.0])  # not a proposer's problem
     with pytest.raises(ValueError):
-        SolverChannel(mem["B"], mem["A"].peer_id)
+        SolverChannel(mem["B"], mem["A"].peer_id, Directory(mem["B"], mem["B"].peer_id))
 
 
 def test_loop_summary_and_sink(mem, monkeypatch):
     events = []
     prop = Proposer(seed=3, controller=DifficultyController(every=1, window=1))
-    loop = ProposerLoop(prop, ProposerChannel(mem["A"], mem["A"].peer_id), sink=events.append)
+    loop = ProposerLoop(prop, proposer_channel(mem["A"]), sink=events.append)
     first = loop.step(1)
     assert first["published"] and first["feedback"] == 0 and first["difficulty"] == 0
-    b = SolverChannel(mem["B"], mem["B"].peer_id)
+    b = solver_channel(mem["B"])
     for r, reward in [(1, 0.0), (2, 1.0)]:
         got = b.fetch_problem(r)
         assert got.id == events[-1]["published"] and got.source == "proposer"
-        b.publish_feedback(r, got.id, [reward])
+        b.publish_feedback(r, got, [reward])
         summary = loop.step(r + 1)
     assert summary["difficulty"] == 1 and summary["mean_reward"] == 1.0 and len(events) == 3
     monkeypatch.setattr(prop, "propose", lambda r: None)
@@ -231,11 +253,6 @@ def until(fn, timeout=10.0):
         time.sleep(0.1)
 
 
-def landed(reader, key, writer, value):
-    """Wait until ``reader`` sees ``value`` in ``writer``'s subkey under ``key``."""
-    assert until(lambda: reader.get(key).get(writer.subkey) == value), f"{key} never arrived"
-
-
 @pytest.fixture(scope="module")
 def swarm(identities):
     from desktop.swarm.dht import SwarmDHT
@@ -252,17 +269,23 @@ def swarm(identities):
             dht.shutdown()
 
 
+def _solver_finding(dht, timeout=10.0):
+    directory = Directory(dht, dht.peer_id)
+    assert until(lambda: directory.refresh() or directory.entries(role="proposer"), timeout)
+    return SolverChannel(dht, dht.peer_id, directory)
+
+
 @pytest.mark.swarm
 def test_dht_proposer_to_solver_and_back(swarm):
-    a = ProposerChannel(swarm["A"], swarm["A"].peer_id)
-    b = SolverChannel(swarm["B"], swarm["B"].peer_id)
+    a = proposer_channel(swarm["A"])
     sent = Proposer(seed=11, controller=DifficultyController(level=2)).propose(10)
     assert a.publish_problems(10, [sent]) == [sent.id] and a.last_rejected == {}
+    b = _solver_finding(swarm["B"])
     got = until(lambda: b.fetch_problem(10))
     assert (got.id, got.question, got.tests, got.entry_point, got.difficulty) == (
         sent.id, sent.question, sent.tests, sent.entry_point, 2)
-    assert b.last_rejected == {}
-    assert b.publish_feedback(10, got.id, [1.0, -0.2])
+    assert got.ref == ("proposer", swarm["A"].peer_id, 10, sent.id) and b.last_rejected == {}
+    assert b.publish_feedback(10, got, [1.0, -0.2])
     feedback = until(lambda: a.read_feedback(since_round=10))
     assert [(f.peer_id, f.problem_id, f.rewards) for f in feedback] == [
         (swarm["B"].peer_id, sent.id, [1.0, -0.2])]
@@ -271,9 +294,9 @@ def test_dht_proposer_to_solver_and_back(swarm):
 @pytest.mark.swarm
 def test_dht_loop_raises_difficulty_when_solvers_improve(swarm):
     loop = ProposerLoop(Proposer(seed=5, controller=DifficultyController(every=2, window=2)),
-                        ProposerChannel(swarm["A"], swarm["A"].peer_id))
-    b = SolverChannel(swarm["B"], swarm["B"].peer_id)
+                        proposer_channel(swarm["A"]))
     summaries = [loop.step(20)]
+    b = _solver_finding(swarm["B"])
 
     def fetch_published(r):
         return until(lambda: (p := b.fetch_problem(r)) and p.id == summaries[-1]["published"] and p)
@@ -281,9 +304,10 @@ def test_dht_loop_raises_difficulty_when_solvers_improve(swarm):
     for r, reward in zip(range(20, 24), [0.0, 0.0, 1.0, 1.0]):
         got = fetch_published(r)
         assert got, f"solver did not see round {r}'s problem"
-        assert b.publish_feedback(r, got.id, [reward, reward])
-        landed(swarm["A"], SOLVER_KEY, swarm["B"],
-               encode_feedback(swarm["B"].peer_id, r, got.id, [reward, reward]))
+        assert b.publish_feedback(r, got, [reward, reward])
+        key = feedback_key(swarm["A"].peer_id, swarm["B"].peer_id)
+        expected = encode_feedback(swarm["B"].peer_id, r, swarm["A"].peer_id, got.id, [reward, reward])
+        assert until(lambda: swarm["A"].get(key).get(swarm["B"].subkey) == expected)
         summaries.append(loop.step(r + 1))
     assert [s["feedback"] for s in summaries] == [0, 1, 1, 1, 1]
     assert [s["difficulty"] for s in summaries] == [0, 0, 0, 0, 1]
@@ -292,27 +316,25 @@ def test_dht_loop_raises_difficulty_when_solvers_improve(swarm):
 
 @pytest.mark.swarm
 def test_dht_forged_and_garbage_records_are_refused(swarm):
-    a = ProposerChannel(swarm["A"], swarm["A"].peer_id)
-    b = SolverChannel(swarm["B"], swarm["B"].peer_id)
+    a = proposer_channel(swarm["A"])
     m = swarm["M"]
     honest = problem(1, level=3)
     assert a.publish_problems(30, [honest]) == ["p1"]
-    landed(swarm["B"], PROPOSER_KEY, swarm["A"], encode_problems(a.peer_id, 30, [honest]))
-    # M signs correctly with its own key but claims to be A, then stores plain garbage.
+    b = _solver_finding(swarm["B"])
+    expected = problem(1, level=3, proposer=swarm["A"].peer_id, round_=30)
+    assert until(lambda: b.fetch_problem(30) == expected)
+    # M signs correctly with its own key but claims to be A; then plain garbage; both refused
+    # by every honest node, so nothing reaches the solver.
     forged = msgpack.unpackb(encode_problems(m.peer_id, 30, [problem(2)]))
     forged["peer_id"] = swarm["A"].peer_id
-    assert m.store(PROPOSER_KEY, m.subkey, msgpack.packb(forged), 60)
-    landed(swarm["B"], PROPOSER_KEY, m, msgpack.packb(forged))
-    assert b.fetch_problem(30) == honest and b.last_rejected == {"forged_publisher": 1}
-    assert m.store(PROPOSER_KEY, m.subkey, b"\xff" * 64, 60)
-    landed(swarm["B"], PROPOSER_KEY, m, b"\xff" * 64)
-    assert b.fetch_problem(30) == honest and b.last_rejected == {"garbage": 1}
-    # Feedback that M forges in B's name is refused too; B's real feedback still arrives.
-    fake = encode_feedback(swarm["B"].peer_id, 30, "p1", [10.0])
-    assert m.store(SOLVER_KEY, m.subkey, fake, 60)
-    assert b.publish_feedback(30, "p1", [0.5])
-    landed(swarm["A"], SOLVER_KEY, m, fake)
-    landed(swarm["A"], SOLVER_KEY, swarm["B"], encode_feedback(swarm["B"].peer_id, 30, "p1", [0.5]))
-    got = a.read_feedback(30)
+    assert not m.store(problems_key(swarm["A"].peer_id), m.subkey, msgpack.packb(forged), 60)
+    assert not m.store(problems_key(m.peer_id), m.subkey, msgpack.packb(forged), 60)
+    assert not m.store(problems_key(m.peer_id), m.subkey, b"\xff" * 64, 60)
+    assert b.fetch_problem(30) == expected and b.last_rejected == {}
+    # Feedback M forges in B's name is refused too; B's real feedback still arrives.
+    fake = encode_feedback(swarm["B"].peer_id, 30, swarm["A"].peer_id, "p1", [10.0])
+    assert not m.store(feedback_key(swarm["A"].peer_id, swarm["B"].peer_id), m.subkey, fake, 60)
+    assert b.publish_feedback(30, expected, [0.5])
+    got = until(lambda: a.read_feedback(30))
     assert [(f.peer_id, f.rewards) for f in got] == [(swarm["B"].peer_id, [0.5])]
-    assert a.last_rejected == {"forged_publisher": 1}
+    assert a.last_rejected == {}

@@ -21,10 +21,16 @@ def _env():
     return dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, extra: str = "") -> Path:
     cfg = tmp_path / "fast.yaml"
-    cfg.write_text("training:\n  max_new_tokens: 32\n")
+    cfg.write_text("training:\n  max_new_tokens: 32\n" + extra)
     return cfg
+
+
+# Level 2 of the generator is where the offline model passes about half the time: groups have
+# reward spread, so peers have something worth taking from each other.
+SHARING = ("  num_generations: 4\n  max_new_tokens: 96\nproblems:\n  adaptive: false\n  source: generated:2\n"
+           "swarm:\n  local_groups: 2\n  external_groups: 2\n")
 
 
 def _processes_using(path: Path) -> list[str]:
@@ -39,8 +45,10 @@ def _processes_using(path: Path) -> list[str]:
 
 
 def test_three_peers_train_on_each_others_rollouts(tmp_path):
+    cfg = tmp_path / "sharing.yaml"
+    cfg.write_text("training:\n" + SHARING)
     proc = subprocess.run(CLI + ["swarm", "--peers", "3", "--rounds", "2", "--json-events",
-                                 "--data-dir", str(tmp_path), "--config", str(_config(tmp_path))],
+                                 "--data-dir", str(tmp_path), "--config", str(cfg)],
                           capture_output=True, text=True, env=_env(), timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     by_peer: dict[str, list[dict]] = {}
@@ -55,10 +63,16 @@ def test_three_peers_train_on_each_others_rollouts(tmp_path):
         rollouts = [e for e in evs if e["type"] == "rollouts"]
         assert any(set(e["peers"]) == others for e in rollouts), (label, rollouts)
         steps = [e for e in evs if e["type"] == "train_step"]
-        own = [e["own"] for e in rollouts]
-        assert any(s["samples"] > o for s, o in zip(steps, own)), "no train step used peers' rollouts"
+        assert any(s["groups"]["external"] > 0 for s in steps), "no train step used peers' rollouts"
+        # peers draw their own problems, and what they take from others is others' problems
+        mine = {p for e in rollouts for p in e["own_problems"]}
+        taken = [(peer, p) for e in rollouts for peer, p in e["external_problems"]]
+        assert taken and all(peer in others and p not in mine for peer, p in taken)
         assert [e["round"] for e in evs if e["type"] == "round_finished"] == [0, 1]
         assert evs[-1]["type"] == "node_stopped" and evs[-1]["exit_code"] == 0
+    problems = {label: {p for e in evs if e["type"] == "rollouts" for p in e["own_problems"]}
+                for label, evs in by_peer.items()}
+    assert not problems["solver-0"] & problems["solver-1"] and not problems["solver-1"] & problems["solver-2"]
     assert _processes_using(tmp_path) == []
 
 

@@ -1,4 +1,4 @@
-"""The rollout record schema: round trip, every refusal reason, and fuzzing with junk."""
+"""The swarm's record schema (v2): round trip, every refusal reason, the home keys, and fuzzing."""
 
 import math
 import random
@@ -6,17 +6,19 @@ import random
 import msgpack
 import pytest
 
-from desktop.swarm.records import (MAX_COMPLETION_CHARS, MAX_ITEMS, MAX_RECORD_BYTES, REASONS,
-                                   RecordError, RolloutItem, batch_id_of, decode_rollouts,
-                                   encode_rollouts, fit_items, make_item)
+from desktop.swarm.records import (MAX_COMPLETION_CHARS, MAX_ITEMS, MAX_RECORD_BYTES, REASONS, ROSTER_BUCKETS,
+                                   RecordError, RolloutItem, batch_id_of, bucket_of, decode_roster,
+                                   decode_rollouts, encode_roster, encode_rollouts, fit_items, home_key,
+                                   make_item, rollouts_key, roster_key)
 
 PEER = "QmRJqhA1eRZsQM99tdaU7uSG9jsRiY1qQeRXLrM31STAZN"
 OTHER = "QmbfezfUT8ZMjpCBFNXBXHnAHU1G2TMF49uWUNSycAQhBC"
+REF = ["gen", 1, 0, 12345]
 
 
 def good_record(**overrides):
-    record = {"v": 1, "peer_id": PEER, "round": 7, "stage": 0, "model": "Qwen/Qwen2.5-Coder",
-              "items": [{"question": "Add two numbers.", "batch_id": batch_id_of("Add two numbers."),
+    record = {"v": 2, "kind": "rollouts", "peer_id": PEER, "round": 7, "stage": 0, "model": "Qwen/Qwen2.5-Coder",
+              "items": [{"ref": list(REF), "batch_id": batch_id_of("Add two numbers."),
                          "completions": ["def add(a, b): return a + b", "x"],
                          "rewards": [1.0, -1.2]}]}
     record.update(overrides)
@@ -29,10 +31,9 @@ def item_with(**overrides):
     return good_record(items=[item])
 
 
-def decode(obj_or_bytes, *, round_=7, stage=0, window=2, peer=None):
+def decode(obj_or_bytes, *, round_=7, window=2, peer=None):
     data = obj_or_bytes if isinstance(obj_or_bytes, bytes) else msgpack.packb(obj_or_bytes)
-    return decode_rollouts(data, expected_round=round_, expected_stage=stage,
-                           round_window=window, expected_peer_id=peer)
+    return decode_rollouts(data, expected_round=round_, round_window=window, expected_peer_id=peer)
 
 
 def reason_of(obj_or_bytes, **kw):
@@ -43,18 +44,25 @@ def reason_of(obj_or_bytes, **kw):
 
 
 def test_round_trip():
-    items = [make_item("Q1", ["a", "b"], [0.5, -0.2]), make_item("Q2 ünïcode ✓", ["c"])]
+    items = [make_item(("gen", 1, 2, 9), "Q1", ["a", "b"], [0.5, -0.2]),
+             make_item(("humaneval", "HumanEval/3"), "Q2 ünïcode ✓", ["c"])]
     data = encode_rollouts(PEER, 3, 1, "m", items)
-    rec = decode_rollouts(data, expected_round=3, expected_stage=1, round_window=2,
-                          expected_peer_id=PEER)
+    rec = decode_rollouts(data, expected_round=3, round_window=2, expected_peer_id=PEER)
     assert (rec.peer_id, rec.round, rec.stage, rec.model) == (PEER, 3, 1, "m")
     assert rec.items == items
     assert rec.items[1].rewards == [] and rec.items[0].batch_id == batch_id_of("Q1")
+    assert rec.items[0].ref == ("gen", 1, 2, 9)
 
 
-def test_empty_items_and_lagging_round_are_accepted():
+def test_records_name_no_problem_text_only_a_reference():
+    data = encode_rollouts(PEER, 0, 0, "m", [make_item(("gen", 1, 0, 5), "the secret question", ["a"])])
+    assert b"secret question" not in data
+
+
+def test_empty_items_and_nearby_rounds_are_accepted():
     assert decode(good_record(items=[])).items == []
     assert decode(good_record(round=5)).round == 5  # within the 2-round window
+    assert decode(good_record(round=9)).round == 9  # a faster peer: no barrier keeps peers in step
 
 
 @pytest.mark.parametrize("data", [b"", b"\xc1", b"\x92\x01", b"\xff" * 50, b"\x81\xa1"])
@@ -64,19 +72,21 @@ def test_garbage(data):
 
 def test_non_bytes_value_is_garbage():
     with pytest.raises(RecordError) as info:
-        decode_rollouts({"v": 1}, expected_round=0, expected_stage=0, round_window=0)
+        decode_rollouts({"v": 2})
     assert info.value.reason == "garbage"
 
 
 @pytest.mark.parametrize("record", [
     [1, 2, 3],
-    good_record(v=2),
+    good_record(v=1),
     good_record(v=True),
+    good_record(kind="roster"),
     good_record(extra=1),
     {k: v for k, v in good_record().items() if k != "model"},
     good_record(round=True),
     good_record(round=-1),
     good_record(round=7.0),
+    good_record(stage=-1),
     good_record(peer_id="not-a-peer-id"),
     good_record(peer_id=b"bytes"),
     good_record(items={"a": 1}),
@@ -88,8 +98,12 @@ def test_non_bytes_value_is_garbage():
     item_with(rewards=[1.0]),           # count does not match completions
     item_with(completions=[]),
     item_with(completions=["a", 3]),
-    item_with(question=None),
-    item_with(batch_id=5),
+    item_with(ref=None),
+    item_with(ref=["gen", 1, 0]),       # a field missing
+    item_with(ref=["gen", 1, 0, -5]),
+    item_with(ref=["gen", 1, 0, True]),
+    item_with(ref=["nope", "x"]),
+    item_with(ref=["humaneval", 12]),
     good_record(items=[good_record()["items"][0]] * 2),  # duplicate question
 ])
 def test_schema(record):
@@ -107,23 +121,22 @@ def test_binary_and_ext_types_are_schema_errors():
 def test_oversized():
     assert reason_of(b"\x00" * (MAX_RECORD_BYTES + 1)) == "oversized"
     assert reason_of(item_with(completions=["x" * (MAX_COMPLETION_CHARS + 1)])) == "oversized"
-    assert reason_of(item_with(question="q" * 8001)) == "oversized"
+    assert reason_of(item_with(ref=["humaneval", "h" * 300])) == "oversized"
     assert reason_of(item_with(completions=["a"] * 17, rewards=[])) == "oversized"
-    many = [{"question": f"q{i}", "batch_id": batch_id_of(f"q{i}"), "completions": ["a"],
+    many = [{"ref": ["gen", 1, 0, i], "batch_id": batch_id_of(f"q{i}"), "completions": ["a"],
              "rewards": []} for i in range(MAX_ITEMS + 1)]
     assert reason_of(good_record(items=many)) == "oversized"
     assert reason_of(good_record(model="m" * 300)) == "oversized"
 
 
-def test_batch_id():
-    assert reason_of(item_with(batch_id="0" * 32)) == "batch_id"
+def test_batch_id_must_look_like_md5():
+    assert reason_of(item_with(batch_id="0" * 31)) == "batch_id"
+    assert reason_of(item_with(batch_id=5)) == "batch_id"
 
 
 def test_rounds():
-    assert reason_of(good_record(round=8)) == "future_round"
-    assert reason_of(good_record(stage=1)) == "future_round"
+    assert reason_of(good_record(round=10)) == "future_round"
     assert reason_of(good_record(round=4)) == "stale_round"
-    assert reason_of(good_record(round=7, stage=0), stage=1) == "stale_round"
     assert reason_of(good_record(round=6), window=0) == "stale_round"
 
 
@@ -133,18 +146,40 @@ def test_forged_publisher():
 
 
 def test_fit_items_makes_an_acceptable_record():
-    huge = [RolloutItem(f"q{i}" * 5000, "", ["c" * 40_000] * 20, [99.0] * 20) for i in range(12)]
+    huge = [RolloutItem(("gen", 1, 0, i), batch_id_of(f"q{i}"), ["c" * 40_000] * 20, [99.0] * 20) for i in range(12)]
     items = fit_items(huge)
     assert 1 <= len(items) <= MAX_ITEMS
     data = encode_rollouts(PEER, 0, 0, "m", items)
     assert len(data) <= MAX_RECORD_BYTES
     assert all(r == 10.0 for it in items for r in it.rewards)
-    assert fit_items([RolloutItem("q", "", ["\ud800 lone surrogate"], [])])[0].completions
+    assert fit_items([RolloutItem(("gen", 1, 0, 1), batch_id_of("q"), ["\ud800 lone surrogate"], [])])[0].completions
 
 
 def test_encode_refuses_what_peers_would_refuse():
     with pytest.raises(RecordError):
-        encode_rollouts(PEER, 0, 0, "m", [RolloutItem("q", "bad", ["a"], [])])
+        encode_rollouts(PEER, 0, 0, "m", [RolloutItem(("gen", 1, 0, 1), "bad", ["a"], [])])
+
+
+def test_roster_round_trip_and_refusals():
+    entry = decode_roster(encode_roster(PEER, 4, "proposer", 1_700_000_000), expected_peer_id=PEER)
+    assert (entry.peer_id, entry.round, entry.role, entry.at) == (PEER, 4, "proposer", 1_700_000_000)
+    for bad in ({"role": "king"}, {"at": -1}, {"at": True}, {"kind": "rollouts"}):
+        obj = {"v": 2, "kind": "roster", "peer_id": PEER, "round": 1, "role": "solver", "at": 5, **bad}
+        with pytest.raises(RecordError):
+            decode_roster(msgpack.packb(obj))
+    with pytest.raises(RecordError) as info:
+        decode_roster(encode_roster(PEER, 4, "solver", 5), expected_peer_id=OTHER)
+    assert info.value.reason == "forged_publisher"
+
+
+def test_every_record_has_one_home_key():
+    assert home_key(encode_rollouts(PEER, 1, 0, "m", [])) == (rollouts_key(PEER), PEER)
+    assert home_key(encode_roster(OTHER, 1, "solver", 5)) == (roster_key(bucket_of(OTHER)), OTHER)
+    assert 0 <= bucket_of(PEER) < ROSTER_BUCKETS
+    with pytest.raises(RecordError):
+        home_key(msgpack.packb({"v": 2, "kind": "anything", "peer_id": PEER}))
+    with pytest.raises(RecordError):
+        home_key(msgpack.packb({1: 2}))
 
 
 # --- fuzzing ------------------------------------------------------------------------------

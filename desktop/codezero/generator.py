@@ -19,6 +19,9 @@ from typing import Callable
 from .problems import Problem
 
 LEVELS = 5
+# Bump when a family, its parameters or its text change: peers then refuse each other's references
+# ("gen", version, level, seed) instead of judging a different problem under the same name.
+GENERATOR_VERSION = 1
 _AZ = string.ascii_lowercase
 
 

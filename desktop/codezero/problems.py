@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import gzip
 import importlib.util
 import json
@@ -29,6 +30,8 @@ class Problem:
     # Code the tests share with the answer and that reveals nothing of the expected results (a
     # prompt's helper functions, test set-up): the judge runs it beside the candidate too.
     context: str = ""
+    # How other peers can rebuild this problem (desktop.codezero.refs); None: they cannot.
+    ref: tuple | None = None
 
 
 class ProblemSourceError(Exception):
@@ -85,6 +88,7 @@ def load_humaneval() -> list[Problem]:
                 entry_point=entry,
                 source="humaneval",
                 context=context,
+                ref=("humaneval", row["task_id"]),
             )
         )
     return problems
@@ -159,6 +163,7 @@ def load_mbpp(
     "sanitized" variant (prompt instead of text, test_imports). Raises ProblemSourceError.
     """
     dataset = _load_mbpp_dataset(source, split, cache_dir)
+    set_name = f"{Path(source).name if _is_local(source) else source}:{split}"[:200]
     columns = set(dataset.column_names)
     missing = [c for c in ("task_id", "test_list") if c not in columns]
     if not columns & {"text", "prompt"}:
@@ -189,6 +194,7 @@ def load_mbpp(
                 entry_point=_mbpp_entry_point(row.get("code") or "", asserts[0]),
                 source="mbpp",
                 context=setup,
+                ref=("mbpp", set_name, f"mbpp/{row['task_id']}"),
             )
         )
     return problems
@@ -199,26 +205,38 @@ def load_mbpp(
 
 
 class ProblemSource:
-    """Deterministic problem picker: next(round) depends only on (seed, round, spec).
+    """Deterministic problem picker: next(index) depends only on (seed, index, spec).
 
-    A fixed pool is walked in a seed-shuffled order, so every problem comes up once before any
-    repeats; generated problems are drawn fresh from a generator seeded by (seed, round).
+    ``seed`` is a string or int; a node passes its training seed and peer id, so no two peers
+    share a stream. A fixed pool is walked in a seed-shuffled order, so every problem comes up
+    once before any repeats; generated problems are drawn fresh from a generator seeded by
+    (seed, index) and carry the reference others rebuild them from.
     """
 
-    def __init__(self, seed: int, pool: list[Problem] | None = None, levels: tuple[int, ...] = ()):
+    def __init__(self, seed, pool: list[Problem] | None = None, levels: tuple[int, ...] = ()):
         if not pool and not levels:
             raise ProblemSourceError("The problem source is empty.")
         self.seed, self.levels = seed, levels
         self.pool = list(pool or [])
         random.Random(f"problem-order:{seed}").shuffle(self.pool)
 
-    def next(self, round: int) -> Problem:  # noqa: A002 - the trainer's word
-        if self.pool:
-            return self.pool[round % len(self.pool)]
-        from .generator import ProblemGenerator  # lazy: generator imports this module
+    def with_seed(self, seed) -> "ProblemSource":
+        """The same problems in another peer's stream."""
+        return ProblemSource(seed, pool=self.pool, levels=self.levels)
 
-        rng = random.Random(f"problem-round:{self.seed}:{round}")
-        return ProblemGenerator(rng.getrandbits(64)).generate(rng.choice(self.levels))
+    def next(self, index: int, level: int | None = None) -> Problem:
+        """The ``index``-th problem of this stream (at ``level``, for generated problems)."""
+        if self.pool:
+            return self.pool[index % len(self.pool)]
+        from .refs import generated_ref  # lazy: the generator imports this module
+
+        rng = random.Random(f"problem-round:{self.seed}:{index}")
+        generator_seed = rng.getrandbits(64)
+        chosen = rng.choice(self.levels) if level is None else level
+        from .generator import ProblemGenerator
+
+        problem = ProblemGenerator(generator_seed).generate(chosen)
+        return dataclasses.replace(problem, ref=generated_ref(chosen, generator_seed))
 
 
 def load_problems(spec: str, seed: int, *, cache_dir: str | None = None) -> ProblemSource:

@@ -12,8 +12,11 @@ from __future__ import annotations
 import logging
 import queue as queue_mod
 import threading
+import time
 
 log = logging.getLogger(__name__)
+
+NEGATIVE_TTL = 10.0  # seconds before asking again about a peer the chain did not know
 
 
 class ChainLink:
@@ -27,6 +30,8 @@ class ChainLink:
         self.signal = 0.0  # own rewards summed since the last submission (rl-swarm's signal)
         self.best: dict[str, float] = {}  # peer id -> best mean reward of its rollouts since then
         self.rounds = 0
+        self._registered: set[str] = set()
+        self._unregistered: dict[str, float] = {}
         self.played = 0  # rounds whose rewards are in ``signal``
         self.retry_every = retry_every
         self._wake: queue_mod.Queue = queue_mod.Queue()
@@ -49,6 +54,32 @@ class ChainLink:
             self.client.add_bootnodes(maddrs)
         except ChainError as exc:
             self.sink.emit("warning", message=f"could not put this peer's address on chain: {exc}")
+
+    def registered(self, peer_ids) -> set[str]:
+        """Which of ``peer_ids`` are registered on the coordinator. Answers are remembered (a
+        registration never goes away; a missing one is asked again after ``NEGATIVE_TTL`` s), so
+        a peer pays for each stranger once. While the chain cannot say, only peers it named
+        before are let through."""
+        now = time.monotonic()
+        ask = [p for p in peer_ids if p not in self._registered
+               and now - self._unregistered.get(p, -1e9) > NEGATIVE_TTL]
+        if ask:
+            for start in range(0, len(ask), 64):
+                batch = ask[start:start + 64]
+                try:
+                    eoas = self.client.eoa_of(batch)
+                except Exception as exc:  # ChainError or worse: nobody new this time
+                    log.debug("registration check failed: %s", exc)
+                    break
+                for peer in batch:
+                    if eoas.get(peer):
+                        self._registered.add(peer)
+                        self._unregistered.pop(peer, None)
+                    else:
+                        self._unregistered[peer] = now
+        while len(self._unregistered) > 4096:
+            self._unregistered.pop(next(iter(self._unregistered)))
+        return {p for p in peer_ids if p in self._registered}
 
     def register(self) -> None:
         """Queued like any submission; its flush reports round -1 (not tied to a round)."""

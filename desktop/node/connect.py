@@ -158,6 +158,7 @@ def connect(config, paths, identity, model_name: str, sink, stop, *, publish_boo
                                                backoff_max=backoff[1], on_join=on_join, on_reachable=on_reachable)
     if not sw.enabled:
         return conns
+    from desktop.swarm.directory import Directory
     from desktop.swarm.exchange import DHTCommunication
     from desktop.swarm.problems_exchange import SolverChannel
 
@@ -166,13 +167,16 @@ def connect(config, paths, identity, model_name: str, sink, stop, *, publish_boo
     conns.dht = dht
     if publish_bootnode and conns.chain is not None:
         conns.chain.publish_bootnode(maddrs)
-    conns.comms = DHTCommunication(dht, peer_id=identity.peer_id, model_name=model_name,
+    # on a chain, only peers registered on the coordinator are read: a fresh key costs nothing
+    directory = Directory(dht, identity.peer_id, accept=conns.chain.registered if conns.chain is not None else None)
+    conns.comms = DHTCommunication(dht, peer_id=identity.peer_id, model_name=model_name, directory=directory,
                                    expected_peers=sw.expected_peers, gather_timeout=sw.gather_timeout,
+                                   gather_grace=sw.gather_grace, sample_peers=sw.sample_peers,
                                    round_window=sw.round_window)
     if conns.round_source is None:
         from desktop.swarm.clock import PeerRoundClock
 
-        conns.round_source = SyncedRoundSource(PeerRoundClock(dht), stop=stop.now, backoff_start=backoff[0],
+        conns.round_source = SyncedRoundSource(PeerRoundClock(directory), stop=stop.now, backoff_start=backoff[0],
                                                backoff_max=backoff[1], on_join=on_join)
-    conns.proposals = SolverChannel(dht, identity.peer_id, round_window=sw.round_window + 1)
+    conns.proposals = SolverChannel(dht, identity.peer_id, directory, round_window=sw.round_window + 1)
     return conns

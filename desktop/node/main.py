@@ -7,6 +7,7 @@ a non-zero exit code; the traceback goes to the log file only.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
@@ -137,6 +138,13 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         return EXIT_FAILURE
 
 
+def peer_stream(seed: int, peer_id: str) -> tuple[str, int]:
+    """(problem stream seed, torch seed) of one peer: from the training seed AND the peer id, so
+    two peers never draw the same problems or sample the same completions."""
+    stream = f"{seed}:{peer_id}"
+    return stream, int.from_bytes(hashlib.sha256(stream.encode()).digest()[:8], "big")
+
+
 def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop, publish_bootnode: bool):
     import torch
 
@@ -148,14 +156,21 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.models import pick_device
     from desktop.node.runner import Node
 
-    torch.manual_seed(config.training.seed)
+    stream, torch_seed = peer_stream(config.training.seed, identity.peer_id)
+    torch.manual_seed(torch_seed)
     device = pick_device(config.model.device)
     model_name, model, tokenizer = _load_model(config, paths, sink, device)
+    from desktop.config import apply_pool_defaults
+
+    pool = "tiny" if model_name.startswith("tiny:") else choose_model(config).pool
+    changed = apply_pool_defaults(config, pool)
+    if changed:
+        log.info("%s pool defaults: %s", pool, ", ".join(changed))
     try:
         spec = config.problems.source
         if spec == "generated":  # levels up to the configured ceiling
             spec = "generated:" + ",".join(str(lv) for lv in range(config.problems.max_difficulty + 1))
-        problems = load_problems(spec, seed=config.training.seed, cache_dir=str(paths.data / "datasets"))
+        problems = load_problems(spec, seed=stream, cache_dir=str(paths.data / "datasets"))
     except ProblemSourceError as exc:
         raise NodeError(str(exc), EXIT_BAD_INPUT) from None
     judge = _make_judge(config, device, make_judge)
@@ -164,12 +179,21 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
 
     pusher = make_pusher(config, identity, model_name, trainer, sink)
     conns = connect(config, paths, identity, model_name, sink, stop, publish_bootnode=publish_bootnode)
+    from desktop.codezero.refs import ProblemResolver
+
+    resolver = ProblemResolver(pool=problems.pool, proposer_lookup=getattr(conns.proposals, "lookup", None))
+    difficulty = None
+    if config.problems.adaptive and not problems.pool:  # generated problems: this peer's own level
+        from desktop.node.difficulty import DifficultyTuner
+
+        difficulty = DifficultyTuner(max_level=config.problems.max_difficulty, target=config.problems.target_pass_rate)
     node = Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
                 checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
-                problems_per_round=config.training.problems_per_round, stop=stop,
+                local_groups=config.swarm.local_groups, stop=stop,
                 after_round=[conns.chain.after_round if conns.chain else None, pusher],
                 workers=min(4, os.cpu_count() or 1), comms=conns.comms, round_source=conns.round_source,
-                num_transplant_trees=config.game.num_transplant_trees, proposals=conns.proposals)
+                external_groups=config.swarm.external_groups, proposals=conns.proposals, resolver=resolver,
+                rng_seed=stream, difficulty=difficulty)
     return node, conns
 
 

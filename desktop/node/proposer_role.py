@@ -18,11 +18,13 @@ def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, pol
     from desktop.node.connect import start_dht
     from desktop.node.errors import NodeError
     from desktop.swarm.clock import PeerRoundClock
+    from desktop.swarm.directory import Directory
     from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
 
     if not config.swarm.enabled:
         raise NodeError("a proposer serves a swarm: start it with --swarm or --initial-peer", 2)
     dht, _ = start_dht(config, identity, sink)
+    directory = Directory(dht, identity.peer_id, role="proposer")
     try:
         from desktop.chain.connect import make_client, resolve_profile
 
@@ -32,9 +34,9 @@ def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, pol
 
             clock = ChainRoundSource(make_client(profile, None))
         else:
-            clock = PeerRoundClock(dht)
+            clock = PeerRoundClock(directory)
         loop = ProposerLoop(Proposer(config.training.seed, DifficultyController()),
-                            ProposerChannel(dht, identity.peer_id))
+                            ProposerChannel(dht, identity.peer_id, directory))
         sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model="generator",
                   device="cpu", round=0, role="proposer")
         served, last = 0, None

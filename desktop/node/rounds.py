@@ -7,10 +7,13 @@ alone; the chain (round source) and the DHT (communication) plug in behind the s
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from desktop.node.grpo import Group
+from desktop.swarm.types import PeerRollouts
+
+if TYPE_CHECKING:
+    from desktop.swarm.records import RolloutItem
 
 
 @dataclass(frozen=True)
@@ -116,22 +119,15 @@ class SyncedRoundSource:
             delay = min(delay * 2, self.backoff_max)
 
 
-@dataclass
-class PeerRollouts:
-    """Rollouts another peer published for a round: texts only, to be judged and tokenised here."""
-
-    peer_id: str
-    question: str
-    batch_id: str
-    completions: list[str]
-    rewards: list[float] = field(default_factory=list)
-
-
 class Communication(Protocol):
     last_rejected: dict[str, int]  # reason -> count of peer records refused in the last exchange
+    peers_seen: set[str]
 
-    def exchange(self, round_number: int, stage: int, own: Sequence[Group]) -> list[PeerRollouts]:
-        """Publish our rollouts and return the peers' for the same round and stage."""
+    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
+        """Publish our rollouts of this round (with our own rewards, a hint for readers)."""
+
+    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
+        """Peers' rollouts published lately that we have not been given before."""
 
     def close(self) -> None: ...
 
@@ -140,8 +136,12 @@ class SinglePeer:
     """No swarm: nothing is published and nothing arrives."""
 
     last_rejected: dict[str, int] = {}
+    peers_seen: set[str] = set()
 
-    def exchange(self, round_number: int, stage: int, own: Sequence[Group]) -> list[PeerRollouts]:
+    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
+        return False
+
+    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
         return []
 
     def close(self) -> None:

@@ -1,7 +1,10 @@
-"""The game loop of one peer: data -> generate -> reward -> train -> checkpoint -> events.
+"""The game loop of one peer, SAPO-style: own problems -> generate -> judge -> share -> take what
+peers shared -> train -> checkpoint -> events.
 
-Reads like the round it plays. Everything heavy (model, judge, swarm) is built by ``NodeParts``
-so tests and benchmarks can put the same loop together from other parts.
+Reads like the round it plays. Everything heavy (trainer, judge, swarm, chain) is built by
+``desktop.node.main`` and handed in, so tests and benchmarks put the same loop together from
+other parts. What to train on is ``desktop.node.sapo``'s choice: I own groups and J external
+groups, those with reward spread only.
 """
 
 from __future__ import annotations
@@ -10,17 +13,19 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from desktop.codezero.problems import Problem
+from desktop.codezero.refs import ProblemResolver
 from desktop.codezero.rewards import codezero_reward
 from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
 from desktop.node.grpo import GRPOTrainer, Group
-from desktop.swarm.records import batch_id_of
-from desktop.node.rounds import (Communication, LocalRoundSource, PeerRollouts, RoundSource, SinglePeer,
-                                 WaitInterrupted)
+from desktop.node.rounds import Communication, LocalRoundSource, RoundSource, SinglePeer, WaitInterrupted
+from desktop.node.sapo import choose_external, has_spread
+from desktop.swarm.records import make_item
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +65,16 @@ class RoundStats:
     peer_rewards: dict = field(default_factory=dict)
     reward_sum: float = 0.0  # own rewards of the round, summed
     confirmed: bool = False  # the chain named this round (else it was played while the chain was away)
+    # peer_rewards: peer id -> mean reward of its rollouts, judged here
 
 
 class Node:
     def __init__(self, *, trainer: GRPOTrainer, model_name: str, problems, judge, sink: EventSink,
-                 checkpoints: CheckpointStore, stages: int = 1, problems_per_round: int = 1,
+                 checkpoints: CheckpointStore, stages: int = 1, local_groups: int = 1,
                  round_source: RoundSource | None = None, comms: Communication | None = None,
                  stop: StopControl | None = None, after_round=None, workers: int = 2,
-                 num_transplant_trees: int = 2, proposals=None) -> None:
+                 external_groups: int = 2, proposals=None, resolver: ProblemResolver | None = None,
+                 rng_seed: str = "", difficulty=None) -> None:
         self.trainer = trainer
         self.model_name = model_name
         self.problems = problems
@@ -75,14 +82,18 @@ class Node:
         self.sink = sink
         self.checkpoints = checkpoints
         self.stages = stages
-        self.problems_per_round = problems_per_round
+        self.local_groups = local_groups
         self.round_source = round_source or LocalRoundSource()
         self.comms = comms or SinglePeer()
         self.stop = stop or StopControl()
         self.after_round = [hook for hook in (after_round or []) if hook]  # hook(round, stats): chain, hub
-        self.pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
-        self.num_transplant_trees = num_transplant_trees
+        self.judges = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
+        self.external_groups = external_groups
         self.proposals = proposals  # SolverChannel: proposer problems in, reward feedback out
+        self.resolver = resolver or ProblemResolver(
+            proposer_lookup=getattr(proposals, "lookup", None))
+        self.rng_seed = rng_seed  # the node's own stream (training seed + peer id)
+        self.difficulty = difficulty  # DifficultyTuner for generated problems, or None (a fixed mix)
         self.last_completed: int | None = None
         self.step = 0  # rounds played by this node, whatever their numbers: indexes its problem stream
 
@@ -96,6 +107,8 @@ class Node:
         self.step = int(resumed.extra.get("step", resumed.round + 1))
         if "confirmed" in resumed.extra and hasattr(self.round_source, "confirmed"):
             self.round_source.confirmed = resumed.extra["confirmed"]
+        if self.difficulty is not None:
+            self.difficulty.restore(resumed.extra.get("difficulty"))
         log.info("resumed from %s (round %d)", resumed.path, resumed.round)
         return resumed.round
 
@@ -104,27 +117,10 @@ class Node:
         if self.stop.now.is_set():
             raise Interrupted()
 
-    def _judge_group(self, group: Group, problem: Problem) -> list[float]:
-        jobs = [self.pool.submit(codezero_reward, text, problem, self.judge, hit_token_limit=limit)
-                for text, limit in zip(group.texts, group.hit_limit)]
+    def _judge_texts(self, texts, limits, problem: Problem) -> list[float]:
+        jobs = [self.judges.submit(codezero_reward, text, problem, self.judge, hit_token_limit=limit)
+                for text, limit in zip(texts, limits)]
         return [float(job.result()) for job in jobs]
-
-    def _transplant_groups(self, received: list[PeerRollouts], own_problems: dict[str, tuple[Problem, list[int]]],
-                           round_number: int) -> list[tuple[Group, Problem]]:
-        """Up to ``num_transplant_trees`` peers' rollouts on problems we hold the tests of, with
-        exactly G completions and a matching batch id; tokenised once, judged here."""
-        usable = [peer for peer in received
-                  if peer.question in own_problems and peer.batch_id == batch_id_of(peer.question)
-                  and len(peer.completions) == self.trainer.settings.num_generations]
-        if len(usable) > self.num_transplant_trees:
-            usable = random.Random(round_number).sample(usable, self.num_transplant_trees)
-        out = []
-        for peer in usable:
-            problem, prompt_ids = own_problems[peer.question]  # the prompt we encoded for our own rollouts
-            out.append((Group.from_text(self.trainer.tokenizer, problem.question, prompt_ids,
-                                        peer.completions, self.trainer.settings.max_new_tokens,
-                                        source=peer.peer_id), problem))
-        return out
 
     def _proposer_problem(self, round_number: int) -> Problem | None:
         """One problem from a proposer on the DHT per round, when there is one."""
@@ -138,13 +134,31 @@ class Node:
 
     def _send_feedback(self, round_number: int, problem: Problem, rewards: list[float]) -> None:
         try:
-            self.proposals.publish_feedback(round_number, problem.id, rewards)
+            self.proposals.publish_feedback(round_number, problem, rewards)
         except Exception as exc:
             log.warning("could not send feedback to the proposer: %s", exc)
 
     @staticmethod
     def messages(problem: Problem) -> list[dict]:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": problem.question}]
+
+    def _own_problems(self, stage: int) -> list[Problem]:
+        base = (self.step * self.stages + stage) * self.local_groups
+        level = self.difficulty.level if self.difficulty is not None else None
+        return [self.problems.next(base + k, level=level) for k in range(self.local_groups)]
+
+    def _external(self, received, round_number: int, refused: Counter):
+        """Up to J peers' groups with spread, rebuilt from their references and judged here."""
+        max_new = self.trainer.settings.max_new_tokens
+
+        def judge(rollouts, problem: Problem) -> list[float]:
+            hit = [len(self.trainer.tokenizer(t, add_special_tokens=False)["input_ids"]) >= max_new
+                   for t in rollouts.completions]
+            return self._judge_texts(rollouts.completions, hit, problem)
+
+        rng = random.Random(f"external:{self.rng_seed}:{round_number}:{self.step}")
+        return choose_external(received, self.external_groups, resolve=self.resolver.resolve, judge=judge,
+                               rng=rng, refused=refused)
 
     def play_round(self, round_number: int, confirmed: bool = False) -> RoundStats:
         times = {"generate": 0.0, "reward": 0.0, "train": 0.0, "comm": 0.0}
@@ -153,13 +167,12 @@ class Node:
         by_peer: dict[str, list[float]] = {}
         loss = None
         for stage in range(self.stages):
-            problems = [self.problems.next(self.step * self.problems_per_round * self.stages
-                                           + stage * self.problems_per_round + k)
-                        for k in range(self.problems_per_round)]
+            problems = self._own_problems(stage)
             proposed = self._proposer_problem(round_number)
             if proposed is not None:
                 problems.append(proposed)
-            self.sink.emit("round_started", round=round_number, stage=stage, problems=len(problems))
+            self.sink.emit("round_started", round=round_number, stage=stage, problems=len(problems),
+                           confirmed=confirmed)
             self._check_stop()
 
             t = time.perf_counter()
@@ -170,46 +183,65 @@ class Node:
             self._check_stop()
 
             t = time.perf_counter()
-            received = self.comms.exchange(round_number, stage, groups)
-            times["comm"] += time.perf_counter() - t
-            transplants = self._transplant_groups(
-                received, {p.question: (p, ids) for p, ids in zip(problems, prompt_ids)}, round_number)
-            self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
-                           received=len(received), peers=sorted({r.peer_id for r in received}),
-                           rejected=dict(self.comms.last_rejected))
-            self._check_stop()
-
-            t = time.perf_counter()
-            own_rewards = [self._judge_group(g, p) for g, p in zip(groups, problems)]
-            other_rewards = [self._judge_group(g, p) for g, p in transplants]
+            own_rewards = [self._judge_texts(g.texts, g.hit_limit, p) for g, p in zip(groups, problems)]
             times["reward"] += time.perf_counter() - t
             if proposed is not None:
                 self._send_feedback(round_number, proposed, own_rewards[-1])
-            for (group, _), rewards in zip(transplants, other_rewards):
-                by_peer.setdefault(group.source, []).extend(rewards)
+            if self.difficulty is not None:  # the pass rate on our own stream's problems
+                mine = [r for p, rs in zip(problems, own_rewards) if p is not proposed for r in rs]
+                self.difficulty.record(sum(r > 0.5 for r in mine) / max(1, len(mine)))
+            self._check_stop()
+
+            t = time.perf_counter()
+            self.comms.publish(round_number, stage, [make_item(p.ref, p.question, g.texts, r) for p, g, r
+                                                     in zip(problems, groups, own_rewards) if p.ref is not None])
+            received = self.comms.gather(round_number, stage)
+            times["comm"] += time.perf_counter() - t
+            self._check_stop()
+
+            t = time.perf_counter()
+            refused: Counter = Counter()
+            chosen, judged = self._external(received, round_number, refused)
+            times["reward"] += time.perf_counter() - t
+            for ext in judged:
+                by_peer.setdefault(ext.rollouts.peer_id, []).extend(ext.rewards)
+            external = [(Group.from_text(self.trainer.tokenizer, ext.problem.question,
+                                         self.trainer.encode_prompt(self.messages(ext.problem)),
+                                         ext.rollouts.completions, self.trainer.settings.max_new_tokens,
+                                         source=ext.rollouts.peer_id), ext.rewards) for ext in chosen]
+            self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
+                           received=len(received), peers=sorted({r.peer_id for r in received}),
+                           rejected=dict(Counter(self.comms.last_rejected) + refused),
+                           transplanted=len(chosen), judged=len(judged),
+                           own_problems=[p.id for p in problems],
+                           external_problems=[[ext.rollouts.peer_id, ext.problem.id] for ext in chosen])
             flat_own = [r for rs in own_rewards for r in rs]
             all_rewards.extend(flat_own)
             self.sink.emit("rewards", round=round_number, mean=_mean(flat_own), own=flat_own,
-                           transplanted=[r for rs in other_rewards for r in rs])
+                           transplanted=[r for _, rs in external for r in rs])
             self._check_stop()
 
-            result = self.trainer.step(groups + [g for g, _ in transplants], own_rewards + other_rewards)
+            train = [(g, r) for g, r in zip(groups, own_rewards) if has_spread(r)] + external
+            result = self.trainer.step([g for g, _ in train], [r for _, r in train])
             times["train"] += result.seconds
             loss = result.loss if result.loss is not None else loss
             self.sink.emit("train_step", round=round_number, loss=result.loss, seconds=round(result.seconds, 4),
-                           skipped=result.skipped, samples=result.samples)
+                           skipped=result.skipped, samples=result.samples,
+                           groups={"own": len(train) - len(external), "external": len(external)})
         self._check_stop()
         t = time.perf_counter()
         self.step += 1
         path = self.checkpoints.save(round_number, self.trainer.model, self.trainer.optimizer, self.model_name,
                                      extra={"step": self.step,
-                                            "confirmed": getattr(self.round_source, "confirmed", None)})
+                                            "confirmed": getattr(self.round_source, "confirmed", None),
+                                            "difficulty": self.difficulty.state() if self.difficulty else None})
         self.sink.emit("checkpoint", round=round_number, path=str(path), seconds=round(time.perf_counter() - t, 4))
         self.last_completed = round_number
         stats = RoundStats(round_number, _mean(all_rewards), loss, times,
                            {peer: _mean(rs) for peer, rs in by_peer.items()}, sum(all_rewards), confirmed)
         self.sink.emit("round_finished", round=round_number, seconds=round(time.perf_counter() - started, 4),
-                       reward_mean=stats.reward_mean, **{k: round(v, 4) for k, v in times.items()})
+                       reward_mean=stats.reward_mean, level=self.difficulty.level if self.difficulty else None,
+                       **{k: round(v, 4) for k, v in times.items()})
         return stats
 
     # ---- the loop ------------------------------------------------------------------------------
@@ -231,7 +263,7 @@ class Node:
                 for hook in self.after_round:
                     hook(round_number, stats)
         finally:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.judges.shutdown(wait=False, cancel_futures=True)
             self.comms.close()
         return done
 

@@ -1,23 +1,17 @@
-"""Talking to the swarm: signed rollout records on a hivemind DHT.
+"""Talking to the swarm over a hivemind DHT: signed records, each under the one key it may use.
 
-``records`` (pure msgpack) loads eagerly; the DHT parts import hivemind, which is heavy, so
-they load on first use.
+    records.py            wire schema v2: rollouts (with problem references) and roster entries,
+                          the key each record must live under, the bounded decoder
+    problems_exchange.py  proposer problems and solver feedback, and their channels
+    dht.py                SwarmDHT: one hivemind peer on the node's swarm.pem, and the validator
+                          that keeps junk and misplaced records off every honest node
+    owner.py              which peer an ``[owner:…]`` subkey proves wrote an entry
+    directory.py          who is in the swarm (the sharded roster), sampled and filtered
+    exchange.py           DHTCommunication: publish ours, read a bounded sample of the others'
+    clock.py              the peers' round when no chain keeps it
+    types.py              plain data handed to the node (PeerRollouts)
+
+``records``, ``problems_exchange``, ``owner`` and ``types`` are pure (msgpack, cryptography); ``dht``
+and what uses it import hivemind.
+The processes that run local swarms live in ``desktop.local``, not here.
 """
-
-from .records import RecordError, RolloutItem, RolloutRecord, decode_rollouts, encode_rollouts
-
-_LAZY = {
-    "SwarmDHT": "dht", "SwarmError": "dht", "publisher_peer_id": "dht",
-    "DHTCommunication": "exchange", "rollout_key": "exchange",
-}
-
-__all__ = ["RecordError", "RolloutItem", "RolloutRecord", "decode_rollouts", "encode_rollouts",
-           *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-        module = importlib.import_module(f".{_LAZY[name]}", __name__)
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

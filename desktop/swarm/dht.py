@@ -10,30 +10,32 @@ one can overwrite a shared key with a plain value.
 
 from __future__ import annotations
 
+import functools
 import os
-import re
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import hivemind
+import msgpack
 import psutil
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from hivemind.dht.crypto import RSASignatureValidator
+from hivemind.dht.routing import DHTID
 from hivemind.dht.validation import DHTRecord, RecordValidatorBase
 from hivemind.utils import get_dht_time
 from hivemind.utils.crypto import RSAPrivateKey
 
 from desktop.identity import IdentityError, load_identity, peer_id_from_public_key
 
+from .owner import MAX_SUBKEY_BYTES, publisher_peer_id
+from .records import MAX_RECORD_BYTES, home_key
+
 # Time beyond startup_timeout for the bootstrap pings and the "identity taken" probe.
 _BOOTSTRAP_GRACE_S = 10.0
-_OWNER_RE = re.compile(rb"\[owner:(ssh-rsa [A-Za-z0-9+/]+={0,2})\]")
-_MAX_SUBKEY_BYTES = 4096  # an 8192-bit key in OpenSSH form is ~1.4 KB
 
 
 class SwarmError(Exception):
@@ -43,27 +45,6 @@ class SwarmError(Exception):
     def __init__(self, message: str, *, bootstrap: bool = False) -> None:
         super().__init__(message)
         self.bootstrap = bootstrap
-
-
-def publisher_peer_id(subkey: Any) -> str | None:
-    """The libp2p peer id proven by an ``[owner:…]`` subkey, or None if it is not one."""
-    if not isinstance(subkey, bytes) or len(subkey) > _MAX_SUBKEY_BYTES:
-        return None
-    return _peer_id_of_owner(subkey)
-
-
-@lru_cache(maxsize=1024)  # the same few subkeys come back on every poll
-def _peer_id_of_owner(subkey: bytes) -> str | None:
-    match = _OWNER_RE.fullmatch(subkey)
-    if match is None:
-        return None
-    try:
-        key = serialization.load_ssh_public_key(match.group(1))
-    except Exception:  # malformed key material from a peer
-        return None
-    if not isinstance(key, rsa.RSAPublicKey):
-        return None
-    return peer_id_from_public_key(key)
 
 
 def _identity_signing_key(private_key: rsa.RSAPrivateKey) -> RSAPrivateKey:
@@ -76,17 +57,35 @@ def _identity_signing_key(private_key: rsa.RSAPrivateKey) -> RSAPrivateKey:
     return key
 
 
-class OwnedRecordsValidator(RecordValidatorBase):
-    """Refuses records outside an ``[owner:…]`` subkey, e.g. a plain value that would
-    replace a whole shared dictionary. The signature itself is RSASignatureValidator's job.
-    Module level so it pickles where multiprocessing spawns (macOS)."""
+class SwarmRecordValidator(RecordValidatorBase):
+    """What every peer of ours stores and accepts: a swarm record (``desktop.swarm.records``)
+    under exactly its publisher's ``[owner:…]`` subkey, at the one key the record itself names.
+
+    hivemind calls this on every record another peer asks us to store and on every record a peer
+    returns to us, after ``RSASignatureValidator`` checked the signature. Refusing anything else
+    here is what keeps junk off honest nodes: values hivemind cannot unpack, other publishers'
+    records under a peer's key, extra subkeys beside the owner's, plain values over a shared key.
+    Module level so it pickles where multiprocessing spawns (macOS).
+    """
 
     def validate(self, record: DHTRecord) -> bool:
-        # record.subkey is the msgpack of the subkey; plain values carry msgpack(None).
-        return _OWNER_RE.search(record.subkey) is not None
+        try:
+            subkey = msgpack.unpackb(record.subkey, raw=True, max_bin_len=MAX_SUBKEY_BYTES,
+                                     max_str_len=0, max_array_len=0, max_map_len=0, max_ext_len=0)
+            publisher = publisher_peer_id(subkey)
+            if publisher is None:
+                return False
+            value = msgpack.unpackb(record.value, raw=True, max_bin_len=MAX_RECORD_BYTES, max_str_len=0,
+                                    max_array_len=0, max_map_len=0, max_ext_len=0)
+            if not isinstance(value, bytes):
+                return False
+            key, named = home_key(value)
+            return named == publisher and DHTID.generate(source=key).to_bytes() == record.key
+        except Exception:  # anything a stranger sent that we cannot read is simply not valid
+            return False
 
     def merge_with(self, other: RecordValidatorBase) -> bool:
-        return isinstance(other, OwnedRecordsValidator)
+        return isinstance(other, SwarmRecordValidator)
 
 
 class SwarmDHT:
@@ -117,7 +116,7 @@ class SwarmDHT:
                 initial_peers=self._initial_peers or None, start=False,
                 identity_path=str(self.identity_path),
                 host_maddrs=[f"/ip4/{host}/tcp/{int(port)}"], startup_timeout=startup_timeout,
-                record_validators=[self.validator, OwnedRecordsValidator()])
+                record_validators=[self.validator, SwarmRecordValidator()])
             self._dht.run_in_background(await_ready=False)
             self._await_ready(startup_timeout + _BOOTSTRAP_GRACE_S, startup_timeout)
             self._call(_blocking_command_pipe)
@@ -283,8 +282,34 @@ class SwarmDHT:
             return {}
         return {subkey: getattr(entry, "value", None) for subkey, entry in found.value.items()}
 
+    def get_many(self, keys: Sequence[str], timeout: float | None = None) -> dict[str, dict[Any, Any]]:
+        """``get`` for several keys in one traversal of the DHT (their lookups run together)."""
+        self._check_open()
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return {}
+        try:
+            with self._lock:
+                future = self._dht.run_coroutine(functools.partial(_get_many, keys=keys), return_future=True)
+            return future.result(self.request_timeout if timeout is None else timeout)
+        except Exception as exc:
+            raise SwarmError(f"DHT get failed: {type(exc).__name__}: {exc}") from None
+
 
 # Coroutines run inside the DHT process (module level so they pickle).
+
+async def _get_many(_dht, node, keys: list[str]) -> dict[str, dict[Any, Any]]:
+    found = await node.get_many(keys, sufficient_expiration_time=float("inf"))
+    out = {}
+    for key in keys:
+        entry = found.get(key)
+        value = getattr(entry, "value", None)
+        if isinstance(value, dict):  # the node hands dictionaries back as {subkey: ValueWithExpiration}
+            out[key] = {subkey: getattr(item, "value", None) for subkey, item in value.items()}
+        else:
+            out[key] = {}
+    return out
+
 
 async def _visible_maddrs(_dht, node) -> Iterable[Any]:
     return await node.get_visible_maddrs(latest=True)

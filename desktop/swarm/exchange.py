@@ -1,12 +1,17 @@
-"""Rollout exchange over the DHT: the swarm implementation of ``Communication``.
+"""Rollout exchange over the DHT, SAPO-style: publish ours, read a bounded sample of the others'.
 
-Each round/stage every peer stores its record under ``rollouts/<round>/<stage>`` in its own
-signed ``[owner:…]`` subkey, then polls that key until the peers it expects are in or the
-deadline passes. Unlike GenRL's store-sleep-read, nothing is taken on trust: hivemind checks
-the signature, ``decode_rollouts`` the content, and the subkey's key must be the key of the
-peer id the record names. Refusals are counted by reason, never raised: the record reasons
-of ``records.REASONS``, plus "unsigned" (entry not under an ``[owner:…]`` subkey), "dht_error"
-(a store or read failed) and "own_record" (our own rollouts could not be encoded).
+Each peer keeps its latest rollouts under its own key (``rollouts/<peer id>``, signed, one entry).
+Every round a reader samples at most ``sample_peers`` peers from the directory and reads their
+keys, accepting records within ``round_window`` rounds of its own; each (peer, round) is handed
+out once. There is no round barrier: without ``expected_peers`` a reader waits at most
+``gather_grace`` seconds for records of its own round and then takes what is there; with it (a
+local swarm run for a set number of rounds) it waits up to ``gather_timeout`` for that many.
+
+Nothing is taken on trust: hivemind checks the signature, ``SwarmRecordValidator`` the record's
+place, ``decode_rollouts`` its content, and the publisher must be the key's peer. Refusals are
+counted by reason, never raised: the record reasons of ``records.REASONS``, plus "unsigned",
+"foreign" (another publisher under a peer's key), "unregistered" (not on the coordinator),
+"dht_error" and "own_record" (our own rollouts could not be encoded).
 """
 
 from __future__ import annotations
@@ -16,37 +21,36 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from desktop.node.rounds import PeerRollouts
+from desktop.swarm.types import PeerRollouts
 
-from .dht import SwarmDHT, publisher_peer_id
-from .records import (MAX_MODEL_CHARS, RecordError, RolloutRecord, decode_rollouts,
-                      encode_rollouts, fit_items, make_item)
+from .dht import SwarmDHT
+from .owner import publisher_peer_id
+from .directory import Directory
+from .records import (MAX_MODEL_CHARS, RecordError, RolloutItem, RolloutRecord, decode_rollouts,
+                      encode_rollouts, fit_items, rollouts_key)
 
 log = logging.getLogger(__name__)
 
-# Rounds of publisher history used to guess who to wait for when expected_peers is None.
-_HISTORY_ROUNDS = 2
-
-
-def rollout_key(round_number: int, stage: int) -> str:
-    return f"rollouts/{round_number}/{stage}"
-
 
 class DHTCommunication:
-    """Publish own rollouts and gather the other peers' for the same round and stage."""
+    """Publish own rollouts and gather a bounded sample of the other peers' recent ones."""
 
-    def __init__(self, dht: SwarmDHT, *, peer_id: str, model_name: str,
-                 expected_peers: int | None = None, gather_timeout: float = 30.0,
-                 poll_interval: float = 0.2, round_window: int = 2, expiration: float = 600.0,
-                 clock: Callable[[], float] = time.monotonic, close_dht: bool = True):
+    def __init__(self, dht: SwarmDHT, *, peer_id: str, model_name: str, directory: Directory | None = None,
+                 expected_peers: int | None = None, gather_timeout: float = 30.0, gather_grace: float = 1.0,
+                 sample_peers: int = 8, poll_interval: float = 0.2, round_window: int = 2,
+                 expiration: float = 600.0, clock: Callable[[], float] = time.monotonic,
+                 close_dht: bool = True):
         if peer_id != dht.peer_id:
             # Our records would carry one id and be signed by another: every peer drops them.
             raise ValueError(f"peer_id {peer_id} is not the DHT's identity {dht.peer_id}")
         self.dht = dht
         self.peer_id = peer_id
         self.model_name = model_name[:MAX_MODEL_CHARS]
+        self.directory = directory or Directory(dht, peer_id)
         self.expected_peers = expected_peers
         self.gather_timeout = gather_timeout
+        self.gather_grace = gather_grace
+        self.sample_peers = sample_peers
         self.poll_interval = poll_interval
         self.round_window = round_window
         self.expiration = expiration
@@ -55,126 +59,123 @@ class DHTCommunication:
         self.last_rejected: dict[str, int] = {}
         self.last_gather_seconds = 0.0
         self.last_store_seconds = 0.0
+        self.last_read = {"keys": 0, "records": 0}
         self.peers_seen: set[str] = set()
-        self._publishers: dict[int, set[str]] = {}  # round -> peers with an accepted record
+        self._handed_out: dict[str, int] = {}  # peer -> newest round already returned
 
     # --- the Communication protocol --------------------------------------------------
-
-    def exchange(self, round_number: int, stage: int, own: Sequence[Any],
-                 rewards: Sequence[Sequence[float]] | None = None) -> list[PeerRollouts]:
-        """Publish ``own`` groups (``.prompt``, ``.texts``) and return the peers' rollouts.
-
-        ``rewards`` (one list per group) is optional: rewards are usually computed after the
-        exchange, so records normally carry none.
-        """
+    def exchange(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> list[PeerRollouts]:
         problems: Counter[str] = Counter()
-        key = rollout_key(round_number, stage)
-        self._publish(key, round_number, stage, own, rewards, problems)
+        self.publish(round_number, stage, own, problems)
+        return self.gather(round_number, stage, problems)
 
-        start = self._clock()
-        deadline = start + self.gather_timeout
-        waiting_for = self._peers_to_wait_for(round_number)
-        # subkey -> (value judged, publisher or None, record or None, reason or None)
-        verdicts: dict[Any, tuple[Any, str | None, RolloutRecord | None, str | None]] = {}
-        while True:
-            remaining = deadline - self._clock()
-            try:
-                entries = self.dht.get(key, timeout=max(remaining, 1.0))
-            except Exception as exc:  # network trouble: keep what we have, keep polling
-                log.debug("rollout gather failed: %s", exc)
+    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem],
+                problems: Counter | None = None) -> bool:
+        problems = problems if problems is not None else Counter()
+        started = self._clock()
+        self.directory.announce(round_number)
+        try:
+            payload = encode_rollouts(self.peer_id, round_number, stage, self.model_name, fit_items(own))
+        except (RecordError, TypeError, ValueError) as exc:
+            log.warning("own rollouts could not be encoded: %s", exc)
+            problems["own_record"] += 1
+            return False
+        try:
+            if not self.dht.store(rollouts_key(self.peer_id), self.dht.subkey, payload, self.expiration):
+                log.warning("no DHT peer accepted our rollouts for round %d", round_number)
                 problems["dht_error"] += 1
-                entries = {}
-            for subkey, value in entries.items():
-                self._judge(subkey, value, round_number, stage, verdicts)
-            if self._complete(verdicts, waiting_for):
+                return False
+            return True
+        except Exception as exc:
+            log.warning("publishing rollouts failed: %s", exc)
+            problems["dht_error"] += 1
+            return False
+        finally:
+            self.last_store_seconds = self._clock() - started
+
+    def gather(self, round_number: int, stage: int, problems: Counter | None = None) -> list[PeerRollouts]:
+        problems = problems if problems is not None else Counter()
+        start = self._clock()
+        wait = self.gather_timeout if self.expected_peers else self.gather_grace
+        deadline = start + wait
+        self.directory.refresh(timeout=max(1.0, wait))
+        candidates = self.directory.sample(self.sample_peers)
+        records: dict[str, RolloutRecord] = {}
+        verdicts: dict[str, tuple[Any, str | None]] = {}  # peer -> (value judged, reason)
+        keys = records_read = 0
+        while True:
+            missing = [p for p in candidates if p not in records or records[p].round < round_number]
+            if missing:
+                keys += len(missing)
+                try:
+                    found = self.dht.get_many([rollouts_key(p) for p in missing],
+                                              timeout=max(1.0, deadline - self._clock()))
+                except Exception as exc:  # network trouble: keep what we have, keep polling
+                    log.debug("rollout gather failed: %s", exc)
+                    problems["dht_error"] += 1
+                    found = {}
+                for peer in missing:
+                    for subkey, value in found.get(rollouts_key(peer), {}).items():
+                        records_read += 1
+                        self._judge(peer, subkey, value, round_number, records, verdicts)
+            if self._complete(records, candidates, round_number):
                 break
             now = self._clock()
             if now >= deadline:
                 break
-            time.sleep(min(self.poll_interval, deadline - now))
+            if self.expected_peers and len(candidates) < self.expected_peers:
+                self.directory.refresh(timeout=1.0)  # peers still starting: look for them again
+                candidates = self.directory.sample(self.sample_peers)
+            time.sleep(min(self.poll_interval, max(0.0, deadline - now)))
         self.last_gather_seconds = self._clock() - start
-
-        accepted = {pub: rec for _, pub, rec, _ in verdicts.values() if rec is not None}
-        rejected = Counter(reason for _, _, _, reason in verdicts.values() if reason)
-        self.last_rejected = dict(rejected + problems)
-        self.peers_seen |= set(accepted)
-        self._remember(round_number, set(accepted))
+        self.last_read = {"keys": keys, "records": records_read}
+        rejected = Counter(reason for _, reason in verdicts.values() if reason)
+        self.last_rejected = dict(rejected + problems + Counter(self.directory.last_rejected))
         if self.last_rejected:
-            log.info("round %s stage %s: refused %s", round_number, stage, self.last_rejected)
-        return [PeerRollouts(peer_id=pub, question=item.question, batch_id=item.batch_id,
-                             completions=list(item.completions), rewards=list(item.rewards))
-                for pub, rec in sorted(accepted.items()) for item in rec.items]
+            log.info("round %s: refused %s", round_number, self.last_rejected)
+        out = []
+        for peer, record in sorted(records.items()):
+            self.peers_seen.add(peer)
+            self.directory.note(peer, record.round)
+            if self._handed_out.get(peer, -1) >= record.round:
+                continue  # already trained on (a slow peer still shows last round's rollouts)
+            self._handed_out[peer] = record.round
+            out += [PeerRollouts(peer_id=peer, round=record.round, ref=item.ref, batch_id=item.batch_id,
+                                 completions=list(item.completions), rewards=list(item.rewards))
+                    for item in record.items]
+        return out
 
     def close(self) -> None:
         if self._close_dht:
             self.dht.shutdown()
 
     # --- steps -------------------------------------------------------------------------
-
-    def _publish(self, key: str, round_number: int, stage: int, own: Sequence[Any],
-                 rewards: Sequence[Sequence[float]] | None, problems: Counter) -> None:
-        started = self._clock()
-        try:
-            items = fit_items([
-                make_item(group.prompt, group.texts, rewards[i] if rewards else None)
-                for i, group in enumerate(own)])
-            payload = encode_rollouts(self.peer_id, round_number, stage, self.model_name, items)
-        except (RecordError, TypeError, ValueError, IndexError) as exc:
-            log.warning("own rollouts could not be encoded: %s", exc)
-            problems["own_record"] += 1
-            return
-        try:
-            if not self.dht.store(key, self.dht.subkey, payload, self.expiration):
-                log.warning("no DHT peer accepted our rollouts for %s", key)
-                problems["dht_error"] += 1
-        except Exception as exc:
-            log.warning("publishing rollouts failed: %s", exc)
-            problems["dht_error"] += 1
-        finally:
-            self.last_store_seconds = self._clock() - started
-
-    def _judge(self, subkey: Any, value: Any, round_number: int, stage: int,
-               verdicts: dict) -> None:
-        """Decide on one subkey entry, once per distinct value (polls see the same ones)."""
-        if subkey == self.dht.subkey:
-            return
-        cache_key = subkey if isinstance(subkey, bytes) else ("?", repr(subkey)[:256])
-        previous = verdicts.get(cache_key)
+    def _judge(self, peer: str, subkey: Any, value: Any, round_number: int,
+               records: dict[str, RolloutRecord], verdicts: dict) -> None:
+        """Decide on one entry under ``peer``'s key, once per distinct value (polls repeat them)."""
+        previous = verdicts.get(peer)
         if previous is not None and (previous[0] is value or previous[0] == value):
             return
         publisher = publisher_peer_id(subkey)
         if publisher is None:
-            # Not under an owner key: nothing proves who wrote it.
-            verdicts[cache_key] = (value, None, None, "unsigned")
+            verdicts[peer] = (value, "unsigned")
             return
-        if publisher == self.peer_id:
+        if publisher != peer:
+            verdicts[peer] = (value, "foreign")
             return
         try:
-            record = decode_rollouts(value, expected_round=round_number, expected_stage=stage,
-                                     round_window=self.round_window, expected_peer_id=publisher)
+            record = decode_rollouts(value, expected_round=round_number, round_window=self.round_window,
+                                     expected_peer_id=publisher)
         except RecordError as exc:
             log.debug("refused record from %s: %s", publisher, exc)
-            verdicts[cache_key] = (value, publisher, None, exc.reason)
+            verdicts[peer] = (value, exc.reason)
             return
-        verdicts[cache_key] = (value, publisher, record, None)
+        verdicts[peer] = (value, None)
+        if peer not in records or records[peer].round < record.round:
+            records[peer] = record
 
-    def _peers_to_wait_for(self, round_number: int) -> set[str] | None:
-        """None means "wait for expected_peers valid records"; else the set of peers to await."""
-        if self.expected_peers is not None:
-            return None
-        recent = sorted(r for r in self._publishers if r < round_number)[-_HISTORY_ROUNDS:]
-        return set().union(*(self._publishers[r] for r in recent)) - {self.peer_id}
-
-    def _complete(self, verdicts: dict, waiting_for: set[str] | None) -> bool:
-        if waiting_for is None:
-            valid = {pub for _, pub, rec, _ in verdicts.values() if rec is not None}
-            return len(valid) >= self.expected_peers
-        # A known peer counts as in once it published anything signed, even a refused record:
-        # waiting longer would not change its answer.
-        arrived = {pub for _, pub, _, _ in verdicts.values() if pub is not None}
-        return waiting_for <= arrived
-
-    def _remember(self, round_number: int, publishers: set[str]) -> None:
-        self._publishers.setdefault(round_number, set()).update(publishers)
-        for old in sorted(self._publishers)[:-(_HISTORY_ROUNDS + 1)]:
-            del self._publishers[old]
+    def _complete(self, records: dict[str, RolloutRecord], candidates: list[str], round_number: int) -> bool:
+        current = {p for p, r in records.items() if r.round >= round_number}
+        if self.expected_peers:
+            return len(current) >= self.expected_peers
+        return set(candidates) <= current

@@ -1,14 +1,14 @@
-"""CodeZero's proposer <-> solver traffic over the DHT (schema version 1).
+"""CodeZero's proposer <-> solver traffic over the DHT (wire schema version 2).
 
-As in GenRL, proposers store their problems under the key ``proposer`` and solvers their
-rewards under ``solver``, each in its own signed ``[owner:…]`` subkey (so every peer has one
-live record per key: the newest replaces the last). Wire formats, msgpack:
+Proposers keep their latest problems under their own key and announce themselves in the roster
+with role "proposer"; solvers find them there, and send their rewards on a problem to the
+proposer's feedback shards. Like rollouts (``records``), no key holds what the whole swarm
+publishes. Wire formats, msgpack, each in its publisher's signed ``[owner:…]`` subkey:
 
-    proposer: {"v": 1, "peer_id": str, "round": int,
-               "problems": [{"id": str, "question": str, "tests": str,
-                             "entry_point": str | None, "difficulty": 0..4}]}   (<= 4 problems)
-    solver:   {"v": 1, "peer_id": str, "round": int, "problem_id": str,
-               "rewards": [float in [-10, 10]]}
+    problems/<proposer>                  {"v": 2, "kind": "problems", "peer_id", "round",
+        "problems": [{"id", "question", "tests", "entry_point", "difficulty": 0..4}]}  (<= 4)
+    feedback/<proposer>/<bucket(solver)> {"v": 2, "kind": "feedback", "peer_id", "round",
+        "proposer", "problem_id", "rewards": [float in [-10, 10]]}
 
 Both are read from strangers: decoding reuses the bounded unpacker of ``records``, types are
 checked strictly, the named peer id must be the one the subkey's signature proves, and every
@@ -26,29 +26,34 @@ from typing import Any, Callable, Sequence
 
 import msgpack
 
+from desktop.codezero.generator import LEVELS
 from desktop.codezero.problems import Problem
-from desktop.identity import is_valid_peer_id
 
-from .dht import publisher_peer_id
-# The bounded unpacker and strict type checks of the rollout records, shared on purpose.
-from .records import MAX_ROUND, REWARD_BOUND, RecordError, _check_str, _is_int, _unpack
+from .owner import publisher_peer_id
+from .records import (MAX_ROUND, REWARD_BOUND, ROSTER_BUCKETS, VERSION, RecordError, bucket_of, check_envelope,
+                      check_str, is_int, unpack)
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
-PROPOSER_KEY = "proposer"
-SOLVER_KEY = "solver"
 MAX_PROBLEMS = 4
 MAX_QUESTION_CHARS = 8_000
 MAX_TESTS_CHARS = 16_000
 MAX_ID_CHARS = 128
 MAX_REWARDS = 16  # the bounded unpacker allows no longer list anyway
-LEVELS = 5
+MAX_PROPOSERS_READ = 4  # proposers a solver reads per round
 EXPIRATION_S = 600.0
 
-_PROPOSER_KEYS = frozenset({"v", "peer_id", "round", "problems"})
+_PROBLEMS_KEYS = frozenset({"v", "kind", "peer_id", "round", "problems"})
 _PROBLEM_KEYS = frozenset({"id", "question", "tests", "entry_point", "difficulty"})
-_SOLVER_KEYS = frozenset({"v", "peer_id", "round", "problem_id", "rewards"})
+_FEEDBACK_KEYS = frozenset({"v", "kind", "peer_id", "round", "proposer", "problem_id", "rewards"})
+
+
+def problems_key(proposer: str) -> str:
+    return f"problems/{proposer}"
+
+
+def feedback_key(proposer: str, solver: str) -> str:
+    return f"feedback/{proposer}/{bucket_of(solver)}"
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ProposerRecord:
 class Feedback:
     peer_id: str
     round: int
+    proposer: str
     problem_id: str
     rewards: list[float]
 
@@ -84,7 +90,7 @@ def problem_fits(problem: Problem) -> bool:
 
 def _pack_problems(peer_id: str, round_number: int, problems: Sequence[Problem]) -> bytes:
     return msgpack.packb({
-        "v": VERSION, "peer_id": peer_id, "round": round_number,
+        "v": VERSION, "kind": "problems", "peer_id": peer_id, "round": round_number,
         "problems": [{"id": p.id, "question": p.question, "tests": p.tests,
                       "entry_point": p.entry_point, "difficulty": p.difficulty} for p in problems],
     }, use_bin_type=True)
@@ -93,90 +99,74 @@ def _pack_problems(peer_id: str, round_number: int, problems: Sequence[Problem])
 def encode_problems(peer_id: str, round_number: int, problems: Sequence[Problem]) -> bytes:
     """Our own proposer record; raises RecordError if peers would refuse it."""
     data = _pack_problems(peer_id, round_number, problems)
-    decode_problems(data, expected_round=round_number, round_window=0)  # the readers' rules
+    decode_problems(data)  # the readers' rules
     return data
 
 
-def _check_peer_and_round(obj: dict, expected_peer_id: str | None) -> tuple[str, int]:
-    if not _is_int(obj["v"]) or obj["v"] != VERSION:
-        raise RecordError("schema", "unknown version")
-    peer_id, round_number = obj["peer_id"], obj["round"]
-    if type(peer_id) is not str or len(peer_id) > 128 or not is_valid_peer_id(peer_id):
-        raise RecordError("schema", "peer_id")
-    if not _is_int(round_number) or not 0 <= round_number <= MAX_ROUND:
-        raise RecordError("schema", "round")
-    if expected_peer_id is not None and peer_id != expected_peer_id:
-        raise RecordError("forged_publisher", "record names a peer other than its signer")
-    return peer_id, round_number
-
-
-def _decode_problem(raw: Any) -> Problem:
+def _decode_problem(raw: Any, proposer: str, round_number: int) -> Problem:
     if type(raw) is not dict or set(raw) != _PROBLEM_KEYS:
         raise RecordError("schema", "problem keys")
-    problem_id = _check_str(raw["id"], MAX_ID_CHARS, "id")
-    question = _check_str(raw["question"], MAX_QUESTION_CHARS, "question")
-    tests = _check_str(raw["tests"], MAX_TESTS_CHARS, "tests")
+    problem_id = check_str(raw["id"], MAX_ID_CHARS, "id")
+    question = check_str(raw["question"], MAX_QUESTION_CHARS, "question")
+    tests = check_str(raw["tests"], MAX_TESTS_CHARS, "tests")
     entry_point, difficulty = raw["entry_point"], raw["difficulty"]
     if entry_point is not None:
-        entry_point = _check_str(entry_point, MAX_ID_CHARS, "entry_point")
+        entry_point = check_str(entry_point, MAX_ID_CHARS, "entry_point")
         if not entry_point.isidentifier():
             raise RecordError("schema", "entry_point is not a Python name")
     if not problem_id or not question.strip() or not tests.strip():
         raise RecordError("schema", "empty id, question or tests")
-    if not _is_int(difficulty) or not 0 <= difficulty < LEVELS:
+    if not is_int(difficulty) or not 0 <= difficulty < LEVELS:
         raise RecordError("schema", "difficulty")
     return Problem(id=problem_id, question=question, tests=tests, entry_point=entry_point,
-                   difficulty=difficulty, source="proposer")
+                   difficulty=difficulty, source="proposer", ref=("proposer", proposer, round_number, problem_id))
 
 
-def decode_problems(data: Any, *, expected_round: int, round_window: int,
+def decode_problems(data: Any, *, expected_round: int | None = None, round_window: int = 0,
                     expected_peer_id: str | None = None) -> ProposerRecord:
-    """Parse an untrusted proposer record from rounds expected_round - round_window ..
-    expected_round; raises only RecordError."""
-    obj = _unpack(data)
-    if type(obj) is not dict or set(obj) != _PROPOSER_KEYS:
-        raise RecordError("schema", "top-level keys")
-    peer_id, round_number = _check_peer_and_round(obj, expected_peer_id)
+    """Parse an untrusted proposer record (from rounds expected_round - round_window ..
+    expected_round, when given); raises only RecordError."""
+    obj = unpack(data)
+    peer_id, round_number = check_envelope(obj, _PROBLEMS_KEYS, "problems", expected_peer_id)
     problems = obj["problems"]
     if type(problems) is not list:
         raise RecordError("schema", "problems is not a list")
     if len(problems) > MAX_PROBLEMS:
         raise RecordError("oversized", f"more than {MAX_PROBLEMS} problems")
     # Round checks before decoding the problems: a stale record needs no more work.
-    if round_number > expected_round:
+    if expected_round is not None and round_number > expected_round:
         raise RecordError("future_round", f"round {round_number}")
-    if round_number < expected_round - round_window:
+    if expected_round is not None and round_number < expected_round - round_window:
         raise RecordError("stale_round", f"round {round_number}")
-    decoded = [_decode_problem(raw) for raw in problems]
+    decoded = [_decode_problem(raw, peer_id, round_number) for raw in problems]
     if len({p.id for p in decoded}) != len(decoded):
         raise RecordError("schema", "duplicate problem id")
     return ProposerRecord(peer_id, round_number, decoded)
 
 
-def encode_feedback(peer_id: str, round_number: int, problem_id: str,
+def encode_feedback(peer_id: str, round_number: int, proposer: str, problem_id: str,
                     rewards: Sequence[float]) -> bytes:
     """Our own solver record; raises RecordError if peers would refuse it."""
-    data = msgpack.packb({"v": VERSION, "peer_id": peer_id, "round": round_number,
-                          "problem_id": problem_id, "rewards": [float(r) for r in rewards]},
-                         use_bin_type=True)
+    data = msgpack.packb({"v": VERSION, "kind": "feedback", "peer_id": peer_id, "round": round_number,
+                          "proposer": proposer, "problem_id": problem_id,
+                          "rewards": [float(r) for r in rewards]}, use_bin_type=True)
     decode_feedback(data)
     return data
 
 
 def decode_feedback(data: Any, *, expected_peer_id: str | None = None) -> Feedback:
     """Parse an untrusted solver record; raises only RecordError."""
-    obj = _unpack(data)
-    if type(obj) is not dict or set(obj) != _SOLVER_KEYS:
-        raise RecordError("schema", "top-level keys")
-    peer_id, round_number = _check_peer_and_round(obj, expected_peer_id)
-    problem_id = _check_str(obj["problem_id"], MAX_ID_CHARS, "problem_id")
+    obj = unpack(data)
+    peer_id, round_number = check_envelope(obj, _FEEDBACK_KEYS, "feedback", expected_peer_id)
+    proposer = check_str(obj["proposer"], 128, "proposer")
+    problem_id = check_str(obj["problem_id"], MAX_ID_CHARS, "problem_id")
     rewards = obj["rewards"]
     if type(rewards) is not list or not 1 <= len(rewards) <= MAX_REWARDS:
         raise RecordError("schema", "rewards is not a non-empty list")
     for r in rewards:
         if type(r) is not float or not math.isfinite(r) or abs(r) > REWARD_BOUND:
             raise RecordError("schema", "reward is not a finite float in range")
-    return Feedback(peer_id, round_number, problem_id, list(rewards))
+    return Feedback(peer_id, round_number, proposer, problem_id, list(rewards))
 
 
 # --- the channels ----------------------------------------------------------------------------
@@ -195,36 +185,38 @@ class _Channel:
         try:
             if self.dht.store(key, self.dht.subkey, payload, self.expiration):
                 return True
-            log.warning("no DHT peer accepted our %s record", key)
+            log.warning("no DHT peer accepted our %s record", key.split("/")[0])
         except Exception as exc:  # a network hiccup must not stop training
-            log.warning("publishing the %s record failed: %s", key, exc)
+            log.warning("publishing the %s record failed: %s", key.split("/")[0], exc)
         problems["dht_error"] += 1
         return False
 
-    def _signed_entries(self, key: str, problems: Counter) -> list[tuple[str, Any]]:
-        """(publisher, value) for every entry whose subkey proves who wrote it."""
+    def _signed_entries(self, keys: list[str], problems: Counter) -> list[tuple[str, str, Any]]:
+        """(key, publisher, value) for every entry whose subkey proves who wrote it."""
         try:
-            entries = self.dht.get(key)
+            found = self.dht.get_many(keys)
         except Exception as exc:
-            log.debug("reading %s failed: %s", key, exc)
+            log.debug("reading %s failed: %s", keys[:2], exc)
             problems["dht_error"] += 1
             return []
         signed = []
-        for subkey, value in entries.items():
-            publisher = publisher_peer_id(subkey)
-            if publisher is None:
-                problems["unsigned"] += 1
-            else:
-                signed.append((publisher, value))
+        for key in keys:
+            for subkey, value in found.get(key, {}).items():
+                publisher = publisher_peer_id(subkey)
+                if publisher is None:
+                    problems["unsigned"] += 1
+                else:
+                    signed.append((key, publisher, value))
         return signed
 
 
 class ProposerChannel(_Channel):
     """The proposer's side: publish problems, read the solvers' rewards for them."""
 
-    def __init__(self, dht: Any, peer_id: str, expiration: float = EXPIRATION_S,
+    def __init__(self, dht: Any, peer_id: str, directory=None, expiration: float = EXPIRATION_S,
                  remember: int = 256):
         super().__init__(dht, peer_id, expiration)
+        self.directory = directory  # announces this peer with role "proposer" where solvers look
         self._remember = remember
         self._ours: OrderedDict[str, int] = OrderedDict()  # published problem id -> round
         self._seen: OrderedDict[tuple[str, int, str], None] = OrderedDict()
@@ -244,13 +236,15 @@ class ProposerChannel(_Channel):
                 fitting.pop()
                 counts["own_record"] += 1
         published: list[str] = []
-        if payload is not None and self._store(PROPOSER_KEY, payload, counts):
+        if payload is not None and self._store(problems_key(self.peer_id), payload, counts):
             published = [p.id for p in fitting]
             for problem_id in published:
                 self._ours[problem_id] = round_number
                 self._ours.move_to_end(problem_id)
             while len(self._ours) > self._remember:
                 self._ours.popitem(last=False)
+        if self.directory is not None:
+            self.directory.announce(round_number)
         self.last_rejected = dict(counts)
         return published
 
@@ -259,7 +253,8 @@ class ProposerChannel(_Channel):
         problem) once across calls. Feedback on other proposers' problems is skipped quietly."""
         counts: Counter[str] = Counter()
         fresh = []
-        for publisher, value in self._signed_entries(SOLVER_KEY, counts):
+        keys = [f"feedback/{self.peer_id}/{b}" for b in range(ROSTER_BUCKETS)]
+        for _, publisher, value in self._signed_entries(keys, counts):
             try:
                 feedback = decode_feedback(value, expected_peer_id=publisher)
             except RecordError as exc:
@@ -267,8 +262,8 @@ class ProposerChannel(_Channel):
                 counts[exc.reason] += 1
                 continue
             ident = (feedback.peer_id, feedback.round, feedback.problem_id)
-            if (feedback.problem_id not in self._ours or feedback.round < since_round
-                    or ident in self._seen):
+            if (feedback.proposer != self.peer_id or feedback.problem_id not in self._ours
+                    or feedback.round < since_round or ident in self._seen):
                 continue
             self._seen[ident] = None
             fresh.append(feedback)
@@ -279,14 +274,39 @@ class ProposerChannel(_Channel):
 
 
 class SolverChannel(_Channel):
-    """The solver's side: fetch a proposer's problem for this round, report rewards on it.
+    """The solver's side: fetch a proposer's problem for this round, report rewards on it, and
+    rebuild the proposer problems other peers' rollouts refer to.
 
     Our own proposer record is not skipped: one node may play both roles in a local swarm."""
 
-    def __init__(self, dht: Any, peer_id: str, round_window: int = 3,
-                 expiration: float = EXPIRATION_S):
+    def __init__(self, dht: Any, peer_id: str, directory, round_window: int = 3,
+                 expiration: float = EXPIRATION_S, remember: int = 64):
         super().__init__(dht, peer_id, expiration)
+        self.directory = directory
         self.round_window = round_window
+        self._problems: OrderedDict[tuple, Problem] = OrderedDict()  # ref -> problem, seen lately
+        self._remember = remember
+
+    def _read(self, proposers: list[str], round_number: int | None, counts: Counter) -> list[ProposerRecord]:
+        records = []
+        for _, publisher, value in self._signed_entries([problems_key(p) for p in proposers], counts):
+            if publisher not in proposers:
+                counts["foreign"] += 1
+                continue
+            try:
+                record = decode_problems(value, expected_round=round_number, round_window=self.round_window,
+                                         expected_peer_id=publisher)
+            except RecordError as exc:
+                log.debug("refused proposer record from %s: %s", publisher, exc)
+                counts[exc.reason] += 1
+                continue
+            records.append(record)
+            for problem in record.problems:
+                self._problems[problem.ref] = problem
+                self._problems.move_to_end(problem.ref)
+        while len(self._problems) > self._remember:
+            self._problems.popitem(last=False)
+        return records
 
     def fetch_problem(self, round_number: int) -> Problem | None:
         """A problem from the newest valid proposer records within the round window.
@@ -295,38 +315,41 @@ class SolverChannel(_Channel):
         the same for every call, yet spread so that solvers don't all pile on one proposer.
         """
         counts: Counter[str] = Counter()
-        records = []
-        for publisher, value in self._signed_entries(PROPOSER_KEY, counts):
-            try:
-                records.append(decode_problems(value, expected_round=round_number,
-                                               round_window=self.round_window,
-                                               expected_peer_id=publisher))
-            except RecordError as exc:
-                log.debug("refused proposer record from %s: %s", publisher, exc)
-                counts[exc.reason] += 1
+        proposers = sorted(e.peer_id for e in self.directory.entries(role="proposer"))
+        if self.directory.role == "proposer":
+            proposers.append(self.peer_id)
+        if len(proposers) > MAX_PROPOSERS_READ:
+            proposers = self.directory.rng.sample(proposers, MAX_PROPOSERS_READ)
+        records = [r for r in self._read(proposers, round_number, counts) if r.problems] if proposers else []
         self.last_rejected = dict(counts)
-        records = [r for r in records if r.problems]
         if not records:
             return None
         newest = max(r.round for r in records)
-        candidates = sorted((r.peer_id, p.id, p) for r in records if r.round == newest
-                            for p in r.problems)
+        candidates = sorted((r.peer_id, p.id, p) for r in records if r.round == newest for p in r.problems)
         digest = hashlib.sha256(f"{round_number}:{self.peer_id}".encode()).digest()
         return candidates[int.from_bytes(digest[:8], "big") % len(candidates)][2]
 
-    def publish_feedback(self, round_number: int, problem_id: str,
-                         rewards: Sequence[float]) -> bool:
+    def lookup(self, ref: tuple) -> Problem | None:
+        """The proposer problem ``ref`` names, if its proposer published it lately."""
+        ref = tuple(ref)
+        if ref not in self._problems and len(ref) == 4 and ref[0] == "proposer":
+            self._read([ref[1]], None, Counter())
+        return self._problems.get(ref)
+
+    def publish_feedback(self, round_number: int, problem: Problem, rewards: Sequence[float]) -> bool:
         counts: Counter[str] = Counter()
+        proposer = problem.ref[1] if problem.ref and problem.ref[0] == "proposer" else None
         try:
+            if proposer is None:
+                raise ValueError("not a proposer's problem")
             # Clamped like rollout rewards: the range is part of the schema peers enforce.
-            clamped = [max(-REWARD_BOUND, min(REWARD_BOUND, float(r)))
-                       for r in rewards][:MAX_REWARDS]
-            payload = encode_feedback(self.peer_id, round_number, problem_id, clamped)
+            clamped = [max(-REWARD_BOUND, min(REWARD_BOUND, float(r))) for r in rewards][:MAX_REWARDS]
+            payload = encode_feedback(self.peer_id, round_number, proposer, problem.id, clamped)
         except (RecordError, TypeError, ValueError) as exc:
             log.warning("own feedback could not be encoded: %s", exc)
             self.last_rejected = {"own_record": 1}
             return False
-        stored = self._store(SOLVER_KEY, payload, counts)
+        stored = self._store(feedback_key(proposer, self.peer_id), payload, counts)
         self.last_rejected = dict(counts)
         return stored
 

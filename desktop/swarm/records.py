@@ -1,12 +1,19 @@
-"""The wire format of one peer's rollouts for one round and stage (schema version 1).
+"""What peers store on the DHT (wire schema version 2), and the key each record must live under.
 
-    {"v": 1, "peer_id": str, "round": int, "stage": int, "model": str,
-     "items": [{"question": str, "batch_id": md5-hex(question), "completions": [str],
-                "rewards": [float]}]}
+Every record is one msgpack map ``{"v": 2, "kind": K, "peer_id": P, "round": R, ...}`` stored in
+its publisher's signed ``[owner:…]`` subkey, under a key derived from the record itself:
 
-Every byte read from the swarm comes from a stranger, so decoding bounds sizes before and
-while unpacking, checks types strictly (no bool for int, no extra or missing keys) and turns
-every failure into ``RecordError(reason)`` with a short machine reason the UI can count.
+    rollouts  rollouts/<peer_id>       the publisher's latest rollouts (+ stage, model, items)
+    roster    roster/<bucket(peer_id)> "I am here": role, unix time (directory and peers' clock)
+
+(proposer problems and solver feedback, in ``problems_exchange``, follow the same rules). A key
+that holds one publisher's record, or one of ``ROSTER_BUCKETS`` shards of the directory, never
+has to carry what the whole swarm publishes. Rollout items name their problem by a *reference*
+every peer can rebuild and judge itself (``desktop.codezero.refs``), never by trusting the text.
+
+Every byte read from the swarm comes from a stranger: decoding bounds sizes before and while
+unpacking, checks types strictly (no bool for int, no extra or missing keys) and turns every
+failure into ``RecordError(reason)`` with a short machine reason the UI can count.
 """
 
 from __future__ import annotations
@@ -20,34 +27,33 @@ import msgpack
 
 from desktop.identity import is_valid_peer_id
 
-VERSION = 1
+VERSION = 2
 MAX_RECORD_BYTES = 256 * 1024
 MAX_ITEMS = 8
 MAX_COMPLETIONS = 16
 MAX_COMPLETION_CHARS = 16_000
-MAX_QUESTION_CHARS = 8_000
 MAX_MODEL_CHARS = 256
+MAX_REF_CHARS = 256
 MAX_ROUND = 2**63 - 1
 REWARD_BOUND = 10.0
+ROSTER_BUCKETS = 16
+ROLES = ("solver", "proposer")
 
 REASONS = ("garbage", "schema", "oversized", "batch_id", "stale_round", "future_round",
            "forged_publisher")
 
-_TOP_KEYS = frozenset({"v", "peer_id", "round", "stage", "model", "items"})
-_ITEM_KEYS = frozenset({"question", "batch_id", "completions", "rewards"})
+_ENVELOPE = frozenset({"v", "kind", "peer_id", "round"})
+_ROLLOUTS_KEYS = _ENVELOPE | {"stage", "model", "items"}
+_ROSTER_KEYS = _ENVELOPE | {"role", "at"}
+_ITEM_KEYS = frozenset({"ref", "batch_id", "completions", "rewards"})
+_REF_KINDS = {"gen": (int, int, int), "humaneval": (str,), "mbpp": (str, str), "proposer": (str, int, str)}
 
-# Limits handed to the C unpacker so a hostile length prefix can't make it allocate or
-# recurse much: no container is longer than the longest list in the schema, no map wider
-# than the widest map, and no binary/ext data appears at all.
-_UNPACK_LIMITS = dict(
-    max_str_len=MAX_RECORD_BYTES,
-    max_bin_len=0,
-    max_ext_len=0,
-    max_array_len=MAX_COMPLETIONS,
-    max_map_len=16,  # above the 6 keys of the schema, so an extra key reads as "schema"
-)
-# Room left for the envelope (peer id, model name, keys) when fitting our own items.
-_ENVELOPE_BYTES = 1024
+# Limits handed to the C unpacker so a hostile length prefix can't make it allocate or recurse
+# much: no container is longer than the longest list in any schema, no map wider than the widest
+# map, and no binary/ext data appears at all.
+_UNPACK_LIMITS = dict(max_str_len=MAX_RECORD_BYTES, max_bin_len=0, max_ext_len=0,
+                      max_array_len=MAX_COMPLETIONS, max_map_len=16)
+_ENVELOPE_BYTES = 1024  # room left for the envelope when fitting our own items
 
 
 class RecordError(Exception):
@@ -59,12 +65,90 @@ class RecordError(Exception):
         self.detail = detail
 
 
+# --- keys --------------------------------------------------------------------------------------
+
+def bucket_of(peer_id: str, buckets: int = ROSTER_BUCKETS) -> int:
+    return int.from_bytes(hashlib.sha256(peer_id.encode()).digest()[:4], "big") % buckets
+
+
+def rollouts_key(peer_id: str) -> str:
+    return f"rollouts/{peer_id}"
+
+
+def roster_key(bucket: int) -> str:
+    return f"roster/{bucket}"
+
+
+# --- shared checks -----------------------------------------------------------------------------
+
+def is_int(x: Any) -> bool:
+    return type(x) is int  # bool is a subclass of int; a peer's True is not round 1
+
+
+def check_str(x: Any, limit: int, what: str) -> str:
+    if type(x) is not str:
+        raise RecordError("schema", f"{what} is not a string")
+    if len(x) > limit:
+        raise RecordError("oversized", f"{what} longer than {limit} characters")
+    return x
+
+
+def unpack(data: Any, limits: dict | None = None) -> Any:
+    """msgpack -> Python with every size bounded; RecordError for anything that is not."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise RecordError("garbage", f"value is {type(data).__name__}, not bytes")
+    if len(data) > MAX_RECORD_BYTES:
+        raise RecordError("oversized", f"{len(data)} bytes > {MAX_RECORD_BYTES}")
+    try:
+        return msgpack.unpackb(bytes(data), raw=False, strict_map_key=True, use_list=True,
+                               **(limits or _UNPACK_LIMITS))
+    except ValueError as exc:
+        # The C unpacker reports a broken limit as a plain ValueError "... exceeds max_...".
+        # Binary and ext data are banned outright (limit 0): a type error, not a size one.
+        if "max_bin_len" in str(exc) or "max_ext_len" in str(exc):
+            raise RecordError("schema", "binary or extension data") from None
+        if "exceeds max_" in str(exc):
+            raise RecordError("oversized", "a string or container exceeds its limit") from None
+        raise RecordError("garbage", type(exc).__name__) from None
+    except Exception as exc:  # OutOfData, StackError, UnicodeDecodeError, TypeError, ...
+        raise RecordError("garbage", type(exc).__name__) from None
+
+
+def check_envelope(obj: Any, keys: frozenset, kind: str, expected_peer_id: str | None) -> tuple[str, int]:
+    """(peer id, round) of a record of ``kind`` with exactly ``keys``."""
+    if type(obj) is not dict or set(obj) != keys:
+        raise RecordError("schema", "keys")
+    if not is_int(obj["v"]) or obj["v"] != VERSION or obj["kind"] != kind:
+        raise RecordError("schema", "unknown version or kind")
+    peer_id, round_number = obj["peer_id"], obj["round"]
+    if type(peer_id) is not str or len(peer_id) > 128 or not is_valid_peer_id(peer_id):
+        raise RecordError("schema", "peer_id")
+    if not is_int(round_number) or not 0 <= round_number <= MAX_ROUND:
+        raise RecordError("schema", "round")
+    if expected_peer_id is not None and peer_id != expected_peer_id:
+        raise RecordError("forged_publisher", "record names a peer other than its signer")
+    return peer_id, round_number
+
+
+def check_window(round_number: int, expected_round: int | None, window: int) -> None:
+    """Records more than ``window`` rounds away from ours are of no use (peers drift apart a
+    little when no barrier holds them together)."""
+    if expected_round is None:
+        return
+    if round_number > expected_round + window:
+        raise RecordError("future_round", f"round {round_number}")
+    if round_number < expected_round - window:
+        raise RecordError("stale_round", f"round {round_number}")
+
+
+# --- rollouts ----------------------------------------------------------------------------------
+
 @dataclass(frozen=True)
 class RolloutItem:
-    question: str
-    batch_id: str
+    ref: tuple            # the problem, as every peer can rebuild it (desktop.codezero.refs)
+    batch_id: str         # md5 of the question the publisher built from ``ref``
     completions: list[str]
-    rewards: list[float] = field(default_factory=list)
+    rewards: list[float] = field(default_factory=list)  # the publisher's own judgement: a hint only
 
 
 @dataclass(frozen=True)
@@ -81,35 +165,48 @@ def batch_id_of(question: str) -> str:
     return hashlib.md5(question.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def make_item(question: str, completions: Sequence[str],
+def check_ref(raw: Any) -> tuple:
+    """A problem reference's shape: ``[kind, ...fields]`` with the field types of its kind."""
+    if type(raw) is not list or not raw or type(raw[0]) is not str or raw[0] not in _REF_KINDS:
+        raise RecordError("schema", "problem reference")
+    types = _REF_KINDS[raw[0]]
+    if len(raw) != len(types) + 1:
+        raise RecordError("schema", "problem reference fields")
+    for value, kind in zip(raw[1:], types):
+        if kind is int and not (is_int(value) and 0 <= value < 2**64):
+            raise RecordError("schema", "problem reference number")
+        if kind is str:
+            check_str(value, MAX_REF_CHARS, "problem reference")
+    return tuple(raw)
+
+
+def make_item(ref: tuple, question: str, completions: Sequence[str],
               rewards: Sequence[float] | None = None) -> RolloutItem:
-    return RolloutItem(question, batch_id_of(question), list(completions),
+    return RolloutItem(tuple(ref), batch_id_of(question), list(completions),
                        [float(r) for r in rewards] if rewards else [])
 
 
 def fit_items(items: Sequence[RolloutItem]) -> list[RolloutItem]:
     """Trim our own rollouts to what every peer accepts (others would drop the whole record).
 
-    Keeps the first MAX_ITEMS questions and MAX_COMPLETIONS completions of each (with their
-    rewards), then shortens completions, halving their length cap, until the record fits;
-    trailing items go only if even short completions don't fit.
+    Keeps the first MAX_ITEMS items and MAX_COMPLETIONS completions of each (with their rewards),
+    then shortens completions, halving their length cap, until the record fits; trailing items
+    go only if even short completions don't fit.
     """
     kept = []
     for item in list(items)[:MAX_ITEMS]:
-        question = _clean(item.question)[:MAX_QUESTION_CHARS]
         completions = [_clean(c) for c in item.completions[:MAX_COMPLETIONS]]
-        rewards = [max(-REWARD_BOUND, min(REWARD_BOUND, float(r)))
-                   for r in item.rewards[:len(completions)]]
+        rewards = [max(-REWARD_BOUND, min(REWARD_BOUND, float(r))) for r in item.rewards[:len(completions)]]
         if len(rewards) != len(completions) or not all(map(math.isfinite, rewards)):
             rewards = []
         if completions:
-            kept.append((question, completions, rewards))
+            kept.append((item, completions, rewards))
 
     def build(limit: int) -> list[RolloutItem]:
-        return [RolloutItem(q, batch_id_of(q), [c[:limit] for c in cs], rs) for q, cs, rs in kept]
+        return [RolloutItem(i.ref, i.batch_id, [c[:limit] for c in cs], rs) for i, cs, rs in kept]
 
     def fits(candidate: list[RolloutItem]) -> bool:
-        return len(_pack_items("", 0, 0, "", candidate)) <= MAX_RECORD_BYTES - _ENVELOPE_BYTES
+        return len(_pack_rollouts("", 0, 0, "", candidate)) <= MAX_RECORD_BYTES - _ENVELOPE_BYTES
 
     limit = MAX_COMPLETION_CHARS
     fitted = build(limit)
@@ -126,119 +223,115 @@ def _clean(text: str) -> str:
     return str(text).encode("utf-8", "replace").decode("utf-8")
 
 
-def _pack_items(peer_id: str, round_number: int, stage: int, model: str,
-                items: Sequence[RolloutItem]) -> bytes:
+def _pack_rollouts(peer_id: str, round_number: int, stage: int, model: str,
+                   items: Sequence[RolloutItem]) -> bytes:
     return msgpack.packb({
-        "v": VERSION, "peer_id": peer_id, "round": round_number, "stage": stage, "model": model,
-        "items": [{"question": i.question, "batch_id": i.batch_id,
-                   "completions": list(i.completions), "rewards": [float(r) for r in i.rewards]}
-                  for i in items],
+        "v": VERSION, "kind": "rollouts", "peer_id": peer_id, "round": round_number, "stage": stage,
+        "model": model,
+        "items": [{"ref": list(i.ref), "batch_id": i.batch_id, "completions": list(i.completions),
+                   "rewards": [float(r) for r in i.rewards]} for i in items],
     }, use_bin_type=True)
 
 
 def encode_rollouts(peer_id: str, round_number: int, stage: int, model: str,
                     items: Sequence[RolloutItem]) -> bytes:
     """Serialize our own record; raises RecordError if peers would refuse it (use fit_items)."""
-    data = _pack_items(peer_id, round_number, stage, model, items)
-    # Check with the reader's rules so we never publish something every peer drops.
-    decode_rollouts(data, expected_round=round_number, expected_stage=stage, round_window=0)
+    data = _pack_rollouts(peer_id, round_number, stage, model, items)
+    decode_rollouts(data)  # the reader's rules, so we never publish something every peer drops
     return data
-
-
-# --- decoding ----------------------------------------------------------------------------
-
-def _is_int(x: Any) -> bool:
-    return type(x) is int  # bool is a subclass of int; a peer's True is not round 1
-
-
-def _check_str(x: Any, limit: int, what: str) -> str:
-    if type(x) is not str:
-        raise RecordError("schema", f"{what} is not a string")
-    if len(x) > limit:
-        raise RecordError("oversized", f"{what} longer than {limit} characters")
-    return x
-
-
-def _unpack(data: Any) -> Any:
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise RecordError("garbage", f"value is {type(data).__name__}, not bytes")
-    if len(data) > MAX_RECORD_BYTES:
-        raise RecordError("oversized", f"{len(data)} bytes > {MAX_RECORD_BYTES}")
-    try:
-        return msgpack.unpackb(bytes(data), raw=False, strict_map_key=True, use_list=True,
-                               **_UNPACK_LIMITS)
-    except ValueError as exc:
-        # The C unpacker reports a broken limit as a plain ValueError "... exceeds max_...".
-        # Binary and ext data are banned outright (limit 0): a type error, not a size one.
-        if "max_bin_len" in str(exc) or "max_ext_len" in str(exc):
-            raise RecordError("schema", "binary or extension data") from None
-        if "exceeds max_" in str(exc):
-            raise RecordError("oversized", "a string or container exceeds its limit") from None
-        raise RecordError("garbage", type(exc).__name__) from None
-    except Exception as exc:  # OutOfData, StackError, UnicodeDecodeError, TypeError, ...
-        raise RecordError("garbage", type(exc).__name__) from None
 
 
 def _decode_item(raw: Any) -> RolloutItem:
     if type(raw) is not dict or set(raw) != _ITEM_KEYS:
         raise RecordError("schema", "item keys")
-    question = _check_str(raw["question"], MAX_QUESTION_CHARS, "question")
+    ref = check_ref(raw["ref"])
     batch_id = raw["batch_id"]
-    if type(batch_id) is not str:
-        raise RecordError("schema", "batch_id is not a string")
+    if type(batch_id) is not str or len(batch_id) != 32:
+        raise RecordError("batch_id", "batch_id is not an md5 hex digest")
     completions, rewards = raw["completions"], raw["rewards"]
     if type(completions) is not list or type(rewards) is not list:
         raise RecordError("schema", "completions/rewards are not lists")
     if not 1 <= len(completions) <= MAX_COMPLETIONS:
         raise RecordError("schema", "number of completions")
-    completions = [_check_str(c, MAX_COMPLETION_CHARS, "completion") for c in completions]
+    completions = [check_str(c, MAX_COMPLETION_CHARS, "completion") for c in completions]
     if len(rewards) not in (0, len(completions)):
         raise RecordError("schema", "rewards do not match completions")
     for r in rewards:
         if type(r) is not float or not math.isfinite(r) or abs(r) > REWARD_BOUND:
             raise RecordError("schema", "reward is not a finite float in range")
-    if batch_id != batch_id_of(question):
-        raise RecordError("batch_id", "batch_id is not md5(question)")
-    return RolloutItem(question, batch_id, completions, list(rewards))
+    return RolloutItem(ref, batch_id, completions, list(rewards))
 
 
-def decode_rollouts(data: Any, *, expected_round: int, expected_stage: int, round_window: int,
+def decode_rollouts(data: Any, *, expected_round: int | None = None, round_window: int = 0,
                     expected_peer_id: str | None = None) -> RolloutRecord:
-    """Parse and validate an untrusted record; raises only RecordError.
+    """Parse and validate an untrusted rollouts record; raises only RecordError.
 
-    Rounds from ``expected_round - round_window`` up to ``expected_round`` are accepted (a
-    peer one round behind still plays useful rollouts); in the expected round the stage must
-    match. ``expected_peer_id`` is the id proven by the DHT signature: a record claiming
-    another publisher is refused as "forged_publisher".
+    With ``expected_round``, rounds within ``round_window`` of it are accepted. ``expected_peer_id``
+    is the id proven by the DHT signature: a record claiming another publisher is refused as
+    "forged_publisher".
     """
-    obj = _unpack(data)
-    if type(obj) is not dict or set(obj) != _TOP_KEYS:
-        raise RecordError("schema", "top-level keys")
-    if not _is_int(obj["v"]) or obj["v"] != VERSION:
-        raise RecordError("schema", "unknown version")
-    peer_id = obj["peer_id"]
-    if type(peer_id) is not str or len(peer_id) > 128 or not is_valid_peer_id(peer_id):
-        raise RecordError("schema", "peer_id")
-    round_number, stage = obj["round"], obj["stage"]
-    if not (_is_int(round_number) and _is_int(stage)
-            and 0 <= round_number <= MAX_ROUND and 0 <= stage <= MAX_ROUND):
-        raise RecordError("schema", "round/stage")
-    model = _check_str(obj["model"], MAX_MODEL_CHARS, "model")
+    obj = unpack(data)
+    peer_id, round_number = check_envelope(obj, _ROLLOUTS_KEYS, "rollouts", expected_peer_id)
+    stage = obj["stage"]
+    if not is_int(stage) or not 0 <= stage <= MAX_ROUND:
+        raise RecordError("schema", "stage")
+    model = check_str(obj["model"], MAX_MODEL_CHARS, "model")
     items = obj["items"]
     if type(items) is not list:
         raise RecordError("schema", "items is not a list")
     if len(items) > MAX_ITEMS:
         raise RecordError("oversized", f"more than {MAX_ITEMS} items")
-
-    if (round_number, stage) > (expected_round, expected_stage):
-        raise RecordError("future_round", f"round {round_number} stage {stage}")
-    if round_number < expected_round - round_window or (
-            round_number == expected_round and stage != expected_stage):
-        raise RecordError("stale_round", f"round {round_number} stage {stage}")
-    if expected_peer_id is not None and peer_id != expected_peer_id:
-        raise RecordError("forged_publisher", "record names a peer other than its signer")
-
+    check_window(round_number, expected_round, round_window)
     decoded = [_decode_item(raw) for raw in items]
     if len({i.batch_id for i in decoded}) != len(decoded):
         raise RecordError("schema", "duplicate question")
     return RolloutRecord(peer_id, round_number, stage, model, decoded)
+
+
+# --- roster ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RosterEntry:
+    peer_id: str
+    round: int
+    role: str
+    at: int  # unix seconds when it was written (the publisher's clock)
+
+
+def encode_roster(peer_id: str, round_number: int, role: str, at: int) -> bytes:
+    data = msgpack.packb({"v": VERSION, "kind": "roster", "peer_id": peer_id, "round": int(round_number),
+                          "role": role, "at": int(at)}, use_bin_type=True)
+    decode_roster(data)
+    return data
+
+
+def decode_roster(data: Any, *, expected_peer_id: str | None = None) -> RosterEntry:
+    obj = unpack(data)
+    peer_id, round_number = check_envelope(obj, _ROSTER_KEYS, "roster", expected_peer_id)
+    if obj["role"] not in ROLES or not is_int(obj["at"]) or not 0 <= obj["at"] < 2**40:
+        raise RecordError("schema", "role or time")
+    return RosterEntry(peer_id, round_number, obj["role"], obj["at"])
+
+
+# --- where a record must live ------------------------------------------------------------------
+
+def home_key(data: Any) -> tuple[str, str]:
+    """(the only key this record may be stored under, its publisher), after a full decode of any
+    kind of swarm record; RecordError when it is not a valid one."""
+    from desktop.swarm import problems_exchange as px  # noqa: PLC0415 (the problem kinds live with their channels)
+
+    obj = unpack(data)
+    kind = obj.get("kind") if type(obj) is dict else None
+    if kind == "rollouts":
+        record = decode_rollouts(data)
+        return rollouts_key(record.peer_id), record.peer_id
+    if kind == "roster":
+        entry = decode_roster(data)
+        return roster_key(bucket_of(entry.peer_id)), entry.peer_id
+    if kind == "problems":
+        problems = px.decode_problems(data)
+        return px.problems_key(problems.peer_id), problems.peer_id
+    if kind == "feedback":
+        feedback = px.decode_feedback(data)
+        return px.feedback_key(feedback.proposer, feedback.peer_id), feedback.peer_id
+    raise RecordError("schema", "unknown kind")

@@ -65,7 +65,7 @@ class LocalSwarm:
         self._last_table = ""
         self.services = None
         if chain:
-            from desktop.swarm.local_services import ServicesProcess
+            from desktop.local.services_process import ServicesProcess
 
             self.services = ServicesProcess(self.base_dir / "services")
         self.org_ids: dict[int, str] = {}
@@ -184,7 +184,7 @@ class LocalSwarm:
     def run(self) -> int:
         """Start every peer, wait for the solvers to finish, stop the rest. Returns an exit code."""
         if self.services is not None:
-            from desktop.swarm.local_services import ServicesFailed
+            from desktop.local.services_process import ServicesFailed
 
             try:
                 self.services.start()

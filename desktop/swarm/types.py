@@ -1,0 +1,18 @@
+"""Plain data the swarm hands to the node (the node imports this; nothing here imports the node)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PeerRollouts:
+    """One group another peer published: its completions for a problem named by ``ref``, to be
+    rebuilt, judged and tokenised here. ``rewards`` are the publisher's own (a hint only)."""
+
+    peer_id: str
+    round: int
+    ref: tuple
+    batch_id: str
+    completions: list[str]
+    rewards: list[float] = field(default_factory=list)
