@@ -14,7 +14,7 @@ import threading
 import time
 from typing import IO, Any, Callable
 
-VERSION = 1
+VERSION = 2  # 2: round_finished names its timings generate_s, judge_s, train_s, comm_s
 
 NUM = (int, float)
 OPT_STR = (str, type(None))
@@ -32,8 +32,9 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     "rewards": {"round": int, "mean": NUM, "own": list, "transplanted": list},
     "train_step": {"round": int, "loss": OPT_NUM, "seconds": NUM, "skipped": bool,
                    "samples": int},
-    "round_finished": {"round": int, "seconds": NUM, "generate": NUM, "reward": NUM,
-                       "train": NUM, "comm": NUM, "reward_mean": NUM},
+    # seconds: the whole round; *_s: seconds spent generating, judging, training, talking to peers
+    "round_finished": {"round": int, "seconds": NUM, "generate_s": NUM, "judge_s": NUM,
+                       "train_s": NUM, "comm_s": NUM, "reward_mean": NUM},
     "checkpoint": {"round": int, "path": str, "seconds": NUM},
     "joined_round": {"round": int, "previous": int},
     "hf_push": {"round": int, "repo": str, "ok": bool},

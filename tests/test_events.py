@@ -17,7 +17,7 @@ def test_every_type_round_trips_through_a_line():
         "dht_ready": dict(peer_id="Qm1", maddrs=["/ip4/127.0.0.1/tcp/1/p2p/Qm1"]),
         "rewards": dict(round=1, mean=0.1, own=[0.1], transplanted=[]),
         "train_step": dict(round=1, loss=None, seconds=0.1, skipped=True, samples=2),
-        "round_finished": dict(round=1, seconds=1, generate=0.5, reward=0.2, train=0.3, comm=0, reward_mean=0.0),
+        "round_finished": dict(round=1, seconds=1, generate_s=0.5, judge_s=0.2, train_s=0.3, comm_s=0, reward_mean=0.0),
         "checkpoint": dict(round=1, path="/x", seconds=0.1),
         "joined_round": dict(round=5, previous=2),
         "hf_push": dict(round=1, repo="u/r", ok=False),
@@ -38,9 +38,10 @@ def test_every_type_round_trips_through_a_line():
 
 @pytest.mark.parametrize("line", [
     "not json", "[]", '{"v": 99, "type": "warning", "ts": 1, "message": "x"}',
-    '{"v": 1, "type": "nope", "ts": 1}', '{"v": 1, "type": "warning", "ts": 1}',
-    '{"v": 1, "type": "warning", "ts": 1, "message": 5}',
-    '{"v": 1, "type": "round_started", "ts": 1, "round": true, "stage": 0, "problems": 1}',
+    '{"v": 1, "type": "warning", "ts": 1, "message": "protocol 1: before timings were named *_s"}',
+    '{"v": 2, "type": "nope", "ts": 1}', '{"v": 2, "type": "warning", "ts": 1}',
+    '{"v": 2, "type": "warning", "ts": 1, "message": 5}',
+    '{"v": 2, "type": "round_started", "ts": 1, "round": true, "stage": 0, "problems": 1}',
 ])
 def test_invalid_lines_are_rejected(line):
     with pytest.raises(events.EventError):

@@ -93,7 +93,7 @@ def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
     assert dash.card_total.value.text() == f"{total:.2f}".rstrip("0").rstrip(".")
     assert dash.reward_chart.xs == [0, 1, 2]
     assert dash.reward_chart.series["reward"] == [e["reward_mean"] for e in finished]
-    assert dash.time_chart.series["generate"] == [e["generate"] for e in finished]
+    assert dash.time_chart.series["generate"] == [e["generate_s"] for e in finished]
     assert dash.table.rowCount() == 3 and dash.table.item(0, 0).text() == "2"  # newest first
     assert dash.pill.text() == "Stopped" and "Stopped" in dash.activity.text()
     win.logs.flush()

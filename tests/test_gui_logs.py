@@ -36,7 +36,7 @@ def test_level_words_and_tracebacks():
 def test_every_event_type_reads_as_a_line():
     samples = [
         events.make("node_started", peer_id="Qm1", name="a b c", model="tiny", device="cpu", round=0, role="solver"),
-        events.make("round_finished", round=2, seconds=1.5, generate=1.0, reward=0.2, train=0.2, comm=0.1,
+        events.make("round_finished", round=2, seconds=1.5, generate_s=1.0, judge_s=0.2, train_s=0.2, comm_s=0.1,
                     reward_mean=0.7),
         events.make("train_step", round=2, loss=0.5, seconds=0.1, skipped=False, samples=4),
         events.make("hf_push", round=2, repo="u/r", ok=False),

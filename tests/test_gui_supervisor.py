@@ -14,6 +14,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pytestqt")
 
+from desktop import events  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
 from desktop.gui.supervisor import (  # noqa: E402
     NodeSupervisor, Outcome, ProcessSupervisor, ProcState, RestartPolicy, ServiceInfo,
@@ -81,7 +82,7 @@ def test_tiny_node_runs_two_rounds(qtbot, node_argv):
     status = sup.status
     assert status.name == rec.events[0]["name"] and status.peer_id.startswith("Qm")
     assert [row["round"] for row in status.history] == [0, 1]
-    assert set(status.history[0]) == {"round", "reward_mean", "loss", "generate", "reward", "train", "comm"}
+    assert set(status.history[0]) == {"round", "reward_mean", "loss", "generate_s", "judge_s", "train_s", "comm_s"}
     assert status.total_reward == pytest.approx(sum(r["reward_mean"] for r in status.history))
     assert status.state == "stopped" and statuses[-1].state == "stopped"
     assert statuses[-1] is not status  # listeners get snapshots, not the live object
@@ -170,7 +171,7 @@ def test_long_run_resets_restart_counter_and_stop_cancels_retry(qtbot):
 
 
 def test_partial_lines_oversized_lines_and_garbage(qtbot):
-    event = {"v": 1, "type": "warning", "ts": 1.0, "message": "split in two"}
+    event = {"v": events.VERSION, "type": "warning", "ts": 1.0, "message": "split in two"}
     argv = script(f"""
         import sys, time
         line = {json.dumps(json.dumps(event))}

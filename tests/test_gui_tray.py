@@ -35,7 +35,7 @@ r = 7
 while True:
     time.sleep(0.05)
     if finish:
-        sink.emit("round_finished", round=r, seconds=0.1, generate=0.05, reward=0.03, train=0.02, comm=0.0,
+        sink.emit("round_finished", round=r, seconds=0.1, generate_s=0.05, judge_s=0.03, train_s=0.02, comm_s=0.0,
                   reward_mean=0.5)
         sink.emit("chain_submitted", round=r, sent=2, already=0, failed=0, pending=0, error=None)
         sink.emit("node_stopped", reason="finish_round", round=r, exit_code=0)

@@ -62,7 +62,7 @@ class NodeStatus:
             self.total_reward += ev["reward_mean"]
             self.last_round_seconds, self.last_completed = ev["seconds"], ev["round"]
             self.history.append({"round": ev["round"], "reward_mean": ev["reward_mean"], "loss": self._loss,
-                                 **{k: ev[k] for k in ("generate", "reward", "train", "comm")}})
+                                 **{k: ev[k] for k in ("generate_s", "judge_s", "train_s", "comm_s")}})
             del self.history[:-HISTORY_ROUNDS]
             self.state = "waiting for the next round"
         elif kind == "chain_submitted":

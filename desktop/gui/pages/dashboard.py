@@ -17,6 +17,7 @@ from desktop.gui.widgets.cards import StatCard, StatePill
 from desktop.gui.widgets.charts import LineChart, StackedBarChart
 
 TABLE_ROWS = 50
+PHASES = (("generate_s", "generate"), ("judge_s", "judge"), ("train_s", "train"), ("comm_s", "comm"))  # round_finished timings
 _COLUMNS = ["Round", "Reward", "Loss", "Total", "Gen.", "Judge", "Train", "Comm"]
 
 
@@ -231,18 +232,15 @@ class DashboardPage(QWidget):
         rounds = [row["round"] for row in history]
         self.reward_chart.set_data(rounds, {"reward": [row["reward_mean"] for row in history]})
         self.loss_chart.set_data(rounds, {"loss": [row.get("loss") for row in history]})
-        # the node's "reward" phase is judging the rollouts: named so it is not read as a reward
-        self.time_chart.set_data(rounds, {label: [row.get(key) for row in history] for key, label in
-                                          (("generate", "generate"), ("reward", "judge"), ("train", "train"),
-                                           ("comm", "comm"))})
+        self.time_chart.set_data(rounds, {label: [row.get(key) for row in history] for key, label in PHASES})
         recent = history[-TABLE_ROWS:][::-1]
         self.table.setUpdatesEnabled(False)
         self.table.setRowCount(len(recent))
         for r, row in enumerate(recent):
-            total = sum(row.get(k) or 0.0 for k in ("generate", "reward", "train", "comm"))
+            total = sum(row.get(k) or 0.0 for k, _ in PHASES)
             # seconds, two decimals: short enough for eight columns in half the window
             cells = [str(row["round"]), _num(row["reward_mean"]), _num(row.get("loss"), 4), f"{total:.2f}",
-                     *(f"{row.get(k) or 0.0:.2f}" for k in ("generate", "reward", "train", "comm"))]
+                     *(f"{row.get(k) or 0.0:.2f}" for k, _ in PHASES)]
             for c, text in enumerate(cells):
                 item = self.table.item(r, c)
                 if item is None:

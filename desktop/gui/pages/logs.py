@@ -86,8 +86,8 @@ def describe_event(ev: dict) -> tuple[int, str]:
         return INFO, f"round {r}: trained on {ev['samples']} samples, loss {ev['loss']:.4g} in {ev['seconds']:.2f} s"
     if kind == "round_finished":
         return INFO, (f"round {r} finished in {ev['seconds']:.2f} s: reward {ev['reward_mean']:.3g} "
-                      f"(generate {ev['generate']:.2f}, judge {ev['reward']:.2f}, train {ev['train']:.2f}, "
-                      f"comm {ev['comm']:.2f} s)")
+                      f"(generate {ev['generate_s']:.2f}, judge {ev['judge_s']:.2f}, train {ev['train_s']:.2f}, "
+                      f"comm {ev['comm_s']:.2f} s)")
     if kind == "checkpoint":
         return INFO, f"round {r}: checkpoint saved to {ev['path']}"
     if kind == "joined_round":
