@@ -14,12 +14,59 @@ import logging
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 OWNER, FUNDER = 0, 1  # anvil dev accounts: contract owner/managers, and the one paying new accounts' gas
+
+
+ANVIL_PID = "anvil.pid"
+STATE_INTERVAL = 2  # seconds between anvil's state dumps
+
+
+def stop_stale_anvil(chain_dir: Path, grace: float = 10.0) -> bool:
+    """SIGTERM (so it writes its state) the anvil an earlier services process left behind."""
+    import psutil
+
+    pid_file = chain_dir / ANVIL_PID
+    try:
+        proc = psutil.Process(int(pid_file.read_text().strip()))
+        if "anvil" not in proc.name() or not any(str(chain_dir) in part for part in proc.cmdline()):
+            return False  # the pid was reused by something else: never touch it
+        proc.terminate()
+        proc.wait(grace)
+        log.info("stopped the local chain left running by an earlier start (pid %d)", proc.pid)
+        return True
+    except psutil.TimeoutExpired:
+        proc.kill()
+        return True
+    except (OSError, ValueError, psutil.Error):
+        return False
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def set_aside_unreadable(state: Path) -> None:
+    """An anvil state file cut short (killed while dumping) would stop anvil from starting: keep it
+    for a human and start from the last good copy, or from an empty chain."""
+    if not state.is_file():
+        return
+    good = state.with_suffix(".good.json")
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+        good.write_bytes(state.read_bytes())  # this one loads: remember it
+        return
+    except (OSError, ValueError):
+        pass
+    aside = state.with_name(f"{state.name}.corrupt-{int(time.time())}")
+    state.replace(aside)
+    log.error("the chain state %s was unreadable (kept as %s)", state, aside.name)
+    if good.is_file():
+        state.write_bytes(good.read_bytes())
+        log.warning("the chain starts from its last good state instead")
 
 
 class ServicesError(Exception):
@@ -102,8 +149,9 @@ class LocalServices:
 
         self.chain_dir.mkdir(parents=True, exist_ok=True)
         keys = dev_private_keys(FUNDER + 1)
+        stop_stale_anvil(self.chain_dir)  # a killed services process leaves its anvil running
         try:
-            self.anvil = Anvil().start(port=free_or(self.rpc_port), state_file=self.chain_dir / "anvil-state.json")
+            self.anvil = self._start_anvil(free_or(self.rpc_port))
         except (AnvilNotFound, AnvilError) as exc:
             raise ServicesError(str(exc)) from None
         w3 = Web3(Web3.HTTPProvider(self.anvil.rpc_url, request_kwargs={"timeout": 10}))
@@ -120,6 +168,33 @@ class LocalServices:
         write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
         return self.info
 
+    def _start_anvil(self, port: int):
+        from desktop.chain.anvil import Anvil
+
+        state = self.chain_dir / "anvil-state.json"
+        set_aside_unreadable(state)
+        # a state dump every STATE_INTERVAL s: a chain killed outright loses at most that much
+        anvil = Anvil().start(port=port, state_file=state, state_interval=STATE_INTERVAL)
+        (self.chain_dir / ANVIL_PID).write_text(str(anvil.pid))
+        return anvil
+
+    async def watch(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        """Restart anvil, on the same port and state, if it dies under us (its clients keep their URL)."""
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+                return
+            except asyncio.TimeoutError:
+                pass
+            if self.anvil is not None and not self.anvil.running:
+                port = self.anvil.port
+                log.warning("the local chain stopped: starting it again on port %s", port)
+                try:
+                    self.anvil.stop()
+                    self.anvil = await asyncio.to_thread(self._start_anvil, port)
+                except Exception as exc:  # keep trying: the port may be in TIME_WAIT for a moment
+                    log.warning("could not restart the local chain: %s", exc)
+
     async def stop(self) -> None:
         if self.keeper is not None:
             await asyncio.to_thread(self.keeper.stop)
@@ -127,6 +202,7 @@ class LocalServices:
             await self.login.stop()
         if self.anvil is not None:
             await asyncio.to_thread(self.anvil.stop)  # SIGTERM: anvil dumps its state file
+            (self.chain_dir / ANVIL_PID).unlink(missing_ok=True)
         from desktop.chain.profiles import services_file
 
         services_file(self.data_dir).unlink(missing_ok=True)  # nothing listens there any more
@@ -150,7 +226,7 @@ async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, 
                   f"login page     {info.login_url}/#s={services.login.session_secret}\n"
                   f"API token      {info.api_token_file}\n"
                   "press Ctrl-C to stop", flush=True)
-        await stop.wait()
+        await services.watch(stop)
         return 0
     except ServicesError as exc:
         print(f"rl-swarm services: {exc}", file=sys.stderr, flush=True)
