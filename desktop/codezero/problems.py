@@ -213,16 +213,18 @@ class ProblemSource:
     (seed, index) and carry the reference others rebuild them from.
     """
 
-    def __init__(self, seed, pool: list[Problem] | None = None, levels: tuple[int, ...] = ()):
+    def __init__(self, seed, pool: list[Problem] | None = None, levels: tuple[int, ...] = (),
+                 generated_pool: int | None = None):
         if not pool and not levels:
             raise ProblemSourceError("The problem source is empty.")
         self.seed, self.levels = seed, levels
+        self.generated_pool = generated_pool  # generated: cycle through this many problems per level
         self.pool = list(pool or [])
         random.Random(f"problem-order:{seed}").shuffle(self.pool)
 
     def with_seed(self, seed) -> "ProblemSource":
         """The same problems in another peer's stream."""
-        return ProblemSource(seed, pool=self.pool, levels=self.levels)
+        return ProblemSource(seed, pool=self.pool, levels=self.levels, generated_pool=self.generated_pool)
 
     def next(self, index: int, level: int | None = None) -> Problem:
         """The ``index``-th problem of this stream (at ``level``, for generated problems)."""
@@ -230,16 +232,21 @@ class ProblemSource:
             return self.pool[index % len(self.pool)]
         from .refs import generated_ref  # lazy: the generator imports this module
 
-        rng = random.Random(f"problem-round:{self.seed}:{index}")
+        if self.generated_pool:  # a finite set per level, visited again and again, like a data set
+            chosen = self.levels[index % len(self.levels)] if level is None else level
+            rng = random.Random(f"problem-pool:{self.seed}:{chosen}:{index % self.generated_pool}")
+        else:
+            rng = random.Random(f"problem-round:{self.seed}:{index}")
         generator_seed = rng.getrandbits(64)
-        chosen = rng.choice(self.levels) if level is None else level
+        if not self.generated_pool:
+            chosen = rng.choice(self.levels) if level is None else level
         from .generator import ProblemGenerator
 
         problem = ProblemGenerator(generator_seed).generate(chosen)
         return dataclasses.replace(problem, ref=generated_ref(chosen, generator_seed))
 
 
-def load_problems(spec: str, seed: int, *, cache_dir: str | None = None) -> ProblemSource:
+def load_problems(spec: str, seed, *, cache_dir: str | None = None, generated_pool: int | None = None) -> ProblemSource:
     """spec: "humaneval", "generated", "generated:N" (N or "N,M" levels 0..4), "mbpp" (hub),
     or an MBPP hub dataset name / local .json(l) path."""
     spec = spec.strip()
@@ -252,7 +259,7 @@ def load_problems(spec: str, seed: int, *, cache_dir: str | None = None) -> Prob
             levels = (-1,)
         if any(lv not in range(5) for lv in levels):
             raise ProblemSourceError(f"Bad problem spec '{spec}': levels must be 0..4, e.g. 'generated:2'.")
-        return ProblemSource(seed, levels=levels)
+        return ProblemSource(seed, levels=levels, generated_pool=generated_pool)
     problems = load_mbpp(MBPP_HUB_NAME if spec == "mbpp" else spec, cache_dir=cache_dir)
     if not problems:
         raise ProblemSourceError(f"No usable problems in '{spec}'.")

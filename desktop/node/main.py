@@ -170,7 +170,8 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
         spec = config.problems.source
         if spec == "generated":  # levels up to the configured ceiling
             spec = "generated:" + ",".join(str(lv) for lv in range(config.problems.max_difficulty + 1))
-        problems = load_problems(spec, seed=stream, cache_dir=str(paths.data / "datasets"))
+        problems = load_problems(spec, seed=stream, cache_dir=str(paths.data / "datasets"),
+                                 generated_pool=config.problems.pool_size)
     except ProblemSourceError as exc:
         raise NodeError(str(exc), EXIT_BAD_INPUT) from None
     judge = _make_judge(config, device, make_judge)
@@ -223,7 +224,7 @@ def _print_progress(event: dict) -> None:
         line = f"node {event['name']} ({event['peer_id']}) model {event['model']} on {event['device']}"
     elif kind == "round_finished":
         line = (f"round {event['round']}: reward {event['reward_mean']:+.3f} in {event['seconds']:.1f}s "
-                f"(generate {event['generate']:.1f}s, reward {event['reward']:.1f}s, train {event['train']:.1f}s)")
+                f"(generate {event['generate_s']:.1f}s, judge {event['judge_s']:.1f}s, train {event['train_s']:.1f}s)")
     elif kind == "warning":  # an "error" is printed once by run_node itself
         line = f"{kind}: {event['message']}"
     elif kind == "node_stopped":

@@ -161,7 +161,7 @@ class Node:
                                rng=rng, refused=refused)
 
     def play_round(self, round_number: int, confirmed: bool = False) -> RoundStats:
-        times = {"generate": 0.0, "reward": 0.0, "train": 0.0, "comm": 0.0}
+        times = {"generate_s": 0.0, "judge_s": 0.0, "train_s": 0.0, "comm_s": 0.0}
         started = time.perf_counter()
         all_rewards: list[float] = []
         by_peer: dict[str, list[float]] = {}
@@ -179,12 +179,12 @@ class Node:
             prompt_ids = [self.trainer.encode_prompt(self.messages(p)) for p in problems]
             groups = self.trainer.generate([p.question for p in problems], prompt_ids,
                                            should_stop=self.stop.now.is_set)
-            times["generate"] += time.perf_counter() - t
+            times["generate_s"] += time.perf_counter() - t
             self._check_stop()
 
             t = time.perf_counter()
             own_rewards = [self._judge_texts(g.texts, g.hit_limit, p) for g, p in zip(groups, problems)]
-            times["reward"] += time.perf_counter() - t
+            times["judge_s"] += time.perf_counter() - t
             if proposed is not None:
                 self._send_feedback(round_number, proposed, own_rewards[-1])
             if self.difficulty is not None:  # the pass rate on our own stream's problems
@@ -196,13 +196,13 @@ class Node:
             self.comms.publish(round_number, stage, [make_item(p.ref, p.question, g.texts, r) for p, g, r
                                                      in zip(problems, groups, own_rewards) if p.ref is not None])
             received = self.comms.gather(round_number, stage)
-            times["comm"] += time.perf_counter() - t
+            times["comm_s"] += time.perf_counter() - t
             self._check_stop()
 
             t = time.perf_counter()
             refused: Counter = Counter()
             chosen, judged = self._external(received, round_number, refused)
-            times["reward"] += time.perf_counter() - t
+            times["judge_s"] += time.perf_counter() - t
             for ext in judged:
                 by_peer.setdefault(ext.rollouts.peer_id, []).extend(ext.rewards)
             external = [(Group.from_text(self.trainer.tokenizer, ext.problem.question,
@@ -223,7 +223,7 @@ class Node:
 
             train = [(g, r) for g, r in zip(groups, own_rewards) if has_spread(r)] + external
             result = self.trainer.step([g for g, _ in train], [r for _, r in train])
-            times["train"] += result.seconds
+            times["train_s"] += result.seconds
             loss = result.loss if result.loss is not None else loss
             self.sink.emit("train_step", round=round_number, loss=result.loss, seconds=round(result.seconds, 4),
                            skipped=result.skipped, samples=result.samples,
