@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench tokenizer contracts clean
+.PHONY: setup run test test-fast bench chaos chaos-quick tokenizer contracts clean
 
 $(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -29,9 +29,20 @@ test: setup
 test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
+## benchmarks: each prints its table with ratios against a baseline measured in the same run
 bench: setup
 	$(PY) benchmarks/grpo_round.py
+	$(PY) benchmarks/grpo_memory.py
+	$(PY) benchmarks/learning.py
+	$(PY) benchmarks/sapo.py
 	$(PY) benchmarks/swarm_gather.py
+
+## the chaos suite, full (x50 kills, 5-minute outage, 10,000 hostile records, 1-hour soak); CI runs --quick
+chaos: setup
+	$(PY) benchmarks/chaos.py
+
+chaos-quick: setup
+	$(PY) benchmarks/chaos.py --quick
 
 ## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
 tokenizer: setup

@@ -3,31 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from desktop import events
 from desktop.chain.connect import FollowingClient
 from desktop.chain.profiles import local_profile, write_services_file
 from desktop.services.runner import free_or
-
-CLI = [sys.executable, "-m", "desktop.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.procs import EventProcess, Services, node_args
 
 
 def test_a_port_in_time_wait_is_still_ours():
@@ -58,100 +42,43 @@ def test_following_client_finds_services_that_moved(tmp_path):
     assert client.reloads == 1
 
 
-class Services:
-    def __init__(self, data: Path):
-        self.data = data
-        self.proc = None
-
-    def start(self) -> dict:
-        self.proc = subprocess.Popen(CLI + ["services", "--json", "--round-period", "3600", "--data-dir", str(self.data)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        assert line, "services did not start"
-        return json.loads(line)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(30)
-
-
-def _account(info: dict) -> str:
-    token = Path(info["api_token_file"]).read_text().strip()
-    req = urllib.request.Request(info["login_url"] + "/api/local-account", method="POST",
-                                 data=json.dumps({"email": "outage@local.rl-swarm.net"}).encode(),
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as reply:
-        return json.loads(reply.read())["orgId"]
-
-
-class Node:
-    def __init__(self, args: list[str]):
-        self.proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                     env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1"))
-        self.events: list[dict] = []
-        self._new: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            try:
-                event = events.decode(line)
-            except events.EventError:
-                continue
-            self.events.append(event)
-            self._new.put(event)
-
-    def wait_for(self, test, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                event = self._new.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if test(event):
-                return event
-        raise AssertionError(f"timed out; last events: {self.events[-8:]}")
-
-    def count(self, kind: str) -> int:
-        return sum(e["type"] == kind for e in self.events)
+def _seen(event) -> dict:
+    assert event is not None, "the node did not get there in time"
+    return event
 
 
 @pytest.mark.slow
 def test_chain_outage_loses_nothing_and_claims_no_round(tmp_path):
     svc_dir, node_dir = tmp_path / "services", tmp_path / "node"
-    (svc_dir / "config").mkdir(parents=True)
-    (svc_dir / "config" / "config.yaml").write_text(f"ports:\n  rpc: {_free_port()}\n  login: {_free_port()}\n")
     services = Services(svc_dir)
     node = None
     try:
         info = services.start()
-        org = _account(info)
+        org = services.account("outage@local.rl-swarm.net")
         (node_dir / "config").mkdir(parents=True)
         (node_dir / "config" / "config.yaml").write_text("training:\n  max_new_tokens: 24\n")
-        node = Node(["node", "--pool", "tiny", "--json-events", "--data-dir", str(node_dir),
-                     "--services", str(svc_dir / "chain" / "services.json"), "--org-id", org])
-        node.wait_for(lambda e: e["type"] == "chain_queued", 240)
-        node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0, 60)
+        node = EventProcess(node_args(node_dir, "--services", str(services.services_file), "--org-id", org),
+                            tmp_path / "node.err")
+        _seen(node.wait_for(lambda e: e["type"] == "chain_queued", 240))
+        _seen(node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0, 60))
         services.stop()  # chain and login gone
-        down = node.wait_for(lambda e: e["type"] == "chain_status" and not e["reachable"], 60)
+        down = _seen(node.wait_for(lambda e: e["type"] == "chain_status" and not e["reachable"], 60))
         finished_before = node.count("round_finished")
-        node.wait_for(lambda e: e["type"] == "round_finished" and node.count("round_finished") >= finished_before + 3,
-                      120)
+        _seen(node.wait_for(lambda e: e["type"] == "round_finished"
+                            and node.count("round_finished") >= finished_before + 3, 120))
         offline = [e for e in node.events if e["type"] == "round_started" and e["ts"] > down["ts"]]
         assert len({e["round"] for e in offline}) == 1  # no race ahead: one number, the last chain round's
         info2 = services.start()  # back, on the same ports
         assert info2["rpc_url"] == info["rpc_url"] and info2["login_url"] == info["login_url"]
         back = time.monotonic()
-        node.wait_for(lambda e: e["type"] == "chain_status" and e["reachable"], 60)
-        node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0 and e["sent"] > 0, 60)
+        _seen(node.wait_for(lambda e: e["type"] == "chain_status" and e["reachable"], 60))
+        _seen(node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0 and e["sent"] > 0, 60))
         assert time.monotonic() - back < 45
-        node.wait_for(lambda e: e["type"] == "chain_queued", 120)  # the round after the outage is queued
-        node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0, 60)
+        _seen(node.wait_for(lambda e: e["type"] == "chain_queued", 120))  # the round after the outage is queued
+        _seen(node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0, 60))
     finally:
         if node is not None:
-            node.proc.send_signal(signal.SIGTERM)
-            node.proc.wait(60)
+            node.stop()
         services.stop()
     queued = [e for e in node.events if e["type"] == "chain_queued"]
     played = [e for e in node.events if e["type"] == "round_finished"]
