@@ -1,24 +1,13 @@
-"""The local coordinator chain: the SwarmCoordinator artifact, an anvil launcher and deployment.
+"""The coordinator contract, as a node and the commands see it (reads over RPC, writes through the login API).
 
-``contract`` (json/hashlib only) loads eagerly; ``anvil`` and ``deploy`` pull in eth-account and
-web3 when first used.
+    contract.py  the SwarmCoordinator artifact (ABI, bytecode) and revert names   (json only)
+    profiles.py  which chain a peer talks to: testnet, or the local services' services.json
+    connect.py   the profile of a config, the signed-in account, a client that follows the services
+    client.py    CoordinatorClient: reads, writes through the login server, ChainRoundSource
+    queue.py     SubmissionQueue: submissions kept on disk until the chain answers them
+    status.py    `rl-swarm chain status`: round, peers, rewards, leaderboard
+    anvil.py     the local chain binary: find, start, stop, dev accounts
+    deploy.py    deploy the coordinator on a local chain, send signed transactions
+
+Heavy modules (web3, eth-account) are imported by the modules that need them, on first use.
 """
-
-from .contract import ARTIFACT_PATH, SOURCE_PATH, abi, bytecode, load_artifact, revert_name
-
-_LAZY = {
-    "Anvil": "anvil", "AnvilError": "anvil", "AnvilNotFound": "anvil", "find_anvil": "anvil",
-    "dev_accounts": "anvil", "dev_private_keys": "anvil", "DEV_MNEMONIC": "anvil",
-    "deploy_coordinator": "deploy", "coordinator_at": "deploy", "send_signed": "deploy",
-    "TransactionFailed": "deploy",
-}
-
-__all__ = ["ARTIFACT_PATH", "SOURCE_PATH", "abi", "bytecode", "load_artifact", "revert_name", *_LAZY]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

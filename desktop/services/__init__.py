@@ -1,22 +1,9 @@
-"""Local services: the login server and the accounts it signs for.
+"""The local profile's services (`rl-swarm services`): what the public swarm's servers do, on this machine.
 
-Names load lazily so importing the package does not pull in aiohttp, web3 or cryptography.
+    runner.py        LocalServices: anvil + coordinator + login server + round keeper, kept alive
+    login_server.py  the sign-in page and the login API on 127.0.0.1 (bounded logs, session secret)
+    api.py           the /api/* routes rl-swarm's node calls, strictly validated
+    accounts.py      local accounts: an email's key, encrypted on this machine
+    chain_writer.py  sends the accounts' transactions (nonces, revert names)
+    round_keeper.py  the local stage manager: advances rounds on a schedule or when all submitted
 """
-
-_LAZY = {
-    "LoginServer": "login_server", "serve": "login_server", "ensure_api_token": "login_server",
-    "api_token_path": "login_server", "DEFAULT_PORT": "login_server",
-    "Account": "accounts", "AccountStore": "accounts", "AccountLocked": "accounts",
-    "InvalidEmail": "accounts", "UnknownAccount": "accounts",
-    "ChainWriter": "chain_writer", "Reverted": "chain_writer", "ChainError": "chain_writer",
-}
-
-__all__ = list(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,13 +37,21 @@ class Directory:
         self._clock = clock
         self._known: dict[str, tuple[RosterEntry, float]] = {}  # peer -> (entry, when we read it)
         self.last_rejected: dict[str, int] = {}
+        self._announced: tuple[int, float] | None = None  # (round, when) of our last roster entry
 
     # --- writing -------------------------------------------------------------------------------
     def announce(self, round_number: int) -> bool:
+        """Our roster entry; the same round again is only re-stored once a third of max_age passed."""
+        now = self._clock()
+        if self._announced and self._announced[0] == round_number and now - self._announced[1] < self.max_age / 3:
+            return True
         try:
             payload = encode_roster(self.peer_id, round_number, self.role, int(self._clock()))
-            return bool(self.dht.store(roster_key(bucket_of(self.peer_id)), self.dht.subkey, payload,
-                                       expiration_s=self.max_age))
+            stored = bool(self.dht.store(roster_key(bucket_of(self.peer_id)), self.dht.subkey, payload,
+                                         expiration_s=self.max_age))
+            if stored:
+                self._announced = (round_number, now)
+            return stored
         except Exception as exc:  # the DHT being unhappy must not stop training
             log.warning("could not announce round %d: %s", round_number, exc)
             return False
