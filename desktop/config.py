@@ -272,5 +272,26 @@ def apply_pool_defaults(config: Config, pool: str) -> list[str]:
     return changed
 
 
+def dump_changes(config: Config) -> str:
+    """The settings of ``config`` that differ from the shipped defaults, as YAML: a file that
+    holds only what the user chose, so later defaults (and a pool's own) still reach them."""
+    defaults = Config.model_validate(_read_yaml(DEFAULTS_FILE)).model_dump(mode="json")
+
+    def diff(mine: dict, base: dict) -> dict:
+        out = {}
+        for key, value in mine.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                nested = diff(value, base[key])
+                if nested:
+                    out[key] = nested
+            elif base.get(key, object()) != value:
+                out[key] = value
+        return out
+
+    changes = diff(config.model_dump(mode="json"), defaults)
+    header = "# RL Swarm Desktop settings: only what differs from resources/config/default.yaml\n"
+    return header + (yaml.safe_dump(changes, sort_keys=False) if changes else "{}\n")
+
+
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

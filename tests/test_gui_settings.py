@@ -110,7 +110,30 @@ def test_round_trip_through_disk(qtbot, ctx, caplog):
     assert not entry.exists() and not autostart_enabled()
     assert not token_file.exists() and read_hf_token(ctx) is None
     model = yaml.safe_load(ctx.paths.config_file.read_text())["model"]
-    assert (model["pool"], model["name"]) == ("tiny", None)
+    assert (model["pool"], model.get("name")) == ("tiny", None)  # name is back to its default: not written
+
+
+def test_only_changed_settings_are_written(qtbot, ctx):
+    w = _widget(qtbot, ctx)
+    w.page(NodePage).max_new_tokens.setValue(200)
+    assert w.save(), w.message.text()
+    on_disk = yaml.safe_load(ctx.paths.config_file.read_text())
+    assert on_disk == {"training": {"max_new_tokens": 200}}  # later defaults still reach everything else
+
+
+def test_a_config_with_errors_is_shown_and_never_overwritten(qtbot, ctx):
+    ctx.paths.config.mkdir(parents=True, exist_ok=True)
+    broken = "training:\n  num_generations: 1   # hand-edited, below the minimum\n  learning_rate: 3e-4\n"
+    ctx.paths.config_file.write_text(broken)
+    w = _widget(qtbot, ctx)
+    assert "num_generations" in w.message.text() and "nothing will be saved" in w.message.text()
+    w.page(NodePage).max_new_tokens.setValue(100)
+    assert not w.save() and "Not saved" in w.message.text()
+    assert ctx.paths.config_file.read_text() == broken
+    ctx.paths.config_file.write_text("training:\n  learning_rate: 3e-4\n")  # fixed by hand
+    w.load()
+    assert w.message.text() == "" and w.save()
+    assert yaml.safe_load(ctx.paths.config_file.read_text())["training"]["learning_rate"] == pytest.approx(3e-4)
 
 
 def test_revert_and_validation_keep_the_file(qtbot, ctx):

@@ -28,6 +28,7 @@ def cli_command(*args: str) -> list[str]:
 class AppContext:
     paths: AppPaths
     data_dir_arg: list[str] = field(default_factory=list)  # ["--data-dir", D] when not the default
+    config_error: str | None = None  # why the user's config.yaml could not be read, at the last load
 
     @classmethod
     def create(cls, data_dir: str | Path | None = None) -> "AppContext":
@@ -36,22 +37,35 @@ class AppContext:
 
     # ---- node config (the same YAML the headless node reads) --------------------------------------
     def load_config(self) -> "Config":
-        """The user's config over the defaults; a broken file falls back to defaults (the settings
-        page shows the error and saving rewrites it)."""
+        """The user's config over the defaults. A file that cannot be read gives the defaults to
+        show, and ``config_error`` says why: saving is then refused, so the user's file is never
+        replaced by what we could not read."""
         from desktop.config import ConfigError, load_config
 
         try:
-            return load_config(self.paths.config_file if self.paths.config_file.is_file() else None)
-        except ConfigError:
+            config = load_config(self.paths.config_file if self.paths.config_file.exists() else None)
+        except ConfigError as exc:
+            self.config_error = str(exc)
             return load_config(None)
+        self.config_error = None
+        return config
 
     def save_config(self, config: "Config") -> None:
-        from desktop.config import dump_config
+        """Write the settings that differ from the defaults (atomically). Refused with a
+        ConfigError while the file on disk has errors."""
+        from desktop.config import ConfigError, dump_changes
 
+        self.load_config()  # the file may have been edited by hand since
+        if self.config_error:
+            raise ConfigError(f"not saved: {self.config_file_name()} has errors; fix or remove it first "
+                              f"({self.config_error.splitlines()[0]})")
         self.paths.config.mkdir(parents=True, exist_ok=True)
         tmp = self.paths.config_file.with_suffix(".yaml.tmp")
-        tmp.write_text(dump_config(config), encoding="utf-8")
+        tmp.write_text(dump_changes(config), encoding="utf-8")
         tmp.replace(self.paths.config_file)
+
+    def config_file_name(self) -> str:
+        return str(self.paths.config_file)
 
     # ---- child processes ---------------------------------------------------------------------------
     def node_command(self, *extra: str) -> list[str]:

@@ -90,10 +90,18 @@ class SettingsWidget(QWidget):
     def load(self) -> None:
         for page in self.pages:
             page.load()
-        self.message.setText("")
+        error = self.ctx.config_error
+        self.message.setText(f"{self.ctx.config_file_name()} has errors; the defaults are shown and nothing "
+                             f"will be saved until it is fixed:\n{error}" if error else "")
 
     def save(self) -> bool:
         """Validate every page, then save them all. False (and a message) if anything failed."""
+        self.ctx.load_config()
+        if self.ctx.config_error:  # never write over a file we could not read
+            self.show_page(NodePage)
+            self.message.setText(f"Not saved: {self.ctx.config_file_name()} has errors. Fix or remove it, "
+                                 f"then save again.\n{self.ctx.config_error}")
+            return False
         for page in self.pages:
             error = page.validate()
             if error:
