@@ -253,6 +253,9 @@ def hostile(work: Path, quick: bool) -> Row:
     try:
         for n in nodes:
             assert n.wait_for(lambda e: e["type"] == "rollouts" and len(e["peers"]) == 2, 300), "no exchange"
+        for n in nodes:  # warmed up: allocator pools and caches filled before the baseline is taken
+            r0 = n.count("round_finished")
+            n.wait_for(lambda e, n=n, r0=r0: e["type"] == "round_finished" and n.count("round_finished") >= r0 + 3, 300)
         rss_before = [n.rss_mb() for n in nodes]
         first_round = [n.count("round_finished") for n in nodes]
         refused, sent = attack(work / "attacker", nodes[0].events, total, services)

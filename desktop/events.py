@@ -102,10 +102,14 @@ def decode(line: str | bytes) -> dict:
 
 
 class EventSink:
-    """Where a node sends its events: JSON lines on a stream and/or in-process callbacks."""
+    """Where a node sends its events: JSON lines on a stream and/or in-process callbacks.
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    A stream that breaks (the app reading it is gone) is dropped, never raised: ``on_broken``
+    is called once, so the node can stop cleanly instead of failing mid-step."""
+
+    def __init__(self, stream: IO[str] | None = None, on_broken: Callable[[], None] | None = None) -> None:
         self._stream = stream
+        self._on_broken = on_broken
         self._listeners: list[Callable[[dict], None]] = []
         self._lock = threading.Lock()
 
@@ -120,8 +124,13 @@ class EventSink:
         event = make(etype, **fields)
         if self._stream is not None:
             with self._lock:
-                self._stream.write(encode(event) + "\n")
-                self._stream.flush()
+                try:
+                    self._stream.write(encode(event) + "\n")
+                    self._stream.flush()
+                except (OSError, ValueError):  # broken pipe, closed file: nobody listens any more
+                    self._stream = None
+                    if self._on_broken is not None:
+                        self._on_broken()
         for listener in self._listeners:
             listener(event)
         return event

@@ -68,3 +68,22 @@ def test_event_module_imports_nothing_heavy():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_broken_stream_stops_the_node_instead_of_crashing_it():
+    """The app reading a node's events is killed: writes fail with EPIPE. The node is told once
+    (it stops at its next safe point) and keeps its in-process listeners."""
+
+    class Gone:
+        def write(self, _):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+
+    told, heard = [], []
+    sink = events.EventSink(Gone(), on_broken=lambda: told.append(1))
+    sink.subscribe(heard.append)
+    for _ in range(3):
+        sink.emit("warning", message="x")
+    assert told == [1] and len(heard) == 3

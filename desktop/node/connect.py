@@ -134,9 +134,20 @@ def start_dht(config, identity, sink, bootnodes=()):
 
 
 def connect(config, paths, identity, model_name: str, sink, stop, *, publish_bootnode: bool = False) -> Connections:
+    """The node's chain link and swarm; whatever was started is closed again if a later part fails
+    (a DHT process left running would keep the node's process from ever exiting)."""
+    conns = Connections()
+    try:
+        return _connect(conns, config, paths, identity, model_name, sink, stop, publish_bootnode)
+    except BaseException:
+        conns.close()
+        raise
+
+
+def _connect(conns: Connections, config, paths, identity, model_name: str, sink, stop,
+             publish_bootnode: bool) -> Connections:
     from desktop.node.rounds import SyncedRoundSource
 
-    conns = Connections()
     client, conns.chain = connect_chain(config, paths, identity, sink)
     sw = config.swarm
     backoff = (sw.backoff_start, sw.backoff_max)
@@ -163,8 +174,8 @@ def connect(config, paths, identity, model_name: str, sink, stop, *, publish_boo
     from desktop.swarm.problems_exchange import SolverChannel
 
     bootnodes = conns.chain.bootnodes() if conns.chain is not None else []
-    dht, maddrs = start_dht(config, identity, sink, bootnodes)
-    conns.dht = dht
+    conns.dht, maddrs = start_dht(config, identity, sink, bootnodes)
+    dht = conns.dht
     if publish_bootnode and conns.chain is not None:
         conns.chain.publish_bootnode(maddrs)
     # on a chain, only peers registered on the coordinator are read: a fresh key costs nothing

@@ -83,7 +83,11 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
              identity_path=None, publish_bootnode: bool = False) -> int:
     from desktop.identity import IdentityError, load_or_create_identity
 
-    sink = EventSink(sys.stdout if json_events else None)
+    from desktop.node.rounds import StopControl
+
+    stop = StopControl()
+    # whoever reads our events (the app) is gone: stop at the next safe point
+    sink = EventSink(sys.stdout if json_events else None, on_broken=lambda: stop.stop(reason="app-exited"))
     if not json_events:
         sink.subscribe(_print_progress)
     stop_round = 0
@@ -95,9 +99,6 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
             raise NodeError(str(exc), EXIT_BAD_INPUT) from None
         log.info("identity %s (%s) %s", identity.peer_id, identity.name, "created" if created else "loaded")
 
-        from desktop.node.runner import Node, StopControl
-
-        stop = StopControl()
         _install_signals(stop)
         from desktop.parent_watch import watch_parent
 

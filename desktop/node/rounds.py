@@ -1,7 +1,8 @@
-"""The pluggable edges of the game loop: where round numbers come from, and who we talk to.
+"""The pluggable edges of the game loop: where round numbers come from, who we talk to, when to stop.
 
-The node engine only knows these small protocols. Today a peer counts rounds itself and plays
-alone; the chain (round source) and the DHT (communication) plug in behind the same methods.
+The node engine only knows these small protocols: a peer alone counts rounds itself and talks to
+nobody; the chain (a round source) and the DHT (communication) plug in behind the same methods.
+Light on purpose (no torch): the node's entry point uses StopControl before loading anything.
 """
 
 from __future__ import annotations
@@ -14,6 +15,23 @@ from desktop.swarm.types import PeerRollouts
 
 if TYPE_CHECKING:
     from desktop.swarm.records import RolloutItem
+
+
+class StopControl:
+    """Asked from signal handlers or other threads: stop now, or after the current round."""
+
+    def __init__(self) -> None:
+        self.now = threading.Event()
+        self.after_round = threading.Event()
+        self.reason = "finished"
+
+    def stop(self, reason: str = "signal") -> None:
+        self.reason = reason
+        self.now.set()
+
+    def finish_round(self, reason: str = "finish-round") -> None:
+        self.reason = reason
+        self.after_round.set()
 
 
 @dataclass(frozen=True)

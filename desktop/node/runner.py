@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,8 @@ from desktop.codezero.rewards import codezero_reward
 from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
 from desktop.node.grpo import GRPOTrainer, Group
-from desktop.node.rounds import Communication, LocalRoundSource, RoundSource, SinglePeer, WaitInterrupted
+from desktop.node.rounds import (Communication, LocalRoundSource, RoundSource, SinglePeer, StopControl,
+                                 WaitInterrupted)
 from desktop.node.sapo import choose_external, has_spread
 from desktop.swarm.records import make_item
 
@@ -33,23 +33,6 @@ SYSTEM_PROMPT = (
     "You are an expert Python programmer. Solve the user's task. Answer with the complete "
     "solution in a single ```python code block, then stop."
 )
-
-
-class StopControl:
-    """Asked from signal handlers or other threads: stop now, or after the current round."""
-
-    def __init__(self) -> None:
-        self.now = threading.Event()
-        self.after_round = threading.Event()
-        self.reason = "finished"
-
-    def stop(self, reason: str = "signal") -> None:
-        self.reason = reason
-        self.now.set()
-
-    def finish_round(self, reason: str = "finish-round") -> None:
-        self.reason = reason
-        self.after_round.set()
 
 
 class Interrupted(Exception):
