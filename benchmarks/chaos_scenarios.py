@@ -258,6 +258,7 @@ def hostile(work: Path, quick: bool) -> Row:
             n.wait_for(lambda e, n=n, r0=r0: e["type"] == "round_finished" and n.count("round_finished") >= r0 + 3, 300)
         rss_before = [n.rss_mb() for n in nodes]
         first_round = [n.count("round_finished") for n in nodes]
+        start = [len(n.events) for n in nodes]  # judged from here: before it, peers were still joining
         refused, sent = attack(work / "attacker", nodes[0].events, total, services)
         for n, r0 in zip(nodes, first_round):  # a few more rounds after the attack
             n.wait_for(lambda e, n=n, r0=r0: e["type"] == "round_finished" and n.count("round_finished") >= r0 + 3, 300)
@@ -270,12 +271,14 @@ def hostile(work: Path, quick: bool) -> Row:
     genuine = {e["peer_id"] for n in nodes for e in n.events if e["type"] == "dht_ready"}
     rollouts = [e for n in nodes for e in n.events if e["type"] == "rollouts"]
     accepted_hostile = sum(bool(set(e["peers"]) - genuine) for e in rollouts)
-    full_waits = sum(1 for n in nodes for e in n.events if e["type"] == "round_finished" and e["comm_s"] >= 20)
-    every_round = all(len(e["peers"]) == 2 for e in rollouts[3:])
+    window = [e for n, i in zip(nodes, start) for e in n.events[i:]]  # the attack and the rounds after it
+    full_waits = sum(1 for e in window if e["type"] == "round_finished" and e["comm_s"] >= 20)
+    seen = [len(e["peers"]) for e in window if e["type"] == "rollouts"]
+    every_round = bool(seen) and all(k == 2 for k in seen)
     growth = max(a / max(1.0, b) - 1 for a, b in zip(rss_after, rss_before))
     ok = alive and accepted_hostile == 0 and refused == sent and full_waits == 0 and every_round and growth < 0.10
     return Row(1, int(ok), accepted_hostile, f"{sent} hostile records, {refused} refused; genuine peers exchanged "
-                                             f"every round: {every_round}; full-timeout waits {full_waits}; "
+                                             f"every round: {every_round} ({len(seen)} rounds); full-timeout waits {full_waits}; "
                                              f"RSS {growth:+.0%}")
 
 
@@ -332,7 +335,7 @@ def secrets(work: Path, quick: bool) -> Row:
 
 
 def soak(work: Path, quick: bool) -> Row:
-    minutes = 3 if quick else 60
+    minutes = 5 if quick else 60
     services = Services(work / "svc")
     services.start()
     nodes = _chain_swarm(work, services, 3, _fast_config(work), HF_TOKEN=HF_SECRET)

@@ -233,17 +233,21 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise _explain(exc, source) from None
     config._user_keys = user | {k for k, v in (overrides or {}).items() if v is not None}
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        *parents, leaf = dotted.split(".")
-        target = config
-        for part in parents:
-            target = getattr(target, part)
-        try:
-            setattr(target, leaf, value)
-        except ValidationError as exc:
-            raise _explain(exc, f"command line ({dotted})") from None
+        if value is not None:
+            _set(config, dotted, value, f"command line ({dotted})")
     return config
+
+
+def _set(config: Config, dotted: str, value: Any, source: str) -> None:
+    """Set one dotted setting, validated; a bad value names ``source``."""
+    *parents, leaf = dotted.split(".")
+    target = config
+    for part in parents:
+        target = getattr(target, part)
+    try:
+        setattr(target, leaf, value)
+    except ValidationError as exc:
+        raise _explain(exc, source) from None
 
 
 def apply_pool_defaults(config: Config, pool: str) -> list[str]:
@@ -260,14 +264,7 @@ def apply_pool_defaults(config: Config, pool: str) -> list[str]:
         value = pool_data
         for part in dotted.split("."):
             value = value[part]
-        *parents, leaf = dotted.split(".")
-        target = config
-        for part in parents:
-            target = getattr(target, part)
-        try:
-            setattr(target, leaf, value)
-        except ValidationError as exc:
-            raise _explain(exc, str(path)) from None
+        _set(config, dotted, value, str(path))
         changed.append(dotted)
     return changed
 

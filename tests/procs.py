@@ -34,6 +34,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def tree_rss_mb(pid: int) -> float:
+    """RSS of a process and its children (a node's DHT process and p2pd, the services' anvil)."""
+    try:
+        main = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)]) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
 class EventProcess:
     """An `rl-swarm` subprocess whose stdout carries events; stderr goes to a file beside its data."""
 
@@ -77,12 +86,7 @@ class EventProcess:
         return sum(e["type"] == kind for e in self.events)
 
     def rss_mb(self) -> float:
-        """RSS of the process and its children (DHT process, p2pd)."""
-        try:
-            main = psutil.Process(self.proc.pid)
-            return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)]) / 2**20
-        except psutil.Error:
-            return 0.0
+        return tree_rss_mb(self.proc.pid)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -159,11 +163,7 @@ class Services:
             return None
 
     def rss_mb(self) -> float:
-        try:
-            main = psutil.Process(self.proc.pid)
-            return sum(p.memory_info().rss for p in [main, *main.children(recursive=True)]) / 2**20
-        except psutil.Error:
-            return 0.0
+        return tree_rss_mb(self.proc.pid)
 
     def kill(self) -> None:
         """SIGKILL the services process only (its anvil is left running, as a crash leaves it)."""

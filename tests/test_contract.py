@@ -94,7 +94,7 @@ def test_recompile_gives_the_committed_artifact():
 
 
 def test_contract_module_does_not_import_web3():
-    code = "import sys, desktop.chain as c; c.abi(); assert 'web3' not in sys.modules, 'web3 loaded'"
+    code = "import sys, desktop.chain.contract as c; c.abi(); assert 'web3' not in sys.modules, 'web3 loaded'"
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)
 
 

@@ -88,7 +88,7 @@ def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
     assert dash.peer_id_label.text() == started["peer_id"]
     assert dash.card_model.value.text() == started["model"]
     assert dash.card_round.value.text() == str(finished[-1]["round"])
-    assert dash.card_last.value.text() == f"{finished[-1]['reward_mean']:g}"
+    assert dash.card_last.value.text() == f"{finished[-1]['reward_mean']:.3f}".rstrip("0").rstrip(".")  # 3 places
     total = sum(e["reward_mean"] for e in finished)
     assert dash.card_total.value.text() == f"{total:.2f}".rstrip("0").rstrip(".")
     assert dash.reward_chart.xs == [0, 1, 2]

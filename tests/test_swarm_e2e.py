@@ -8,10 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from desktop import events
+from tests.procs import leftovers
 
 pytestmark = [pytest.mark.slow, pytest.mark.swarm]
 CLI = [sys.executable, "-m", "desktop.cli"]
@@ -31,17 +31,6 @@ def _config(tmp_path: Path, extra: str = "") -> Path:
 # reward spread, so peers have something worth taking from each other.
 SHARING = ("  num_generations: 4\n  max_new_tokens: 96\nproblems:\n  adaptive: false\n  source: generated:2\n"
            "swarm:\n  local_groups: 2\n  external_groups: 2\n")
-
-
-def _processes_using(path: Path) -> list[str]:
-    found = []
-    for proc in psutil.process_iter(["cmdline"]):
-        try:
-            if any(str(path) in part for part in proc.info["cmdline"] or []):
-                found.append(" ".join(proc.info["cmdline"])[:120])
-        except psutil.Error:
-            pass
-    return found
 
 
 def test_three_peers_train_on_each_others_rollouts(tmp_path):
@@ -73,7 +62,7 @@ def test_three_peers_train_on_each_others_rollouts(tmp_path):
     problems = {label: {p for e in evs if e["type"] == "rollouts" for p in e["own_problems"]}
                 for label, evs in by_peer.items()}
     assert not problems["solver-0"] & problems["solver-1"] and not problems["solver-1"] & problems["solver-2"]
-    assert _processes_using(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def _start(tmp_path, name, cfg, *extra):
@@ -116,9 +105,9 @@ def test_a_killed_peer_does_not_stall_the_others_and_rejoins(tmp_path):
         c.wait(30)
         killed_at = time.monotonic()
         deadline = killed_at + 20  # its DHT process and p2pd daemon follow it down
-        while _processes_using(tmp_path / "c") and time.monotonic() < deadline:
+        while leftovers(tmp_path / "c") and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert _processes_using(tmp_path / "c") == []
+        assert leftovers(tmp_path / "c") == []
         # the others go on: each finishes two more rounds, waiting at most the gather deadline
         for proc in (a, b):
             done = _until(proc, lambda e: e["type"] == "round_finished" and e["round"] >= 3, timeout=240)
@@ -147,7 +136,7 @@ def test_a_killed_peer_does_not_stall_the_others_and_rejoins(tmp_path):
             except ProcessLookupError:
                 pass
     assert all(p.returncode in (0, -signal.SIGKILL) for p in procs)
-    assert _processes_using(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_sigterm_to_the_launcher_stops_every_peer(tmp_path):
@@ -167,4 +156,4 @@ def test_sigterm_to_the_launcher_stops_every_peer(tmp_path):
     finally:
         if launcher.poll() is None:
             launcher.kill()
-    assert _processes_using(tmp_path) == []
+    assert leftovers(tmp_path) == []
