@@ -1,5 +1,5 @@
 """The one `rl-swarm` command. Subcommands import their heavy parts lazily, so `identity`,
-`probe --help` and (later) the GUI start fast and never load torch unless they must.
+`probe --help` and the GUI start fast and never load torch unless they must.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (arguments, config, key file).
 """

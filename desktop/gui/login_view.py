@@ -88,11 +88,6 @@ class LoginView(QWidget):
     def showing_error(self) -> bool:
         return self.stack.currentIndex() == 1
 
-    def set_url(self, url: str) -> None:
-        """Point at another login server (e.g. the services restarted on a new port)."""
-        self.url = url
-        self.retry()
-
     def retry(self) -> None:
         self._auto_retries = AUTO_RETRIES
         self._load()

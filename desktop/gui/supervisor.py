@@ -443,7 +443,7 @@ class NodeSupervisor(ProcessSupervisor):
             self.status_changed.emit(self.status.snapshot())
 
     def _on_event(self, ev: dict) -> None:
-        # The first sign of play (a proposer never sends node_started); every event comes after
+        # The first sign of play (trainers and proposers both send node_started); every event comes after
         # the node installed its signal handlers, so SIGUSR1 is safe from here on.
         if ev["type"] in ("node_started", "round_started", "proposer") and self._state is ProcState.STARTING:
             self._set_state(ProcState.RUNNING)

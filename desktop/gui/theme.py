@@ -35,11 +35,6 @@ class Palette:
     error: str
     series: tuple[str, ...]  # chart series colours, in order
 
-    def qcolor(self, role: str, alpha: int = 255) -> QColor:
-        color = QColor(getattr(self, role))
-        color.setAlpha(alpha)
-        return color
-
 
 LIGHT = Palette(
     name="light", window="#f4f5f7", surface="#ffffff", sidebar="#eceef2", text="#1c2230",

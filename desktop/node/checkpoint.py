@@ -78,10 +78,6 @@ class CheckpointStore:
             stale.unlink(missing_ok=True)
         return path
 
-    def latest_round(self) -> int | None:
-        files = self._files()
-        return files[-1][0] if files else None
-
     def restore(self, model, optimizer, model_name: str) -> Resumed | None:
         """Load the newest readable checkpoint for ``model_name`` into model and optimiser."""
         skipped = []
