@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from .accounts import AccountLocked, AccountStore, InvalidEmail, UnknownAccount
-from .chain_writer import ChainError, ChainWriter, Reverted
+from .chain_writer import TransactionError, ChainWriter, Reverted
 
 log = logging.getLogger("desktop.services.api")
 
@@ -113,7 +113,7 @@ async def _transact(request: web.Request, org_id: str, function: str, *args: Any
             await on_revert(account, exc)
         log.info("%s for %s reverted: %s", function, org_id, exc.name)
         return json_error(400, exc.name, metaMessages=exc.meta_messages())
-    except ChainError as exc:
+    except TransactionError as exc:
         log.warning("%s for %s failed: %s", function, org_id, exc)
         return json_error(500, str(exc))
     log.info("%s for %s: %s", function, org_id, tx_hash)
@@ -219,7 +219,7 @@ async def add_bootnodes(request: web.Request) -> web.Response:
             await writer.transact(key, "removeBootnode", index)
     except Reverted as exc:
         return json_error(400, exc.name, metaMessages=exc.meta_messages())
-    except ChainError as exc:
+    except TransactionError as exc:
         return json_error(500, str(exc))
     return web.json_response({"hash": tx_hash, "added": len(new), "removed": len(stale)})
 

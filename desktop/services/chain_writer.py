@@ -34,7 +34,7 @@ class Reverted(Exception):
         return messages + ([self.detail] if self.detail else [])
 
 
-class ChainError(Exception):
+class TransactionError(Exception):
     """The chain could not be reached or refused the transaction for a non-contract reason."""
 
 
@@ -92,7 +92,7 @@ class ChainWriter:
     async def transact(self, private_key: str, function: str, *args: Any) -> str:
         """Call ``function(*args)`` from the key's EOA; returns the tx hash once mined successfully.
 
-        Raises :class:`Reverted` (at gas estimation or in the mined receipt) or :class:`ChainError`.
+        Raises :class:`Reverted` (at gas estimation or in the mined receipt) or :class:`TransactionError`.
         """
         address = EthAccount.from_key(private_key).address
         try:
@@ -112,9 +112,9 @@ class ChainWriter:
         except ContractLogicError as exc:
             raise Reverted(revert_name(exc) or "ExecutionReverted", label, _short(exc)) from None
         except TimeExhausted:
-            raise ChainError(f"{label}: transaction not mined within {self.receipt_timeout:.0f} s") from None
+            raise TransactionError(f"{label}: transaction not mined within {self.receipt_timeout:.0f} s") from None
         except Exception as exc:  # connection refused, insufficient funds...
-            raise ChainError(f"{label}: {_short(exc)}") from None
+            raise TransactionError(f"{label}: {_short(exc)}") from None
         hex_hash = self.w3.to_hex(tx_hash)
         if receipt["status"] != 1:
             raise await self._explain(tx, address, receipt["blockNumber"], label, hex_hash)
