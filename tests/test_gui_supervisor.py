@@ -17,7 +17,7 @@ pytest.importorskip("pytestqt")
 from desktop import events  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
 from desktop.gui.supervisor import (  # noqa: E402
-    NodeSupervisor, Outcome, ProcessSupervisor, ProcState, RestartPolicy, ServiceInfo,
+    NodeSupervisor, Outcome, ProcessSupervisor, ProcState, RestartPolicy, ServicesEndpoints,
     ServicesSupervisor)
 
 NODE_MS = 240_000  # the node imports torch: slow to start on a loaded 2-core machine
@@ -256,7 +256,7 @@ def test_services_ready_restart_and_stop(qtbot):
     rec = Recorder(sup)
     with qtbot.waitSignal(sup.ready, timeout=QUICK_MS) as blocker:
         sup.start()
-    expected = ServiceInfo("http://127.0.0.1:8545", "0xabc", "http://127.0.0.1:3000", "/tmp/token")
+    expected = ServicesEndpoints("http://127.0.0.1:8545", "0xabc", "http://127.0.0.1:3000", "/tmp/token")
     assert blocker.args[0] == expected == sup.info
     qtbot.waitUntil(lambda: len(rec.json) == 2, timeout=QUICK_MS)
     assert sup.state is ProcState.RUNNING

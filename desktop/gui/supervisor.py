@@ -453,7 +453,9 @@ class NodeSupervisor(ProcessSupervisor):
 
 # ---- the local services --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ServiceInfo:
+class ServicesEndpoints:
+    """Where the services listen, as their first stdout line (``ServicesInfo.public()``) says."""
+
     rpc_url: str
     contract: str
     login_url: str
@@ -463,12 +465,12 @@ class ServiceInfo:
 class ServicesSupervisor(ProcessSupervisor):
     """`rl-swarm services`: RUNNING once its first stdout line says where everything listens."""
 
-    ready = Signal(object)  # ServiceInfo
+    ready = Signal(object)  # ServicesEndpoints
     running_on_spawn = False
 
     def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
         super().__init__("local services", argv_factory, **kwargs)
-        self.info: ServiceInfo | None = None
+        self.info: ServicesEndpoints | None = None
 
     def _on_run_start(self) -> None:
         self.info = None
@@ -477,8 +479,8 @@ class ServicesSupervisor(ProcessSupervisor):
         if self.info is not None:
             return
         try:
-            info = ServiceInfo(**{k: str(obj[k]) for k in ("rpc_url", "contract", "login_url",
-                                                             "api_token_file")})
+            info = ServicesEndpoints(**{k: str(obj[k]) for k in ("rpc_url", "contract", "login_url",
+                                                                   "api_token_file")})
         except KeyError:
             return  # a log-ish line before the info line: keep waiting
         self.info = info
