@@ -177,7 +177,7 @@ def cmd_services(args) -> int:
     if args.round_period <= 0:
         return _fail("--round-period must be positive")
     setup_logging(paths.logs, "services", config.logging.level)
-    from desktop.services.runner import run_services
+    from desktop.services.stack import run_services
 
     return run_services(paths.data, json_out=args.json, rpc_port=config.ports.rpc, login_port=config.ports.login,
                         round_period=args.round_period)

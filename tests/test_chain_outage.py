@@ -10,7 +10,7 @@ import pytest
 
 from desktop.chain.connect import FollowingClient
 from desktop.chain.profiles import local_profile, write_services_file
-from desktop.services.runner import free_or
+from desktop.services.stack import free_or
 from tests.procs import EventProcess, Services, node_args
 
 

@@ -6,7 +6,7 @@
     difficulty.py    this peer's own problem level (pass rate near a target)
     grpo.py          GRPOTrainer: batched generation, the clipped objective over micro-batches
     rounds.py        where round numbers come from (a counter, the chain, the peers) and who we talk to
-    connect.py       the chain link and the DHT swarm for a node; bootnodes that answer
+    connections.py   the chain link and the DHT swarm for a node; bootnodes that answer
     chain_link.py    register, follow the coordinator's rounds, queue rewards and winners
     checkpoint.py    per-round checkpoints, written atomically
     models.py hub.py the tiny pool built in code, Hugging Face models and downloads

@@ -153,7 +153,7 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.codezero.problems import ProblemSourceError, load_problems
     from desktop.node.checkpoint import CheckpointStore
     from desktop.node.grpo import GRPOSettings, GRPOTrainer
-    from desktop.node.connect import connect
+    from desktop.node.connections import connect
     from desktop.node.models import pick_device
     from desktop.node.runner import Node
 

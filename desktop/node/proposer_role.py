@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
     """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
     from desktop.codezero.proposer import DifficultyController, Proposer
-    from desktop.node.connect import start_dht
+    from desktop.node.connections import start_dht
     from desktop.node.errors import NodeError
     from desktop.swarm.clock import PeerRoundClock
     from desktop.swarm.directory import Directory

@@ -1,6 +1,6 @@
 """The local profile's services (`rl-swarm services`): what the public swarm's servers do, on this machine.
 
-    runner.py        LocalServices: anvil + coordinator + login server + round keeper, kept alive
+    stack.py         LocalServices: anvil + coordinator + login server + round keeper, kept alive
     login_server.py  the sign-in page and the login API on 127.0.0.1 (bounded logs, session secret)
     api.py           the /api/* routes rl-swarm's node calls, strictly validated
     accounts.py      local accounts: an email's key, encrypted on this machine
