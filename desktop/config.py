@@ -64,7 +64,7 @@ class GameConfig(_Section):
 
 class ProblemsConfig(_Section):
     source: str = "generated"
-    max_difficulty: int = Field(4, ge=0, le=4)
+    max_difficulty: int = Field(4, ge=0, le=4)  # codezero's LEVELS - 1, spelled out: the GUI never imports codezero
     adaptive: bool = True  # generated problems: move between levels to keep the pass rate near target
     pool_size: int | None = Field(None, ge=1, le=1_000_000)  # generated: this many problems per level, revisited
     target_pass_rate: float = Field(0.5, gt=0, lt=1)

@@ -16,9 +16,8 @@ import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
-from .problems import Problem
+from .problems import LEVELS, Problem
 
-LEVELS = 5
 # Bump when a family, its parameters or its text change: peers then refuse each other's references
 # ("gen", version, level, seed) instead of judging a different problem under the same name.
 GENERATOR_VERSION = 1

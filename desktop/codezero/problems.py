@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+LEVELS = 5  # difficulty levels of generated problems: 0 (easiest) .. LEVELS - 1
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -254,11 +256,11 @@ def load_problems(spec: str, seed, *, cache_dir: str | None = None, generated_po
         return ProblemSource(seed, pool=load_humaneval())
     if spec == "generated" or spec.startswith("generated:"):
         try:
-            levels = tuple(int(x) for x in spec.partition(":")[2].split(",")) if ":" in spec else (0, 1, 2, 3, 4)
+            levels = tuple(int(x) for x in spec.partition(":")[2].split(",")) if ":" in spec else tuple(range(LEVELS))
         except ValueError:
             levels = (-1,)
-        if any(lv not in range(5) for lv in levels):
-            raise ProblemSourceError(f"Bad problem spec '{spec}': levels must be 0..4, e.g. 'generated:2'.")
+        if any(lv not in range(LEVELS) for lv in levels):
+            raise ProblemSourceError(f"Bad problem spec '{spec}': levels must be 0..{LEVELS - 1}, e.g. 'generated:2'.")
         return ProblemSource(seed, levels=levels, generated_pool=generated_pool)
     problems = load_mbpp(MBPP_HUB_NAME if spec == "mbpp" else spec, cache_dir=cache_dir)
     if not problems:

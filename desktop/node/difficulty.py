@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from desktop.codezero.problems import LEVELS
+
 
 @dataclass
 class DifficultyTuner:
     level: int = 0
-    max_level: int = 4
+    max_level: int = LEVELS - 1
     target: float = 0.5
     band: float = 0.15
     dwell: int = 4

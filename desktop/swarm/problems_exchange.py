@@ -26,8 +26,7 @@ from typing import Any, Callable, Sequence
 
 import msgpack
 
-from desktop.codezero.generator import LEVELS
-from desktop.codezero.problems import Problem
+from desktop.codezero.problems import LEVELS, Problem
 
 from .owner import publisher_peer_id
 from .records import (MAX_ROUND, REWARD_BOUND, ROSTER_BUCKETS, VERSION, RecordError, bucket_of, check_envelope,
