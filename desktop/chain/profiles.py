@@ -105,15 +105,28 @@ def local_profile(path: str | os.PathLike, name: str = "local") -> ChainProfile:
                         login_url=info["login_url"], api_token_file=Path(info["api_token_file"]))
 
 
-def read_org_id(user_data_file: str | os.PathLike) -> str | None:
-    """The signed-in org id from the login's ``userData.json`` (``{orgId: {...}}``), else None."""
+def user_data_path(data_dir: str | os.PathLike) -> Path:
+    """The login's ``userData.json``: the signed-in account; its presence is the session."""
+    return Path(data_dir) / "login" / "userData.json"
+
+
+def read_user_data(user_data_file: str | os.PathLike) -> tuple[str, Any] | None:
+    """The first (and only) entry of ``userData.json``, ``{orgId: {orgId, address, userId, email}}``
+    as rl-swarm writes it: ``(key, entry)``, or None when the file is missing, unreadable, not an
+    object or empty. The one parser of that file; callers judge the entry themselves."""
     try:
         data = json.loads(Path(user_data_file).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if isinstance(data, dict):
-        for key, entry in data.items():
-            if isinstance(entry, dict) and entry.get("orgId"):
-                return str(entry["orgId"])
-            return str(key)
-    return None
+    if not isinstance(data, dict) or not data:
+        return None
+    return next(iter(data.items()))
+
+
+def read_org_id(user_data_file: str | os.PathLike) -> str | None:
+    """The signed-in org id from the login's ``userData.json`` (``{orgId: {...}}``), else None."""
+    first = read_user_data(user_data_file)
+    if first is None:
+        return None
+    key, entry = first
+    return str(entry["orgId"]) if isinstance(entry, dict) and entry.get("orgId") else str(key)

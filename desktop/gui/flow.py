@@ -42,9 +42,9 @@ class AppFlow(QObject):
             self.launch_node()
 
     def _on_services_ready(self, info) -> None:
-        from desktop.gui.settings.account import read_user_data
+        from desktop.gui.settings.account import signed_in_user
 
-        if read_user_data(self.ctx) is not None:
+        if signed_in_user(self.ctx) is not None:
             self.launch_node()
         else:
             self._waiting_for_login = True  # the window shows the login page

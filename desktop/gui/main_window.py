@@ -261,17 +261,17 @@ class MainWindow(QMainWindow):
         return info.login_url.rstrip("/") if info is not None else ""
 
     def _on_services_ready(self, info) -> None:
-        from desktop.gui.settings.account import read_user_data
-        if read_user_data(self.ctx) is None and "login" not in self.pages:
+        from desktop.gui.settings.account import signed_in_user
+        if signed_in_user(self.ctx) is None and "login" not in self.pages:
             self.add_page("login", "Sign in", "nav-login",
                           factory=lambda: self._build_login(info.login_url, _secret_file(info)))
             self.show_notice("Sign in", "Sign in so your rewards can be submitted on chain.", "info")
 
     def _build_login(self, url: str, secret_file: Path | None = None) -> QWidget:
         from desktop.gui.login_view import LoginView
-        from desktop.gui.settings.account import read_user_data
+        from desktop.gui.settings.account import signed_in_user
         view = LoginView(f"{url.rstrip('/')}/?theme={theme.current().name}",
-                         is_signed_in=lambda: read_user_data(self.ctx) is not None, secret_file=secret_file)
+                         is_signed_in=lambda: signed_in_user(self.ctx) is not None, secret_file=secret_file)
         view.signed_in.connect(self._on_signed_in)
         if self.themes is not None:  # the page follows the app's theme while it is open
             def follow(palette) -> None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop import fsutil
+from desktop.chain.profiles import read_user_data, user_data_path
 
 KEYRING_SERVICE = "rl-swarm-desktop"
 EMAIL_MAX = 254
@@ -172,7 +173,7 @@ class AccountStore:
 
     @property
     def user_data_file(self) -> Path:
-        return self.login_dir / "userData.json"
+        return user_data_path(self.data_dir)
 
     @property
     def user_api_key_file(self) -> Path:
@@ -270,11 +271,12 @@ class AccountStore:
     def current(self) -> Account | None:
         """The signed-in account (persisted in userData.json), or None when signed out."""
         with self._lock:
+            first = read_user_data(self.user_data_file)
+            if first is None:
+                return None
             try:
-                data = json.loads(self.user_data_file.read_text(encoding="utf-8"))
-                org_id = next(iter(data))
-                return self.get(org_id)
-            except (OSError, ValueError, StopIteration, UnknownAccount, AttributeError, TypeError):
+                return self.get(first[0])
+            except (OSError, ValueError, UnknownAccount, AttributeError, TypeError):
                 return None
 
     def sign_out(self, org_id: str | None = None) -> bool:

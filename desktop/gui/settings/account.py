@@ -15,18 +15,16 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
+from desktop.chain.profiles import read_user_data, user_data_path
 from desktop.gui.context import AppContext
 
 from .base import SettingsPage
 
 
-def read_user_data(ctx: AppContext) -> dict | None:
+def signed_in_user(ctx: AppContext) -> dict | None:
     """The signed-in account from userData.json ({orgId, address, userId, email}), or None."""
-    try:
-        data = json.loads((ctx.paths.data / "login" / "userData.json").read_text(encoding="utf-8"))
-        entry = next(iter(data.values()))
-    except (OSError, ValueError, StopIteration, AttributeError):
-        return None
+    first = read_user_data(user_data_path(ctx.paths.data))
+    entry = first[1] if first is not None else None
     return entry if isinstance(entry, dict) and entry.get("orgId") else None
 
 
@@ -64,7 +62,7 @@ class AccountPage(SettingsPage):
 
     def refresh(self) -> None:
         """Show userData.json now; then, if the server is known, its answer when it comes."""
-        self.set_status(read_user_data(self.ctx))
+        self.set_status(signed_in_user(self.ctx))
         if self.status_url:
             if self._net is None:
                 self._net = QNetworkAccessManager(self)
