@@ -1,7 +1,7 @@
 """The coordinator contract, as a node and the commands see it (reads over RPC, writes through the login API).
 
     contract.py  the SwarmCoordinator artifact (ABI, bytecode) and revert names   (json only)
-    profiles.py  which chain a peer talks to: testnet, or the local services' services.json
+    profiles.py  which chain a peer talks to: testnet, or the local services' services.json; userData.json
     connect.py   the profile of a config, the signed-in account, a client that follows the services
     client.py    CoordinatorClient: reads, writes through the login server, ChainRoundSource
     queue.py     SubmissionQueue: submissions kept on disk until the chain answers them
