@@ -6,7 +6,7 @@ window. Three ways of showing the same lines, each for the same time:
 
   naive        a bare QPlainTextEdit, appendPlainText() per line (what a first version does)
   per-line     the real LogsPage, but flushed to the view after every line (no batching)
-  batched      the real LogsPage as shipped: a ring, one append per 100 ms tick
+  batched      the real LogsPage as shipped: a ring, one append per 25 ms tick (FLUSH_MS)
 
     python benchmarks/log_ingest.py [--rate 5000] [--seconds 10]
 

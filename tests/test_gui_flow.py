@@ -48,8 +48,14 @@ def test_start_sign_in_node_runs_dashboard_shows_rounds(qtbot, tmp_path):
 
         _js(login.view, "document.querySelector('#email').value = 'ada@example.org';"
                         "document.querySelector('#signin').click();")
-        with qtbot.waitSignal(flow.node_launched, timeout=60_000):
-            pass
+        launched = []
+        flow.node_launched.connect(lambda: launched.append(True))
+        try:
+            qtbot.waitUntil(lambda: bool(launched), timeout=120_000)
+        except qtbot.TimeoutError:  # say what the page showed, not only that nothing happened
+            status = _read(qtbot, login.view, "document.querySelector('#status').textContent")
+            pytest.fail(f"no node after sign-in; the page says {status!r}; "
+                        f"services {window.services.state.name}")
         qtbot.waitUntil(lambda: "login" not in window.page_names(), timeout=30_000)
 
         dashboard = window.page("dashboard")
