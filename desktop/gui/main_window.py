@@ -136,7 +136,13 @@ class MainWindow(QMainWindow):
         self.status_state = QLabel("Node stopped")
         self.status_round = QLabel("")
         self.status_peers = QLabel("")
+        self.status_news = QLabel("")  # round-by-round news: seen in passing, never in the way
+        self.status_news.setObjectName("statusNews")
+        self._news_timer = QTimer(self)
+        self._news_timer.setSingleShot(True)
+        self._news_timer.timeout.connect(lambda: self.status_news.setText(""))
         bar.addWidget(self.status_state, 1)
+        bar.addPermanentWidget(self.status_news)
         bar.addPermanentWidget(self.status_round)
         bar.addPermanentWidget(self.status_peers)
 
@@ -351,6 +357,12 @@ class MainWindow(QMainWindow):
         if timeout_ms > 0 and kind != "error":  # errors stay until dismissed
             QTimer.singleShot(timeout_ms, notice, notice.dismiss)
         return notice
+
+    def show_news(self, text: str, timeout_ms: int = NOTICE_MS) -> None:
+        """News of the round (a reward recorded, a round joined): a line in the status bar, not a
+        banner that pushes the page down every round."""
+        self.status_news.setText(text)
+        self._news_timer.start(timeout_ms)
 
     def visible_notices(self) -> list[Notice]:
         found = []

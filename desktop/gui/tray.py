@@ -118,6 +118,11 @@ class TrayController(QObject):
         else:
             self.window.show_notice(title, text, kind)
 
+    def news(self, title: str, text: str, kind: str = "info") -> None:
+        """Round-by-round news: the window's status bar only (no balloon, no banner each round)."""
+        self.sent.append((title, text, kind))
+        self.window.show_news(f"{title}: {text}")
+
     def _on_state(self, state) -> None:
         name = state.name
         self._set_icon(name)
@@ -140,10 +145,10 @@ class TrayController(QObject):
         if kind == "node_started":
             self._announce_started(str(ev.get("model", "")))
         elif kind == "joined_round":
-            self.notify("Joined a round", f"Caught up with the swarm at round {ev.get('round')}.")
+            self.news("Joined a round", f"Caught up with the swarm at round {ev.get('round')}.")
         elif kind == "chain_submitted":
             if ev.get("sent"):
-                self.notify("Reward submitted", f"Round {ev.get('round')}: {ev['sent']} submission(s) "
+                self.news("Reward submitted", f"Round {ev.get('round')}: {ev['sent']} submission(s) "
                             "recorded on chain.", "ok")
             if ev.get("failed") or ev.get("error"):
                 self.notify("Submission failed", f"{ev.get('error') or 'the chain refused it'}; "

@@ -60,6 +60,7 @@ class DashboardPage(QWidget):
         super().__init__(parent)
         self.setObjectName("page")
         self.status = None
+        self._history_key = None  # which rounds the charts show now
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         scroll = QScrollArea()
@@ -229,6 +230,12 @@ class DashboardPage(QWidget):
         return status.state[:1].upper() + status.state[1:] if status.state else ""
 
     def _render_history(self, history: list[dict]) -> None:
+        # Rows are added only when a round finishes: every other event (download progress, a
+        # chain status) leaves the charts and the table as they are, so they are not redrawn.
+        key = (len(history), history[-1]["round"] if history else None, id(history[-1]) if history else None)
+        if key == self._history_key:
+            return
+        self._history_key = key
         rounds = [row["round"] for row in history]
         self.reward_chart.set_data(rounds, {"reward": [row["reward_mean"] for row in history]})
         self.loss_chart.set_data(rounds, {"loss": [row.get("loss") for row in history]})
