@@ -117,7 +117,7 @@ def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp
         with qtbot.waitSignal(services.ready, timeout=15000):
             services.start()
         assert "login" in win.page_names() and win.notices[-1][0] == "Sign in"
-        win.show_page("login")
+        assert win.current_page() == "login"  # straight to it: nothing runs before sign-in
         from desktop.gui.login_view import LoginView
         assert win.pages["login"].findChild(LoginView) is not None
         login = ctx.paths.data / "login"

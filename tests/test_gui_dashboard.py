@@ -39,3 +39,32 @@ def test_charts_follow_rounds_and_ignore_other_events(qtbot):
     assert dash.reward_chart.xs == [0, 1, 2]
     assert dash.reward_chart.series["reward"] == pytest.approx([0.0, 0.1, 0.2])
     assert dash.table.item(0, 0).text() == "2"  # newest first
+
+
+@pytest.mark.parametrize("width", [1024, 1200, 1600])
+def test_dashboard_fits_the_window_from_1024_px(qtbot, tmp_path, width):
+    from PySide6.QtWidgets import QApplication, QScrollArea
+
+    from desktop.gui.app import build_window
+    from desktop.gui.context import AppContext
+
+    win = build_window(AppContext.create(tmp_path), QApplication.instance())
+    win.quit_app = lambda: None
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    st = NodeStatus()  # the longest texts a user sees: a full peer id, the 1.5B model's name
+    st.apply(make("node_started", peer_id="QmbnSVjLis67WoeQBFud3Fc3cpRYNrXrThfznfenmSTteh", name="agile tall whale",
+                  model="Qwen/Qwen2.5-Coder-1.5B-Instruct", device="cuda", round=123456, role="solver"))
+    dash = win.dashboard
+    dash.apply_status(st.snapshot())
+    win.resize(width, 780)
+    qtbot.waitUntil(lambda: win.width() == width)
+    QApplication.processEvents()
+    scroll = dash.findChild(QScrollArea)
+    assert scroll.horizontalScrollBar().maximum() == 0  # no sideways scrolling
+    for button in dash.findChildren(type(win.dashboard.copy_button)):
+        if button.text():  # Start, Finish round and stop, Stop: whole, not clipped
+            assert button.visibleRegion().boundingRect().width() == button.width(), button.text()
+    assert dash.peer_id_label.text() == st.peer_id  # elided on screen, never in what it holds
+    assert dash.card_model.value.text() == "Qwen/Qwen2.5-Coder-1.5B-Instruct"

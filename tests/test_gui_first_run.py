@@ -97,3 +97,34 @@ def test_a_broken_probe_is_reported_not_fatal(qtbot, ctx):
         {"name": "npu", "ok": True, "level": "shiny", "message": json.dumps({"x": 1})}]})
     assert wizard.preflight.rows["npu"][0] == "Warning"
     assert "tiny" in wizard.model.pool.itemText(0)
+
+
+_THEME_SWITCH = r"""
+import sys, tempfile
+from pathlib import Path
+import desktop.gui
+from desktop.gui.app import build_window, create_app
+from desktop.gui.context import AppContext
+from desktop.gui.first_run import FirstRunWizard
+app = create_app()
+ctx = AppContext.create(Path(tempfile.mkdtemp()))
+window = build_window(ctx, app)  # its ThemeManager, as the app has
+wizard = FirstRunWizard(ctx, window, probe_command=[sys.executable, "-c", "print('{}')"])
+wizard.show()
+app.processEvents()
+for choice in ("dark", "light", "dark", "system"):
+    window.set_appearance(choice)
+    app.processEvents()
+print("switched", flush=True)
+"""
+
+
+def test_switching_the_theme_with_the_wizard_open_does_not_crash(tmp_path):
+    # in a child: the crash this guards against (a new QStyle per switch) killed the process
+    import os
+    import subprocess
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-c", _THEME_SWITCH], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "switched" in proc.stdout

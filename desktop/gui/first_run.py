@@ -232,10 +232,15 @@ class IdentityStep(QWizardPage):
         self.backup_button.clicked.connect(self._backup_clicked)
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.next_hint = QLabel("After Finish the app starts the swarm. On the local swarm, the sign-in "
+                                "page opens first: an email is all it asks.")
+        self.next_hint.setWordWrap(True)
+        self.next_hint.setObjectName("muted")
         layout = QVBoxLayout(self)
         for widget in (self.info, self.encrypt, self.passphrase, self.backup_button, self.status):
             layout.addWidget(widget)
         layout.addStretch(1)
+        layout.addWidget(self.next_hint)
 
     def initializePage(self) -> None:
         if self.identity is not None:

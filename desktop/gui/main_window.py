@@ -272,6 +272,8 @@ class MainWindow(QMainWindow):
             self.add_page("login", "Sign in", "nav-login",
                           factory=lambda: self._build_login(info.login_url, _secret_file(info)))
             self.show_notice("Sign in", "Sign in so your rewards can be submitted on chain.", "info")
+            if self.current_page() == "dashboard":  # the node waits for it: go there (not away from
+                self.show_page("login")            # a page the user opened)
 
     def _build_login(self, url: str, secret_file: Path | None = None) -> QWidget:
         from desktop.gui.login_view import LoginView

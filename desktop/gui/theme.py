@@ -182,6 +182,9 @@ def qpalette(p: Palette) -> QPalette:
     return pal
 
 
+_fusion_set = False
+
+
 class ThemeManager(QObject):
     """Applies a scheme to the app and re-applies it when the system scheme flips."""
 
@@ -200,10 +203,14 @@ class ThemeManager(QObject):
         self.apply()
 
     def apply(self) -> Palette:
-        global _current
+        global _current, _fusion_set
         dark = self.choice == "dark" or (self.choice == "system" and system_is_dark())
         _current = DARK if dark else LIGHT
-        self._app.setStyle("Fusion")  # the same widgets everywhere; the native styles ignore parts of the sheet
+        # The same widgets everywhere (the native styles ignore parts of the sheet). Set once: a new
+        # QStyle per switch crashed the second switch while a QWizard (the first-run wizard) existed.
+        if not _fusion_set:  # once per process (one QApplication), whichever ThemeManager comes first
+            self._app.setStyle("Fusion")
+            _fusion_set = True
         self._app.setPalette(qpalette(_current))
         self._app.setStyleSheet(stylesheet(_current))
         self.changed.emit(_current)

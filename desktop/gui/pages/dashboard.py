@@ -15,8 +15,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGridLayout, QHBoxLayo
 from desktop.gui import theme
 from desktop.gui.widgets.cards import StatCard, StatePill
 from desktop.gui.widgets.charts import LineChart, StackedBarChart
+from desktop.gui.widgets.labels import ElidedLabel
 
 TABLE_ROWS = 50
+CARDS_ONE_ROW_PX = 960  # the page's width from which the six cards fit in one row
 PHASES = (("generate_s", "generate"), ("judge_s", "judge"), ("train_s", "train"), ("comm_s", "comm"))  # round_finished timings
 _COLUMNS = ["Round", "Reward", "Loss", "Total", "Gen.", "Judge", "Train", "Comm"]
 
@@ -84,7 +86,7 @@ class DashboardPage(QWidget):
         self.name_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         id_row = QHBoxLayout()
         id_row.setSpacing(6)
-        self.peer_id_label = QLabel("peer id appears once the node has started")
+        self.peer_id_label = ElidedLabel("peer id appears once the node has started", mode=Qt.ElideMiddle)
         self.peer_id_label.setObjectName("mono")
         self.peer_id_label.setTextInteractionFlags(Qt.TextSelectableByMouse)
         self.copy_button = QPushButton()
@@ -120,8 +122,9 @@ class DashboardPage(QWidget):
         self.card_time = StatCard("Last round", "—", "wall time")
         self.cards = [self.card_round, self.card_model, self.card_peers, self.card_last, self.card_total,
                       self.card_time]
-        for i, card in enumerate(self.cards):
-            cards.addWidget(card, 0, i)
+        self.card_grid = cards
+        self._card_columns = 0
+        self._layout_cards(len(self.cards))
         root.addLayout(cards)
 
         charts = QGridLayout()
@@ -140,8 +143,9 @@ class DashboardPage(QWidget):
         self.table.setShowGrid(False)
         self.table.setObjectName("flatTable")
         header = self.table.horizontalHeader()
-        header.setMinimumSectionSize(44)
+        header.setMinimumSectionSize(38)
         header.setSectionResizeMode(QHeaderView.Stretch)  # short texts: equal widths fit half a window
+        header.setSectionResizeMode(1, QHeaderView.ResizeToContents)  # the longest title, never cut
         for c in range(1, len(_COLUMNS)):
             self.table.horizontalHeaderItem(c).setTextAlignment(Qt.AlignRight | Qt.AlignVCenter)
         self.table.verticalHeader().setDefaultSectionSize(26)
@@ -165,6 +169,22 @@ class DashboardPage(QWidget):
         charts.setRowStretch(1, 1)
         root.addLayout(charts, 1)
         self.restyle()
+
+    def _layout_cards(self, columns: int) -> None:
+        if columns == self._card_columns:
+            return
+        self._card_columns = columns
+        for card in self.cards:
+            self.card_grid.removeWidget(card)
+        for i, card in enumerate(self.cards):
+            self.card_grid.addWidget(card, i // columns, i % columns)
+        for c in range(len(self.cards)):  # equal columns: a long value elides instead of widening one
+            self.card_grid.setColumnStretch(c, 1 if c < columns else 0)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        # six cards in a row from CARDS_ONE_ROW_PX wide, two rows of three below (a 1024 px window)
+        self._layout_cards(len(self.cards) if self.width() >= CARDS_ONE_ROW_PX else 3)
 
     # ---- wiring ---------------------------------------------------------------------------------
     def bind_actions(self, *actions: tuple[QAction, str]) -> None:

@@ -1,1 +1,1 @@
-"""Reusable widgets: stat cards and charts."""
+"""Reusable widgets: stat cards, charts, and a label that elides instead of widening the page."""

@@ -7,6 +7,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.gui import theme
+from desktop.gui.widgets.labels import ElidedLabel
 
 
 class StatCard(QFrame):
@@ -23,10 +24,10 @@ class StatCard(QFrame):
         # sizes come from the stylesheet (#cardTitle, #cardValue): it would override setFont()
         self.title = QLabel(title.upper())
         self.title.setObjectName("cardTitle")
-        self.value = QLabel(value)
+        self.value = ElidedLabel(value)  # a long model name shortens; the card never widens the page
         self.value.setObjectName("cardValue")
         self.value.setTextInteractionFlags(Qt.TextSelectableByMouse)
-        self.hint = QLabel(hint)
+        self.hint = ElidedLabel(hint)
         self.hint.setObjectName("muted")
         self.hint.setTextInteractionFlags(Qt.TextSelectableByMouse)
         for label in (self.title, self.value, self.hint):

@@ -54,6 +54,7 @@ class _Chart(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.title = title
+        self._legend_drop = 0  # set while painting: 20 when the legend takes its own line
         self.unit = unit
         self.empty_text = empty_text
         self.xs: list[int] = []
@@ -85,7 +86,8 @@ class _Chart(QWidget):
     def _plot_rect(self, painter: QPainter, ticks: list[float]) -> QRectF:
         fm = painter.fontMetrics()
         left = max(fm.horizontalAdvance(fmt(t)) for t in ticks) + 14
-        return QRectF(14 + left, 44, self.width() - left - 30, self.height() - 44 - 30)
+        top = 44 + self._legend_drop  # below the legend when it had to take a line of its own
+        return QRectF(14 + left, top, self.width() - left - 30, self.height() - top - 30)
 
     def _x_pos(self, plot: QRectF, index: int) -> float:
         n = len(self.xs)
@@ -106,10 +108,11 @@ class _Chart(QWidget):
         title_font.setWeight(QFont.DemiBold)
         painter.setFont(title_font)
         painter.setPen(QColor(pal.text))
-        painter.drawText(QRectF(16, 10, self.width() - 32, 22), Qt.AlignLeft | Qt.AlignVCenter,
-                         self.title + (f" ({self.unit})" if self.unit else ""))
+        title = self.title + (f" ({self.unit})" if self.unit else "")
+        painter.drawText(QRectF(16, 10, self.width() - 32, 22), Qt.AlignLeft | Qt.AlignVCenter, title)
+        title_right = 16 + painter.fontMetrics().horizontalAdvance(title) + 16
         painter.setFont(self.font())
-        self._paint_legend(painter, pal)
+        self._paint_legend(painter, pal, title_right)
         if not self.has_data():
             painter.setPen(QColor(pal.muted))
             painter.drawText(QRectF(self.rect()).adjusted(24, 30, -24, 0), Qt.AlignCenter | Qt.TextWordWrap,
@@ -137,20 +140,25 @@ class _Chart(QWidget):
         if self._hover is not None and self._hover < len(self.xs):
             self._paint_hover(painter, plot, pal)
 
-    def _paint_legend(self, painter: QPainter, pal: theme.Palette) -> None:
+    def _paint_legend(self, painter: QPainter, pal: theme.Palette, title_right: float) -> None:
+        self._legend_drop = 0
         if len(self.series) < 2:
             return
         fm = painter.fontMetrics()
+        width = sum(fm.horizontalAdvance(name) + 28 for name in self.series)
+        y = 10
+        if self.width() - 16 - width < title_right:  # a narrow chart: the legend goes under the title
+            y, self._legend_drop = 30, 20
         x = self.width() - 16
         for i, name in reversed(list(enumerate(self.series))):
             width = fm.horizontalAdvance(name)
             x -= width
             painter.setPen(QColor(pal.muted))
-            painter.drawText(QRectF(x, 10, width + 2, 22), Qt.AlignVCenter, name)
+            painter.drawText(QRectF(x, y, width + 2, 22), Qt.AlignVCenter, name)
             x -= 14
             painter.setPen(Qt.NoPen)
             painter.setBrush(QColor(pal.series[i % len(pal.series)]))
-            painter.drawRoundedRect(QRectF(x, 16, 9, 9), 2, 2)
+            painter.drawRoundedRect(QRectF(x, y + 6, 9, 9), 2, 2)
             x -= 14
 
     def _paint_x_labels(self, painter: QPainter, plot: QRectF) -> None:
