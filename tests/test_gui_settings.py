@@ -358,3 +358,14 @@ def test_gui_modules_stay_light():
     env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).parents[1])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_node_environment_carries_the_stored_token(ctx):
+    from desktop.gui.settings.huggingface import hf_token_store, node_env
+
+    assert node_env(ctx) == {}  # no token: nothing added
+    hf_token_store(ctx).set(TOKEN)
+    assert node_env(ctx) == {"HF_TOKEN": TOKEN}
+    ctx.paths.config.mkdir(parents=True, exist_ok=True)
+    ctx.paths.config_file.write_text("hf:\n  token_env: MY_HF\n")
+    assert node_env(ctx) == {"MY_HF": TOKEN}  # under the variable the config names

@@ -285,3 +285,20 @@ def test_module_stays_light():
             "print([m for m in ('torch', 'transformers', 'hivemind') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_every_start_reads_the_environment_afresh(qtbot):
+    # The tray's Start, the dashboard's and the app flow's are one path: the supervisor asks for the
+    # environment (the Hugging Face token) at every start, so a token saved since is passed on.
+    current = {"HF_TOKEN": "first"}
+    argv = script("""
+        import os
+        print('token=' + os.environ.get('HF_TOKEN', '-'))
+    """)
+    sup = ProcessSupervisor("env", lambda: argv, env_factory=lambda: dict(current))
+    rec = Recorder(sup)
+    for value in ("first", "second"):
+        current["HF_TOKEN"] = value
+        with qtbot.waitSignal(sup.finished, timeout=QUICK_MS):
+            sup.start()
+    assert [text for _, text in rec.logs if text.startswith("token=")] == ["token=first", "token=second"]

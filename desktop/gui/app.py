@@ -128,8 +128,9 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
     themes = theme.ThemeManager(app, str(store.value("appearance", "system")))
     themes.apply()
     app.setWindowIcon(theme.icon("app", size=256))
+    from desktop.gui.settings.huggingface import node_env
     node = NodeSupervisor(lambda: ctx.app_node_command(*node_args), parent=app,
-                          log_path=ctx.paths.logs / "node-console.log")
+                          env_factory=lambda: node_env(ctx), log_path=ctx.paths.logs / "node-console.log")
     services = ServicesSupervisor(lambda: ctx.services_command(), parent=app,
                                   log_path=ctx.paths.logs / "services-console.log")
     has_tray = tray_available()

@@ -58,10 +58,5 @@ class AppFlow(QObject):
         node = self.window.node
         if node is None or not self.autostart_node or node.state.name not in ("STOPPED", "CRASHED"):
             return
-        from desktop.gui.settings.huggingface import read_hf_token
-
-        token = read_hf_token(self.ctx)
-        if token:  # the node reads it from the environment variable named in its config
-            node.set_env(self.ctx.load_config().hf.token_env, token)
-        node.start()
+        node.start()  # the same start as the Start button's: the supervisor adds the token itself
         self.node_launched.emit()

@@ -99,12 +99,14 @@ class ProcessSupervisor(QObject):
 
     def __init__(self, name: str, argv_factory: Callable[[], list[str]], *, parent: QObject | None = None,
                  restart: RestartPolicy | None = None, env: dict | None = None,
+                 env_factory: Callable[[], dict] | None = None,
                  log_path: Path | None = None, stop_timeout: float = 30.0) -> None:
         super().__init__(parent)
         self.name = name
         self._argv_factory = argv_factory
         self.policy = restart or RestartPolicy()
         self._env = dict(env or {})
+        self._env_factory = env_factory  # read at every start and restart (e.g. a token saved since)
         self._log_path = Path(log_path) if log_path else None
         self.stop_timeout = stop_timeout
         self._state = ProcState.STOPPED
@@ -228,7 +230,9 @@ class ProcessSupervisor(QObject):
         self._proc = proc
         env = QProcessEnvironment.systemEnvironment()
         # the child stops by itself if this app dies without stopping it (see desktop.parent_watch)
-        for key, value in {**self._env, "PYTHONUNBUFFERED": "1", "RL_SWARM_PARENT_PID": str(os.getpid())}.items():
+        extra = self._env_factory() if self._env_factory is not None else {}
+        for key, value in {**self._env, **extra, "PYTHONUNBUFFERED": "1",
+                           "RL_SWARM_PARENT_PID": str(os.getpid())}.items():
             env.insert(key, str(value))
         proc.setProcessEnvironment(env)
         proc.setStandardInputFile(QProcess.nullDevice())

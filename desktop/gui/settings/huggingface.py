@@ -98,6 +98,19 @@ def read_hf_token(ctx: AppContext) -> str | None:
     return hf_token_store(ctx).get()
 
 
+def node_env(ctx: AppContext) -> dict[str, str]:
+    """The node's environment from the app's settings: the stored token, under the variable the
+    config names. Read at every start, whichever button started the node."""
+    token = read_hf_token(ctx)
+    if not token:
+        return {}
+    try:
+        name = ctx.load_config().hf.token_env
+    except Exception:  # a config with errors: the settings page says so; the default name then
+        name = "HF_TOKEN"
+    return {name: token}
+
+
 class HuggingFacePage(SettingsPage):
     title = "Hugging Face"
     icon_name = "network-server"
