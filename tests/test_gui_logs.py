@@ -9,7 +9,8 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 from desktop import events
 from desktop.gui.app import protect_singletons
 from desktop.gui.pages.logs import ERROR, INFO, WARNING, LogsPage, describe_event, parse_level
-from desktop.gui.supervisor import NodeSupervisor, ProcState
+from desktop.gui.children import NodeSupervisor
+from desktop.gui.supervisor import ProcState
 
 pytestmark = pytest.mark.gui
 protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see desktop.gui.app)

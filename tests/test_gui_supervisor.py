@@ -16,9 +16,8 @@ pytest.importorskip("pytestqt")
 
 from desktop import events  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
-from desktop.gui.supervisor import (  # noqa: E402
-    NodeSupervisor, Outcome, ProcessSupervisor, ProcState, RestartPolicy, ServicesEndpoints,
-    ServicesSupervisor)
+from desktop.gui.children import NodeSupervisor, ServicesEndpoints, ServicesSupervisor  # noqa: E402
+from desktop.gui.supervisor import Outcome, ProcessSupervisor, ProcState, RestartPolicy  # noqa: E402
 
 NODE_MS = 240_000  # the node imports torch: slow to start on a loaded 2-core machine
 QUICK_MS = 30_000

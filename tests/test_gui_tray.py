@@ -8,7 +8,8 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from desktop.gui.app import protect_singletons
 from desktop.gui.context import AppContext
 from desktop.gui.main_window import MainWindow
-from desktop.gui.supervisor import NodeSupervisor, ProcState, RestartPolicy
+from desktop.gui.children import NodeSupervisor
+from desktop.gui.supervisor import ProcState, RestartPolicy
 from desktop.gui.tray import TrayController
 
 pytestmark = pytest.mark.gui

@@ -1,5 +1,22 @@
 """The desktop app (PySide6 + qasync). Never imports torch, transformers or hivemind: the node and
-the local services run in subprocesses and talk to the app through desktop.events."""
+the local services run in subprocesses and talk to the app through desktop.events.
+
+    app.py           `rl-swarm gui`: one instance, the QApplication, build_window, --screenshot
+    context.py       AppContext: paths, config, gui.ini, the commands that start the children
+    flow.py          AppFlow: first run -> local services -> sign-in -> node
+    first_run.py     the first-run wizard (probe, profile, model, token, identity and backup)
+    main_window.py   MainWindow: sidebar of pages, notices, status bar (round news), menus
+    supervisor.py    ProcessSupervisor (QProcess, restarts, Outcome), ProcState, RestartPolicy
+    children.py      NodeSupervisor (status from events), ServicesSupervisor (ServicesEndpoints)
+    node_status.py   NodeStatus: the node's events folded into what the dashboard shows (no Qt)
+    tray.py          the tray icon, its menu, notifications; NodeActions shared with the window
+    login_view.py    the login server's sign-in page in a QWebEngineView
+    theme.py         light and dark palettes, the stylesheet, tinted icons
+    screenshots.py   every page as PNG with a running tiny node
+    pages/           dashboard.py, logs.py
+    settings/        one file per settings page (load()/save()), base.py the contract
+    widgets/         cards.py, charts.py, labels.py (ElidedLabel)
+"""
 
 import sys
 

@@ -121,7 +121,7 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
     """The window with its supervisors, tray and theme, as main() runs it (also for benchmarks)."""
     from desktop.gui import theme
     from desktop.gui.main_window import MainWindow
-    from desktop.gui.supervisor import NodeSupervisor, ServicesSupervisor
+    from desktop.gui.children import NodeSupervisor, ServicesSupervisor
     from desktop.gui.tray import TrayController, tray_available
 
     store = QSettings(str(ctx.gui_settings_file()), QSettings.IniFormat)

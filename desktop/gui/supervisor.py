@@ -1,4 +1,4 @@
-"""Supervise the app's child processes (the node, the local services) with QProcess.
+"""Supervise a child process with QProcess (the node's and the services' own parts: children.py).
 
 One QObject wraps one QProcess per run: it turns stdout into protocol events, keeps every other
 line for the log view, restarts a crashed child with exponential backoff and describes how each
@@ -22,7 +22,6 @@ from typing import Callable
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop import events
-from desktop.gui.node_status import NodeStatus
 
 POSIX = os.name == "posix"
 MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
@@ -421,73 +420,3 @@ def _killpg(pgid: int, sig: int) -> bool:
         return True
     except (ProcessLookupError, PermissionError):
         return False
-
-
-# ---- the node ------------------------------------------------------------------------------------
-class NodeSupervisor(ProcessSupervisor):
-    """The node process, plus the node's latest status as read from its events."""
-
-    status_changed = Signal(object)  # NodeStatus (a snapshot)
-    running_on_spawn = False  # RUNNING once node_started says the model is loaded
-
-    def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
-        super().__init__("node", argv_factory, **kwargs)
-        self.status = NodeStatus()
-        self.state_changed.connect(self._on_state)
-
-    def _on_run_start(self) -> None:
-        self.status.new_run()
-
-    def _last_round(self) -> int | None:
-        return self.status.last_completed
-
-    def _on_state(self, state: ProcState) -> None:
-        if state is not ProcState.RUNNING:  # RUNNING's text comes from the events
-            self.status.state = {ProcState.STARTING: "loading model"}.get(state, state.value)
-            self.status_changed.emit(self.status.snapshot())
-
-    def _on_event(self, ev: dict) -> None:
-        # The first sign of play (trainers and proposers both send node_started); every event comes after
-        # the node installed its signal handlers, so SIGUSR1 is safe from here on.
-        if ev["type"] in ("node_started", "round_started", "proposer") and self._state is ProcState.STARTING:
-            self._set_state(ProcState.RUNNING)
-        if self.status.apply(ev):
-            self.status_changed.emit(self.status.snapshot())
-
-
-# ---- the local services --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ServicesEndpoints:
-    """Where the services listen, as their first stdout line (``ServicesInfo.public()``) says."""
-
-    rpc_url: str
-    contract: str
-    login_url: str
-    api_token_file: str
-
-
-class ServicesSupervisor(ProcessSupervisor):
-    """`rl-swarm services`: RUNNING once its first stdout line says where everything listens."""
-
-    ready = Signal(object)  # ServicesEndpoints
-    running_on_spawn = False
-
-    def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
-        super().__init__("local services", argv_factory, **kwargs)
-        self.info: ServicesEndpoints | None = None
-
-    def _on_run_start(self) -> None:
-        self.info = None
-
-    def _on_json(self, obj: dict) -> None:
-        if self.info is not None:
-            return
-        try:
-            info = ServicesEndpoints(**{k: str(obj[k]) for k in ("rpc_url", "contract", "login_url",
-                                                                   "api_token_file")})
-        except KeyError:
-            return  # a log-ish line before the info line: keep waiting
-        self.info = info
-        if self._state is ProcState.STARTING:
-            self._set_state(ProcState.RUNNING)
-        self.ready.emit(info)
