@@ -141,13 +141,6 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
     return window
 
 
-def _shutdown(window) -> None:
-    for sup in (window.node, window.services):
-        if sup is not None and sup.state.name != "STOPPED":
-            sup.shutdown(timeout=10)
-    window.tray.hide()
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     ctx = AppContext.create(args.data_dir)
@@ -161,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         instance.listen()
     window = build_window(ctx, app, ("--pool", "tiny") if args.screenshot else ())
     instance.message.connect(lambda text: window.bring_to_front() if text == "raise" else None)
-    app.aboutToQuit.connect(lambda: _shutdown(window))
+    app.aboutToQuit.connect(window.stop_children)
     if os.environ.get(FIRST_PAINT_ENV):
         _quit_after_first_paint(window, app)
     window.show()

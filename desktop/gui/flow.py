@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from desktop.gui.supervisor import ProcState
+
 
 class AppFlow(QObject):
     node_launched = Signal()
@@ -56,7 +58,7 @@ class AppFlow(QObject):
 
     def launch_node(self) -> None:
         node = self.window.node
-        if node is None or not self.autostart_node or node.state.name not in ("STOPPED", "CRASHED"):
+        if node is None or not self.autostart_node or node.state not in (ProcState.STOPPED, ProcState.CRASHED):
             return
         node.start()  # the same start as the Start button's: the supervisor adds the token itself
         self.node_launched.emit()

@@ -19,6 +19,7 @@ from desktop.gui import theme
 from desktop.gui.context import AppContext, cli_command
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
+from desktop.gui.supervisor import ProcState
 from desktop.gui.tray import NodeActions
 from desktop.gui.widgets.cards import Notice
 
@@ -47,6 +48,10 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self.quit_app: Callable[[], None] = QApplication.quit  # tests replace it
         self._told_about_tray = False
+        # the window's companions, made by build_window once the window exists (each needs it)
+        self.tray = None        # TrayController
+        self.flow = None        # AppFlow
+        self.first_run = None   # FirstRunWizard, while it is open
         self.notices: list[tuple[str, str, str]] = []  # every notice shown, oldest first
 
         central = QWidget()
@@ -313,17 +318,18 @@ class MainWindow(QMainWindow):
         reply.finished.connect(reply.deleteLater)
 
     def _on_services_state(self, state) -> None:
-        self.services_start.setEnabled(state.name in ("STOPPED", "CRASHED"))
-        self.services_stop.setEnabled(state.name in ("STARTING", "RUNNING", "CRASHED"))
-        if state.name == "CRASHED":
+        self.services_start.setEnabled(state in (ProcState.STOPPED, ProcState.CRASHED))
+        self.services_stop.setEnabled(state in (ProcState.STARTING, ProcState.RUNNING, ProcState.CRASHED))
+        if state is ProcState.CRASHED:
             self.show_notice("Local services stopped", "The local chain or login server exited; see Logs.",
                              "error")
 
     # ---- node state -----------------------------------------------------------------------------
     def _on_node_state(self, state) -> None:
         self.dashboard.set_proc_state(state)
-        text = {"STOPPED": "Node stopped", "STARTING": "Node starting…", "RUNNING": "Node running",
-                "STOPPING": "Node stopping…", "CRASHED": "Node crashed — see Logs"}.get(state.name, state.name)
+        text = {ProcState.STOPPED: "Node stopped", ProcState.STARTING: "Node starting…",
+                ProcState.RUNNING: "Node running", ProcState.STOPPING: "Node stopping…",
+                ProcState.CRASHED: "Node crashed — see Logs"}.get(state, f"Node {state.value}")
         self.status_state.setText(text)
 
     def _on_status(self, status) -> None:
@@ -332,7 +338,7 @@ class MainWindow(QMainWindow):
             self.status_round.setText(f"Round {status.round}")
         self.status_peers.setText(f"{len(status.peers_seen)} peer{'s' * (len(status.peers_seen) != 1)} · "
                                   f"total reward {status.total_reward:.2f}")
-        if self.node is not None and self.node.state.name == "RUNNING" and status.state:
+        if self.node is not None and self.node.state is ProcState.RUNNING and status.state:
             self.status_state.setText(f"Running · {status.state}")
 
     def _load_identity(self) -> None:
@@ -407,10 +413,17 @@ class MainWindow(QMainWindow):
         """Quit the app; a running node is asked to stop first (bounded by its stop timeout)."""
         self._quitting = True
         self.settings_store.setValue("window/geometry", self.saveGeometry())
-        for sup in (self.node, self.services):
-            if sup is not None and sup.state.name != "STOPPED":
-                sup.shutdown(timeout=10)
+        self.stop_children()
         self.quit_app()
+
+    def stop_children(self) -> None:
+        """The one shutdown routine (Quit, SIGTERM, the app's own exit, the screenshot run): the node,
+        then the services, each stopped and waited for (bounded); the tray icon goes."""
+        for sup in (self.node, self.services):
+            if sup is not None and sup.state is not ProcState.STOPPED:
+                sup.shutdown(timeout=10)
+        if self.tray is not None:
+            self.tray.hide()
 
     def _close_to_tray(self) -> bool:
         try:
@@ -426,9 +439,8 @@ class MainWindow(QMainWindow):
             self.hide()
             if not self._told_about_tray:
                 self._told_about_tray = True
-                tray = getattr(self, "tray", None)
-                if tray is not None:
-                    tray.notify("Still running", "RL Swarm keeps running in the tray. Quit from its menu.")
+                if self.tray is not None:
+                    self.tray.notify("Still running", "RL Swarm keeps running in the tray. Quit from its menu.")
             return
         self.settings_store.setValue("window/geometry", self.saveGeometry())
         if not self._quitting:

@@ -113,9 +113,7 @@ class ScreenshotRun(QObject):
             themes.set_choice(str(window.settings_store.value("appearance", "system")))
         self._say(f"{len(self.saved)} pages saved")
         print("\n".join(str(path) for path in self.saved))
-        for sup in (window.node, window.services):
-            if sup is not None:
-                sup.shutdown(timeout=10)
+        window.stop_children()
         self._say("node and services stopped")
         QTimer.singleShot(0, lambda: QApplication.instance().exit(code))
 
