@@ -22,6 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable
 
+from desktop.proc_stop import terminate_then_kill
+
 ENV_OVERRIDE = "RL_SWARM_ANVIL"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
@@ -232,13 +234,7 @@ class Anvil:
         proc = self._proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+        terminate_then_kill([proc], timeout, group=False)
         self._reset()
         return proc.returncode
 

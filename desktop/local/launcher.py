@@ -8,17 +8,16 @@ SIGTERM) stops every peer with SIGTERM, then kills what has not exited: nothing 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from desktop.events import EventError, decode
+from desktop.proc_stop import terminate_then_kill
 
 
 @dataclass
@@ -235,27 +234,11 @@ class LocalSwarm:
 
     def stop(self, grace: float = 30.0) -> None:
         """SIGTERM every live peer, wait up to ``grace`` seconds, then kill what is left."""
-        live = [p for p in self.peers if p.proc is not None and p.proc.poll() is None]
-        for p in live:
-            try:
-                p.proc.send_signal(signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + grace
-        for p in live:
-            try:
-                p.proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.proc.kill()
-                p.proc.wait(10)
+        # each peer leads its own process group: its DHT daemon goes with it
+        terminate_then_kill([p.proc for p in self.peers if p.proc is not None], grace)
         if self.services is not None:
             self.services.stop()
         for p in self.peers:
-            if p.proc is not None:
-                try:  # each peer leads its own process group: its DHT daemon goes with it
-                    os.killpg(p.proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
             if p.reader is not None:
                 p.reader.join(10)
 

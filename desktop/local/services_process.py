@@ -7,13 +7,13 @@ local solver its own account on the login server, as if each peer had its own us
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
 import urllib.request
 from pathlib import Path
+
+from desktop.proc_stop import terminate_then_kill
 
 
 class ServicesFailed(Exception):
@@ -68,14 +68,4 @@ class ServicesProcess:
     def stop(self, grace: float = 20.0) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)  # anvil saves its state on the way out
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait(10)
+        terminate_then_kill([self.proc], grace)  # on SIGTERM anvil saves its state on the way out
