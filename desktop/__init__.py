@@ -1,3 +1,20 @@
-"""RL Swarm Desktop: a peer-to-peer GRPO node, its local swarm and its desktop app."""
+"""RL Swarm Desktop: a peer-to-peer GRPO node, its local swarm and its desktop app.
+
+    node/        one peer that trains: models, GRPO, the round (runner.py), SAPO choice, checkpoints
+    codezero/    the game: problems and their references, the sandbox and judge, rewards, proposer
+    swarm/       the hivemind DHT: signed records, the roster, the rollout exchange, the clock
+    chain/       the coordinator contract: client, submission queue, profiles, anvil, deploy
+    services/    `rl-swarm services`: the local login server, accounts, round keeper (stack.py)
+    local/       `rl-swarm swarm`: the processes of a swarm on this machine
+    identity/    swarm.pem, its peer id and name, backups
+    gui/         the desktop app (never imports torch, transformers or hivemind)
+    cli.py       the one `rl-swarm` command
+    events.py    the event protocol (JSON lines) between a node and whoever watches it
+    config.py    the node's settings (pydantic) over resources/config/default.yaml
+    paths.py     where things live on disk; logs.py the log files (secrets redacted)
+    probe.py     what this machine has and which model pool it joins
+    fsutil.py    atomic, private file writes; proc_stop.py SIGTERM -> grace -> SIGKILL
+    parent_watch.py  children stop when the app dies
+"""
 
 __version__ = "0.1.0"
