@@ -8,7 +8,7 @@ figure is the cumulative own reward (sum over rounds of the round's mean own rew
 the peers), and its ratio to 8/0, beside Gensyn's figure for 8 x Qwen2.5-0.5B (SAPO, arXiv
 2509.08721: 4/4 ~ +94 % over 8/0; 2/6 unstable).
 
-    python benchmarks/sapo.py [--rounds 40] [--generations 4] [--configs 8/0 6/2 4/4 2/6]
+    python benchmarks/sapo.py [--rounds 40] [--generations 4] [--configs 8/0 6/2 4/4 2/6] [--pool-size N|null]
 
 Goal (issue 9): some sharing configuration beats 8/0. If none does, the README says so.
 """
@@ -30,11 +30,13 @@ from tests.procs import EventProcess, node_args  # noqa: E402
 PAPER = {"8/0": "1.00x (silo)", "6/2": "better than silo", "4/4": "~1.94x (best)", "2/6": "unstable"}
 
 
-def run_config(own: int, external: int, peers: int, rounds: int, generations: int, work: Path) -> dict:
+def run_config(own: int, external: int, peers: int, rounds: int, generations: int, work: Path,
+               pool_size: str | None = None) -> dict:
     cfg = work / "sapo.yaml"
     cfg.write_text(f"training:\n  num_generations: {generations}\n"
                    f"swarm:\n  local_groups: {own}\n  external_groups: {external}\n"
-                   f"  expected_peers: {peers - 1}\n  gather_timeout: 60\n")
+                   f"  expected_peers: {peers - 1}\n  gather_timeout: 60\n"
+                   + (f"problems:\n  pool_size: {pool_size}\n" if pool_size is not None else ""))
     nodes, boot = [], []
     try:
         for i in range(peers):
@@ -65,6 +67,9 @@ def main() -> int:
     parser.add_argument("--peers", type=int, default=4)
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--configs", nargs="+", default=["8/0", "6/2", "4/4", "2/6"])
+    parser.add_argument("--pool-size", default=None, metavar="N|null",
+                        help="problems.pool_size for every peer (default: the tiny pool's own, 16; "
+                             "null: a new problem every time)")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="rlswarm-sapo-") as tmp:
@@ -73,9 +78,12 @@ def main() -> int:
             work = Path(tmp) / spec.replace("/", "-")
             work.mkdir()
             print(f"[sapo] {spec} ...", file=sys.stderr, flush=True)
-            results[spec] = run_config(own, external, args.peers, args.rounds, args.generations, work)
+            results[spec] = run_config(own, external, args.peers, args.rounds, args.generations, work,
+                                       args.pool_size)
     base = results.get("8/0", next(iter(results.values())))["cumulative"]
-    print(f"\nsapo: {args.peers} tiny peers on loopback, {args.rounds} rounds, G {args.generations}; cumulative "
+    pool = "the tiny pool's default" if args.pool_size is None else args.pool_size
+    print(f"\nsapo: {args.peers} tiny peers on loopback, {args.rounds} rounds, G {args.generations}, "
+          f"problems.pool_size {pool}; cumulative "
           f"reward = sum over rounds of the mean own reward, averaged over peers\n")
     print(f"{'own/external':>12} {'cumulative':>11} {'peers sd':>9} {'vs 8/0':>7} {'ext. groups':>12} "
           f"{'s/round':>8}  paper (8 x Qwen2.5-0.5B)")
