@@ -56,12 +56,18 @@ def test_dashboard_fits_the_window_from_1024_px(qtbot, tmp_path, width):
     st = NodeStatus()  # the longest texts a user sees: a full peer id, the 1.5B model's name
     st.apply(make("node_started", peer_id="QmbnSVjLis67WoeQBFud3Fc3cpRYNrXrThfznfenmSTteh", name="agile tall whale",
                   model="Qwen/Qwen2.5-Coder-1.5B-Instruct", device="cuda", round=123456, role="solver"))
+    for r in range(123456, 123458):  # a long-running peer in a large swarm
+        st.apply(make("rollouts", round=r, own=32, received=96, peers=[f"Qm{i}" for i in range(12)], rejected={}))
+        for ev in _round(r):
+            st.apply(ev)
     dash = win.dashboard
-    dash.apply_status(st.snapshot())
+    win.node.status_changed.emit(st.snapshot())  # what the node's supervisor sends: page and status bar
+    win.show_news("Reward submitted: Round 123456: 2 submission(s) recorded on chain; 3 waiting to be retried.")
     win.resize(width, 780)
     qtbot.waitUntil(lambda: win.width() == width)
     QApplication.processEvents()
     scroll = dash.findChild(QScrollArea)
+    assert win.statusBar().minimumSizeHint().width() <= width  # long news never pushes the bar out
     assert scroll.horizontalScrollBar().maximum() == 0  # no sideways scrolling
     for button in dash.findChildren(type(win.dashboard.copy_button)):
         if button.text():  # Start, Finish round and stop, Stop: whole, not clipped

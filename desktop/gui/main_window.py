@@ -22,6 +22,7 @@ from desktop.gui.pages.logs import LogsPage
 from desktop.gui.supervisor import ProcState
 from desktop.gui.tray import NodeActions
 from desktop.gui.widgets.cards import Notice
+from desktop.gui.widgets.labels import ElidedLabel
 
 NOTICE_MS = 7000
 
@@ -141,7 +142,7 @@ class MainWindow(QMainWindow):
         self.status_state = QLabel("Node stopped")
         self.status_round = QLabel("")
         self.status_peers = QLabel("")
-        self.status_news = QLabel("")  # round-by-round news: seen in passing, never in the way
+        self.status_news = ElidedLabel("")  # round-by-round news: seen in passing, never widens the window
         self.status_news.setObjectName("statusNews")
         self._news_timer = QTimer(self)
         self._news_timer.setSingleShot(True)
