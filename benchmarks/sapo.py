@@ -9,6 +9,7 @@ the peers), and its ratio to 8/0, beside Gensyn's figure for 8 x Qwen2.5-0.5B (S
 2509.08721: 4/4 ~ +94 % over 8/0; 2/6 unstable).
 
     python benchmarks/sapo.py [--rounds 40] [--generations 4] [--configs 8/0 6/2 4/4 2/6] [--pool-size N|null]
+                             [--learning-rate LR]
 
 Goal (issue 9): some sharing configuration beats 8/0. If none does, the README says so.
 """
@@ -31,9 +32,10 @@ PAPER = {"8/0": "1.00x (silo)", "6/2": "better than silo", "4/4": "~1.94x (best)
 
 
 def run_config(own: int, external: int, peers: int, rounds: int, generations: int, work: Path,
-               pool_size: str | None = None) -> dict:
+               pool_size: str | None = None, learning_rate: float | None = None) -> dict:
     cfg = work / "sapo.yaml"
-    cfg.write_text(f"training:\n  num_generations: {generations}\n"
+    lr = f"  learning_rate: {learning_rate}\n" if learning_rate is not None else ""
+    cfg.write_text(f"training:\n  num_generations: {generations}\n{lr}"
                    f"swarm:\n  local_groups: {own}\n  external_groups: {external}\n"
                    f"  expected_peers: {peers - 1}\n  gather_timeout: 60\n"
                    + (f"problems:\n  pool_size: {pool_size}\n" if pool_size is not None else ""))
@@ -70,6 +72,8 @@ def main() -> int:
     parser.add_argument("--pool-size", default=None, metavar="N|null",
                         help="problems.pool_size for every peer (default: the tiny pool's own, 16; "
                              "null: a new problem every time)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="training.learning_rate for every peer (default: the tiny pool's own, 5e-4)")
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory(prefix="rlswarm-sapo-") as tmp:
@@ -79,11 +83,11 @@ def main() -> int:
             work.mkdir()
             print(f"[sapo] {spec} ...", file=sys.stderr, flush=True)
             results[spec] = run_config(own, external, args.peers, args.rounds, args.generations, work,
-                                       args.pool_size)
+                                       args.pool_size, args.learning_rate)
     base = results.get("8/0", next(iter(results.values())))["cumulative"]
     pool = "the tiny pool's default" if args.pool_size is None else args.pool_size
     print(f"\nsapo: {args.peers} tiny peers on loopback, {args.rounds} rounds, G {args.generations}, "
-          f"problems.pool_size {pool}; cumulative "
+          f"problems.pool_size {pool}, learning rate {args.learning_rate or 'the default'}; cumulative "
           f"reward = sum over rounds of the mean own reward, averaged over peers\n")
     print(f"{'own/external':>12} {'cumulative':>11} {'peers sd':>9} {'vs 8/0':>7} {'ext. groups':>12} "
           f"{'s/round':>8}  paper (8 x Qwen2.5-0.5B)")
