@@ -252,7 +252,7 @@ class DashboardPage(QWidget):
     def _render_history(self, history: list[dict]) -> None:
         # Rows are added only when a round finishes: every other event (download progress, a
         # chain status) leaves the charts and the table as they are, so they are not redrawn.
-        key = (len(history), history[-1]["round"] if history else None, id(history[-1]) if history else None)
+        key = (len(history), id(history[-1]) if history else None)  # rows are kept, never rebuilt
         if key == self._history_key:
             return
         self._history_key = key

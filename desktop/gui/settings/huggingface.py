@@ -107,7 +107,8 @@ def node_env(ctx: AppContext) -> dict[str, str]:
     try:
         name = ctx.load_config().hf.token_env
     except Exception:  # a config with errors: the settings page says so; the default name then
-        name = "HF_TOKEN"
+        from desktop.config import HfConfig
+        name = HfConfig().token_env
     return {name: token}
 
 

@@ -145,9 +145,9 @@ class _Chart(QWidget):
         if len(self.series) < 2:
             return
         fm = painter.fontMetrics()
-        width = sum(fm.horizontalAdvance(name) + 28 for name in self.series)
+        needed = sum(fm.horizontalAdvance(name) + 28 for name in self.series)  # text + swatch + gaps
         y = 10
-        if self.width() - 16 - width < title_right:  # a narrow chart: the legend goes under the title
+        if self.width() - 16 - needed < title_right:  # a narrow chart: the legend goes under the title
             y, self._legend_drop = 30, 20
         x = self.width() - 16
         for i, name in reversed(list(enumerate(self.series))):
