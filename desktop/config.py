@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from desktop.paths import resource_path
 
 DEFAULTS_FILE = resource_path("config", "default.yaml")
+CONFIG_VERSION = 2  # the layout of config.yaml this code reads; older files pass through upgrade()
 
 
 class ConfigError(Exception):
@@ -59,7 +60,6 @@ class TrainingConfig(_Section):
 class GameConfig(_Section):
     stages: int = Field(1, ge=1, le=16)
     num_transplant_trees: int | None = Field(None, ge=0, le=64)  # rl-swarm's name of swarm.external_groups
-    round_source: Literal["local", "chain"] = "local"
 
 
 class ProblemsConfig(_Section):
@@ -103,7 +103,6 @@ class JudgeConfig(_Section):
 
 
 class PortsConfig(_Section):
-    dht: int = Field(0, ge=0, le=65535)
     login: int = Field(3000, ge=1, le=65535)
     rpc: int = Field(8545, ge=1, le=65535)
 
@@ -125,6 +124,7 @@ class Config(_Section):
     """Every setting. ``training.problems_per_round`` and ``game.num_transplant_trees`` are older
     names: when set, they are read as ``swarm.local_groups`` and ``swarm.external_groups``."""
 
+    version: int = Field(CONFIG_VERSION, ge=CONFIG_VERSION, le=CONFIG_VERSION)  # set by upgrade(), never by hand
     profile: Literal["local", "testnet"] = "local"
     role: Literal["solver", "proposer"] = "solver"
     model: ModelConfig = ModelConfig()
@@ -216,6 +216,47 @@ def _dotted(data: dict, prefix: str = "") -> set[str]:
     return keys
 
 
+def _drop_unread_keys(data: dict) -> None:
+    """1 -> 2: ``game.round_source`` and ``ports.dht`` were never read (rounds come from the chain,
+    the swarm's clock or a local counter; the DHT port is ``swarm.port``)."""
+    for section, key in (("game", "round_source"), ("ports", "dht")):
+        if isinstance(data.get(section), dict):
+            data[section].pop(key, None)
+            if not data[section]:
+                del data[section]
+
+
+# step that turns version N-1 into N, in order; a file without ``version`` is version 1
+_UPGRADES: dict[int, Callable[[dict], None]] = {2: _drop_unread_keys}
+
+
+def upgrade(data: dict, source: str) -> dict:
+    """A user's settings as read from an older file, rewritten for ``CONFIG_VERSION``: keys that
+    were renamed or removed are handled here, so validation (which refuses unknown keys) sees only
+    today's layout. The file itself changes only when the user next saves."""
+    version = data.get("version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ConfigError(f"{source}: version: must be a whole number from 1 to {CONFIG_VERSION}")
+    if version > CONFIG_VERSION:
+        raise ConfigError(f"{source}: written by a newer RL Swarm Desktop (settings version {version}; "
+                          f"this one reads up to {CONFIG_VERSION}): update the app, or remove the file")
+    data = copy.deepcopy(data)
+    for step in range(version + 1, CONFIG_VERSION + 1):
+        _UPGRADES[step](data)
+    data["version"] = CONFIG_VERSION
+    return data
+
+
+def field_bounds(section: type[BaseModel], name: str) -> tuple[float | None, float | None]:
+    """The (low, high) limits pydantic enforces on ``section.name``, for a widget's range: the GUI
+    then cannot offer a value the config would refuse. An exclusive limit is returned as is."""
+    low = high = None
+    for rule in section.model_fields[name].metadata:
+        low = next((getattr(rule, a) for a in ("ge", "gt") if getattr(rule, a, None) is not None), low)
+        high = next((getattr(rule, a) for a in ("le", "lt") if getattr(rule, a, None) is not None), high)
+    return low, high
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the user's file (if any), then command-line overrides (dotted keys)."""
     data = _read_yaml(DEFAULTS_FILE)
@@ -223,8 +264,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     user: set[str] = set()
     if path is not None:
         path = Path(path)
-        mine = _read_yaml(path)
-        user = _dotted(mine)
+        mine = upgrade(_read_yaml(path), str(path))
+        user = _dotted(mine) - {"version"}
         data = _merge(data, mine)
         source = str(path)
     try:
@@ -285,9 +326,9 @@ def dump_changes(config: Config) -> str:
                 out[key] = value
         return out
 
-    changes = diff(config.model_dump(mode="json"), defaults)
+    changes = {"version": CONFIG_VERSION, **diff(config.model_dump(mode="json"), defaults)}
     header = "# RL Swarm Desktop settings: only what differs from resources/config/default.yaml\n"
-    return header + (yaml.safe_dump(changes, sort_keys=False) if changes else "{}\n")
+    return header + yaml.safe_dump(changes, sort_keys=False)
 
 
 def dump_config(config: Config) -> str:

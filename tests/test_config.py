@@ -3,8 +3,9 @@ import sys
 import time
 
 import pytest
+import yaml
 
-from desktop.config import MAX_CONFIG_BYTES, ConfigError, load_config
+from desktop.config import CONFIG_VERSION, MAX_CONFIG_BYTES, ConfigError, dump_changes, load_config
 
 
 def test_defaults_match_the_rl_swarm_training_constants():
@@ -123,3 +124,34 @@ def test_services_and_chain_status_refuse_a_config_directory(tmp_path, capsys):
     proc = _node(["services", "--data-dir", str(data)], tmp_path)
     assert proc.returncode == 2 and "is a directory" in proc.stderr
     assert not (data / "chain").exists()  # nothing was started
+
+
+def test_a_version_1_file_loses_only_the_keys_nothing_read(tmp_path):
+    f = tmp_path / "old.yaml"
+    text = "game:\n  round_source: chain\n  stages: 2\nports:\n  dht: 4001\ntraining:\n  seed: 7\n"
+    f.write_text(text)
+    cfg = load_config(f)  # validation refuses unknown keys: the upgrade removed them first
+    assert (cfg.version, cfg.game.stages, cfg.training.seed) == (CONFIG_VERSION, 2, 7)
+    assert f.read_text() == text  # reading never rewrites the file
+    saved = yaml.safe_load(dump_changes(cfg))
+    assert saved == {"version": CONFIG_VERSION, "game": {"stages": 2}, "training": {"seed": 7}}
+    f.write_text(dump_changes(cfg))
+    assert load_config(f).model_dump() == cfg.model_dump()  # the upgraded file reads back the same
+
+
+@pytest.mark.parametrize("version, says", [
+    (CONFIG_VERSION + 1, "newer RL Swarm Desktop"), ("two", "whole number"), (0, "whole number"), (True, "whole number"),
+])
+def test_a_version_this_app_cannot_read_is_refused(tmp_path, version, says):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"version": version, "training": {"seed": 1}}))
+    with pytest.raises(ConfigError, match=says) as err:
+        load_config(f)
+    assert str(f) in str(err.value)
+
+
+def test_a_removed_key_in_a_current_file_is_still_an_error(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(f"version: {CONFIG_VERSION}\nports:\n  dht: 4001\n")  # upgrades run only for older files
+    with pytest.raises(ConfigError, match="ports.dht: unknown setting"):
+        load_config(f)

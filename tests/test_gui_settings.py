@@ -118,7 +118,32 @@ def test_only_changed_settings_are_written(qtbot, ctx):
     w.page(NodePage).max_new_tokens.setValue(200)
     assert w.save(), w.message.text()
     on_disk = yaml.safe_load(ctx.paths.config_file.read_text())
-    assert on_disk == {"training": {"max_new_tokens": 200}}  # later defaults still reach everything else
+    assert on_disk == {"version": 2, "training": {"max_new_tokens": 200}}  # later defaults still reach the rest
+
+
+def test_an_older_file_is_upgraded_on_save_and_keeps_every_setting(qtbot, ctx):
+    ctx.paths.config.mkdir(parents=True, exist_ok=True)
+    ctx.paths.config_file.write_text("game:\n  round_source: chain\nports:\n  dht: 4001\n  login: 3100\n"
+                                     "training:\n  learning_rate: 3e-4\n")  # version 1: no version key
+    w = _widget(qtbot, ctx)
+    assert w.message.text() == ""  # read without complaint
+    assert w.page(NodePage).learning_rate.text() == "0.0003"
+    w.page(NodePage).max_new_tokens.setValue(100)
+    assert w.save(), w.message.text()
+    on_disk = yaml.safe_load(ctx.paths.config_file.read_text())
+    assert on_disk == {"version": 2, "training": {"max_new_tokens": 100, "learning_rate": 3e-4},
+                       "ports": {"login": 3100}}
+
+
+def test_spin_box_ranges_are_the_configs_limits(qtbot, ctx):
+    from desktop.config import TrainingConfig
+    w = _widget(qtbot, ctx)  # held: the page's widgets live as long as the window
+    node = w.page(NodePage)
+    fields = TrainingConfig.model_fields
+    for name in ("num_generations", "max_new_tokens"):
+        box, rules = getattr(node, name), {type(r).__name__: r for r in fields[name].metadata}
+        assert (box.minimum(), box.maximum()) == (rules["Ge"].ge, rules["Le"].le), name
+    assert 0 < node.temperature.minimum() <= 0.01 and node.temperature.maximum() == 10
 
 
 def test_a_config_with_errors_is_shown_and_never_overwritten(qtbot, ctx):

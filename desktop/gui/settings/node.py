@@ -10,7 +10,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
-from desktop.config import Config
+from desktop.config import Config, TrainingConfig, field_bounds
 from desktop.gui.context import AppContext
 
 from .base import SettingsPage
@@ -43,17 +43,19 @@ class NodePage(SettingsPage):
         form.addRow("Model pool", self.pool)
         form.addRow("Hub model", self.model_name)
 
+        # ranges come from the config's own limits, so the page never offers what the node refuses
         self.num_generations = QSpinBox()
-        self.num_generations.setRange(2, 64)
+        self.num_generations.setRange(*field_bounds(TrainingConfig, "num_generations"))
         self.max_new_tokens = QSpinBox()
-        self.max_new_tokens.setRange(1, 8192)
+        self.max_new_tokens.setRange(*field_bounds(TrainingConfig, "max_new_tokens"))
         self.max_new_tokens.setSingleStep(32)
         # A spin box cannot show 1e-6 usefully; scientific text is what people write anyway.
         self.learning_rate = QLineEdit()
         self.learning_rate.setPlaceholderText("1e-6")
         self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.01, 10.0)
         self.temperature.setDecimals(2)
+        low, high = field_bounds(TrainingConfig, "temperature")  # low is exclusive (gt=0)
+        self.temperature.setRange(low + 10 ** -self.temperature.decimals(), high)
         self.temperature.setSingleStep(0.1)
         self.dtype = QComboBox()
         self.dtype.addItems(DTYPES)
