@@ -68,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     services = sub.add_parser("services", help="run the local chain, login server and round keeper")
     _common(services)
     services.add_argument("--json", action="store_true",
-                          help="first line: JSON with rpc_url, contract, login_url, api_token_file")
+                          help="first line: a services_ready event (rpc_url, contract, login_url, api_token_file)")
+    services.add_argument("--log-events", action="store_true",
+                          help="with --json: then every log record as a log event on stdout (for the app)")
     services.add_argument("--round-period", type=float, default=60.0, metavar="SECONDS",
                           help="advance the round at least this often (default 60)")
 
@@ -168,6 +170,8 @@ def cmd_services(args) -> int:
     from desktop.logs import setup_logging
     from desktop.paths import AppPaths
 
+    if args.log_events and not args.json:
+        return _fail("--log-events needs --json")
     paths = AppPaths.default(args.data_dir)
     try:
         config = load_config(_default_config(paths))
@@ -177,9 +181,15 @@ def cmd_services(args) -> int:
     if args.round_period <= 0:
         return _fail("--round-period must be positive")
     setup_logging(paths.logs, "services", config.logging.level)
+    from desktop.events import EventSink
     from desktop.services.stack import run_services
 
-    return run_services(paths.data, json_out=args.json, rpc_port=config.ports.rpc, login_port=config.ports.login,
+    sink = EventSink.stdout() if args.json else None
+    if sink is not None and args.log_events:
+        from desktop.logs import send_records_as_events
+
+        send_records_as_events(sink.emit)
+    return run_services(paths.data, events=sink, rpc_port=config.ports.rpc, login_port=config.ports.login,
                         round_period=args.round_period)
 
 

@@ -14,7 +14,7 @@ import threading
 import time
 from typing import IO, Any, Callable
 
-VERSION = 2  # 2: round_finished names its timings generate_s, judge_s, train_s, comm_s
+VERSION = 3  # 2: round_finished names its timings *_s; 3: log records and services_ready are events
 
 NUM = (int, float)
 OPT_STR = (str, type(None))
@@ -46,6 +46,11 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     # the chain could not be reached are added to the next round the chain names)
     "chain_queued": {"round": int, "reward": int, "rounds": int},
     "chain_status": {"reachable": bool, "message": str},
+    # a log record (level DEBUG/INFO/WARNING/ERROR/CRITICAL, the logger's name): the app shows it
+    # with its own level instead of guessing one from text; secrets are redacted before it is sent
+    "log": {"level": str, "logger": str, "message": str},
+    # `rl-swarm services --json`: the first line, where the chain and the login server listen
+    "services_ready": {"rpc_url": str, "contract": str, "login_url": str, "api_token_file": str},
     "warning": {"message": str},
     "error": {"message": str},
     "node_stopped": {"reason": str, "round": int, "exit_code": int},

@@ -1,6 +1,8 @@
 """Human-readable logs: rotating files in the log dir, with secrets redacted before they are written.
 
 stdout is reserved for the event protocol, so the console only gets warnings and errors (stderr).
+A process watched by the app (``--json-events``) sends its records as ``log`` events instead:
+level and logger travel as fields, so nothing has to recover them from text.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging.handlers
 import os
 import re
 from pathlib import Path
+from typing import Callable
 
 REDACTED = "[REDACTED]"
 _PATTERNS = [
@@ -48,6 +51,39 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+MAX_RECORD_CHARS = 16_000  # a record with a huge repr stays one bounded line of the event stream
+
+
+class EventHandler(logging.Handler):
+    """Records as ``log`` events: ``emit_event("log", level=..., logger=..., message=...)``."""
+
+    def __init__(self, emit_event: Callable[..., object], level: int | str = logging.INFO) -> None:
+        super().__init__(level)
+        self._emit_event = emit_event
+        self.addFilter(_for_console)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            self._emit_event("log", level=record.levelname, logger=record.name,
+                             message=redact(message)[:MAX_RECORD_CHARS])
+        except Exception:  # logging must never take the process down
+            self.handleError(record)
+
+
+def send_records_as_events(emit_event: Callable[..., object], level: int | str = logging.INFO) -> None:
+    """Replace the console (stderr) handler of :func:`setup_logging` with an :class:`EventHandler`:
+    the app reading our event stream then gets INFO and above with their level and logger."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "console", False) or isinstance(handler, EventHandler):
+            root.removeHandler(handler)
+    root.addHandler(EventHandler(emit_event, level))
+    root.setLevel(min(root.level, logging.getLevelName(level) if isinstance(level, str) else level))
+
+
 def setup_logging(log_dir: Path, name: str = "node", level: str = "INFO", max_bytes: int = 5_000_000,
                   backups: int = 3, console_level: str = "WARNING") -> Path:
     """Send the root logger to ``<log_dir>/<name>.log`` (rotating) and warnings to stderr."""
@@ -65,6 +101,7 @@ def setup_logging(log_dir: Path, name: str = "node", level: str = "INFO", max_by
     console.setFormatter(RedactingFormatter("%(levelname)s: %(message)s"))
     console.setLevel(console_level)
     console.addFilter(_for_console)
+    console.console = True  # the handler send_records_as_events replaces
     root.addHandler(file_handler)
     root.addHandler(console)
     root.setLevel(min(logging.getLevelName(level), logging.getLevelName(console_level)))

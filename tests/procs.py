@@ -20,6 +20,8 @@ from pathlib import Path
 
 import psutil
 
+from desktop import events
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "desktop.cli"]
 
@@ -139,7 +141,8 @@ class Services:
         reader.join(timeout)
         if not got or not got[0].strip():
             raise RuntimeError(f"services did not start: see {self.data / 'services-stderr.log'}")
-        self.info = json.loads(got[0])
+        self.info = events.decode(got[0])  # a services_ready event, validated
+        assert self.info["type"] == "services_ready", self.info
         return self.info
 
     def token(self) -> str:

@@ -89,5 +89,5 @@ def test_local_swarm_runs_again_on_the_same_data_dir(tmp_path):
         done = subprocess.run(CLI + ["swarm", "--peers", "2", "--rounds", "1", "--data-dir", str(tmp_path),
                                      "--config", str(cfg)], capture_output=True, text=True, env=env, timeout=600)
         assert done.returncode == 0, (run, done.stdout[-2000:], done.stderr[-2000:])
-        finished = [line for line in done.stdout.splitlines() if " done in " in line]
+        finished = [line for line in done.stdout.splitlines() if " finished in " in line]
         assert {line.split()[0] for line in finished} == {"solver-0", "solver-1"}, done.stdout

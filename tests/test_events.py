@@ -25,6 +25,9 @@ def test_every_type_round_trips_through_a_line():
         "chain_submitted": dict(round=1, sent=2, already=0, failed=0, pending=0, error=None),
         "chain_queued": dict(round=1, reward=3, rounds=2),
         "chain_status": dict(reachable=False, message="the chain cannot be reached"),
+        "log": dict(level="INFO", logger="desktop.node", message="m"),
+        "services_ready": dict(rpc_url="http://127.0.0.1:8545", contract="0x0", login_url="http://127.0.0.1:3000",
+                               api_token_file="/t"),
         "warning": dict(message="w"),
         "error": dict(message="e"),
         "node_stopped": dict(reason="finished", round=1, exit_code=0),
@@ -39,9 +42,11 @@ def test_every_type_round_trips_through_a_line():
 @pytest.mark.parametrize("line", [
     "not json", "[]", '{"v": 99, "type": "warning", "ts": 1, "message": "x"}',
     '{"v": 1, "type": "warning", "ts": 1, "message": "protocol 1: before timings were named *_s"}',
-    '{"v": 2, "type": "nope", "ts": 1}', '{"v": 2, "type": "warning", "ts": 1}',
-    '{"v": 2, "type": "warning", "ts": 1, "message": 5}',
-    '{"v": 2, "type": "round_started", "ts": 1, "round": true, "stage": 0, "problems": 1}',
+    '{"v": 2, "type": "log", "ts": 1, "level": "INFO", "logger": "x", "message": "protocol 2: no records"}',
+    '{"v": 3, "type": "nope", "ts": 1}', '{"v": 3, "type": "warning", "ts": 1}',
+    '{"v": 3, "type": "warning", "ts": 1, "message": 5}',
+    '{"v": 3, "type": "round_started", "ts": 1, "round": true, "stage": 0, "problems": 1}',
+    '{"v": 3, "type": "log", "ts": 1, "level": 20, "logger": "x", "message": "m"}',
 ])
 def test_invalid_lines_are_rejected(line):
     with pytest.raises(events.EventError):
@@ -87,3 +92,53 @@ def test_a_broken_stream_stops_the_node_instead_of_crashing_it():
     for _ in range(3):
         sink.emit("warning", message="x")
     assert told == [1] and len(heard) == 3
+
+
+def test_records_become_log_events_with_level_logger_and_no_secret(monkeypatch):
+    import logging
+
+    from desktop.logs import EventHandler
+
+    out = io.StringIO()
+    sink = events.EventSink(out)
+    logger = logging.getLogger("desktop.test_records")
+    handler = EventHandler(sink.emit)
+    logger.addHandler(handler)
+    try:
+        logger.warning("token=%s", "hf_" + "a" * 30)
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            logger.exception("step failed")
+        logger.debug("below the handler's level")
+    finally:
+        logger.removeHandler(handler)
+    warned, failed = (events.decode(line) for line in out.getvalue().splitlines())
+    assert (warned["level"], warned["logger"]) == ("WARNING", "desktop.test_records")
+    assert "hf_aaaa" not in warned["message"] and "[REDACTED]" in warned["message"]
+    assert failed["level"] == "ERROR" and failed["message"].splitlines()[-1] == "ValueError: bad"
+
+
+@pytest.mark.slow
+def test_services_announce_themselves_and_log_as_events(tmp_path):
+    from tests.procs import CLI, env, free_port
+
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(f"ports:\n  rpc: {free_port()}\n  login: {free_port()}\n")
+    refused = subprocess.run(CLI + ["services", "--log-events", "--data-dir", str(tmp_path)],
+                             capture_output=True, text=True, env=env(), timeout=60)
+    assert refused.returncode == 2 and "--log-events needs --json" in refused.stderr
+    proc = subprocess.Popen(CLI + ["services", "--json", "--log-events", "--data-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
+    try:
+        seen = [events.decode(proc.stdout.readline()) for _ in range(1)]
+        while seen[-1]["type"] != "services_ready":  # records may come first; every line is an event
+            seen.append(events.decode(proc.stdout.readline()))
+        ready = seen[-1]
+        assert ready["rpc_url"].startswith("http://127.0.0.1:") and ready["contract"].startswith("0x")
+        records = [e for e in seen if e["type"] == "log"]
+        assert any(r["level"] == "INFO" and "login server on" in r["message"] for r in records), seen
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    assert proc.returncode == 0

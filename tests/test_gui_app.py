@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from desktop import events
 from desktop.cli import build_parser
 from desktop.gui.app import SingleInstance, build_window, protect_singletons, server_name
 from desktop.gui.context import AppContext
@@ -104,8 +105,8 @@ def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
 def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp_path):
     # a real child that announces itself like `rl-swarm services --json`; nothing listens on the
     # login URL, so the page shows its "could not load" panel, which is fine for the flow
-    info = ('{"rpc_url": "http://127.0.0.1:9", "contract": "0x0", "login_url": "http://127.0.0.1:9", '
-            '"api_token_file": "t"}')
+    info = events.encode(events.make("services_ready", rpc_url="http://127.0.0.1:9", contract="0x0",
+                                     login_url="http://127.0.0.1:9", api_token_file="t"))
     script = f"import time; print({info!r}, flush=True); time.sleep(60)"
     services = ServicesSupervisor(lambda: [sys.executable, "-c", script])
     ctx = AppContext.create(tmp_path)

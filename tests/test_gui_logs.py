@@ -8,7 +8,8 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from desktop import events
 from desktop.gui.app import protect_singletons
-from desktop.gui.pages.logs import ERROR, INFO, WARNING, LogsPage, describe_event, parse_level
+from desktop.event_text import ERROR, INFO, WARNING, describe, record_level
+from desktop.gui.pages.logs import LogsPage
 from desktop.gui.children import NodeSupervisor
 from desktop.gui.supervisor import ProcState
 
@@ -26,12 +27,27 @@ def page(qtbot, tmp_path):
     return widget
 
 
-def test_level_words_and_tracebacks():
-    assert parse_level("2026-01-01 10:00:00 INFO desktop.node: model on cpu") == INFO
-    assert parse_level("WARNING: gather timed out") == WARNING
-    assert parse_level("Traceback (most recent call last):") == ERROR
-    assert parse_level('  File "x.py", line 3, in f', previous=ERROR) == ERROR
-    assert parse_level("plain text") == INFO
+def _record(level, message, logger="desktop.node"):
+    return events.make("log", level=level, logger=logger, message=message)
+
+
+def test_a_records_level_is_its_own_never_a_word_in_its_text():
+    assert describe(_record("INFO", "ERROR: this is only text")) == (INFO, "desktop.node: ERROR: this is only text")
+    assert describe(_record("WARNING", "gather timed out"))[0] == WARNING
+    assert [record_level(n) for n in ("CRITICAL", "DEBUG", "NOTSET", "Level 25", "SHOUT", 5)] == [
+        ERROR, 10, 10, INFO, INFO, INFO]
+
+
+def test_a_record_with_a_traceback_is_one_level_line_by_line(page):
+    page.append_event("node", _record("ERROR", "step failed\nTraceback (most recent call last):\n  File \"x\"\n"
+                                      "ValueError: bad"))
+    page.append_event("node", _record("INFO", "round 3 checkpoint"))
+    page.flush()
+    lines = page.visible_lines()
+    assert [line.split()[2] for line in lines] == ["ERROR"] * 4 + ["INFO"]
+    assert lines[0].endswith("desktop.node: step failed") and lines[3].endswith("ValueError: bad")
+    page.level_box.setCurrentIndex(4)  # events only: records are not news
+    assert page.visible_lines() == []
 
 
 def test_every_event_type_reads_as_a_line():
@@ -45,7 +61,7 @@ def test_every_event_type_reads_as_a_line():
         events.make("chain_submitted", round=3, sent=0, already=0, failed=2, pending=2, error="rpc down"),
         events.make("node_stopped", reason="signal", round=2, exit_code=0),
     ]
-    lines = [describe_event(ev) for ev in samples]
+    lines = [describe(ev) for ev in samples]
     assert lines[1] == (INFO, "round 2 finished in 1.50 s: reward 0.7 (generate 1.00, judge 0.20, train 0.20, "
                               "comm 0.10 s)")
     assert lines[3][0] == WARNING and lines[4] == (ERROR, "boom")
@@ -53,9 +69,9 @@ def test_every_event_type_reads_as_a_line():
 
 
 def test_filters_and_search(page, qtbot):
-    page.append_line("node", "INFO desktop.node: loading model")
-    page.append_line("node", "WARNING: gather timed out")
-    page.append_line("services", "ERROR anvil: port in use")
+    page.append_event("node", _record("INFO", "loading model"))
+    page.append_event("node", _record("WARNING", "gather timed out"))
+    page.append_event("services", _record("ERROR", "port in use", logger="anvil"))
     page.append_event("node", events.make("round_started", round=4, stage=0, problems=1))
     page.flush()
     assert len(page.visible_lines()) == 4
@@ -136,11 +152,11 @@ def test_open_log_folder(page, tmp_path):
 
 
 def test_live_output_of_a_real_process(page, qtbot):
+    record = events.make("log", level="ERROR", logger="desktop.node", message="disk almost full")
     script = ("import sys, json, time\n"
-              "print('WARNING: disk almost full', file=sys.stderr, flush=True)\n"
-              "print('Traceback (most recent call last):', file=sys.stderr)\n"
-              "print('  File \"x.py\", line 1', file=sys.stderr)\n"
-              "print('ValueError: bad', file=sys.stderr, flush=True)\n"
+              f"print({events.encode(record)!r}, flush=True)\n"
+              "print('INFO: looks like a level, is not one', file=sys.stderr)\n"
+              "print('Traceback (most recent call last):', file=sys.stderr, flush=True)\n"
               f"print({events.encode(events.make('warning', message='slow peer'))!r}, flush=True)\n")
     sup = NodeSupervisor(lambda: [sys.executable, "-c", script])
     page.connect_supervisor(sup, "node")
@@ -151,5 +167,6 @@ def test_live_output_of_a_real_process(page, qtbot):
     page.flush()
     # stdout and stderr are two pipes: their lines may interleave either way
     tags = {line.split(None, 3)[3]: line.split()[2] for line in page.visible_lines()}
-    assert tags == {"WARNING: disk almost full": "WARN", "Traceback (most recent call last):": "ERROR",
-                    'File "x.py", line 1': "ERROR", "ValueError: bad": "ERROR", "slow peer": "WARN"}
+    # the record keeps its level; raw stderr is what no logger wrote: a warning, whatever it says
+    assert tags == {"desktop.node: disk almost full": "ERROR", "INFO: looks like a level, is not one": "WARN",
+                    "Traceback (most recent call last):": "WARN", "slow peer": "WARN"}

@@ -72,14 +72,14 @@ def test_tiny_node_runs_two_rounds(qtbot, node_argv):
         assert not sup.start()  # one run at a time
     outcome: Outcome = blocker.args[0]
     assert rec.states == [ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPED]
-    types = rec.types()
+    types = [t for t in rec.types() if t != "log"]  # records may come before node_started
     assert types[0] == "node_started" and types[-1] == "node_stopped"
-    assert types.count("round_finished") == 2
+    assert types.count("round_finished") == 2 and "log" in rec.types()
     assert outcome.ok and outcome.exit_code == 0 and outcome.exit_status == "normal"
     assert not outcome.was_requested_stop and outcome.restarts == 0 and outcome.last_error is None
     assert outcome.describe() == "The node stopped after round 1."
     status = sup.status
-    assert status.name == rec.events[0]["name"] and status.peer_id.startswith("Qm")
+    assert status.name == next(e for e in rec.events if e["type"] == "node_started")["name"] and status.peer_id.startswith("Qm")
     assert [row["round"] for row in status.history] == [0, 1]
     assert set(status.history[0]) == {"round", "reward_mean", "loss", "generate_s", "judge_s", "train_s", "comm_s"}
     assert status.total_reward == pytest.approx(sum(r["reward_mean"] for r in status.history))

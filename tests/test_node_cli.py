@@ -52,6 +52,11 @@ def test_three_rounds_emit_valid_events_and_exit_zero(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     evs = [events.decode(line) for line in lines]  # every line is a valid event
+    records = [e for e in evs if e["type"] == "log"]  # log records travel as events, level and logger apart
+    assert any(r["level"] == "INFO" and r["logger"] == "desktop.node.main" and r["message"].startswith("identity Qm")
+               for r in records), records[:5]
+    assert "INFO" not in proc.stderr  # nothing left to parse on stderr
+    evs = [e for e in evs if e["type"] != "log"]
     types = [e["type"] for e in evs]
     assert types[0] == "node_started" and types[-1] == "node_stopped"
     started = evs[0]
@@ -83,12 +88,12 @@ def test_sigkill_mid_round_then_resume_with_same_peer_id(tmp_path):
     finally:
         proc.kill()
         proc.wait(30)
-    first_id = seen[0]["peer_id"]
+    first_id = next(e for e in seen if e["type"] == "node_started")["peer_id"]
     assert [e["round"] for e in seen if e["type"] == "checkpoint"] == [0]
 
     again = subprocess.run(CLI + args + ["--rounds", "1"], capture_output=True, text=True, env=_env(), timeout=600)
     assert again.returncode == 0, again.stderr
-    evs = [events.decode(line) for line in again.stdout.splitlines()]
+    evs = [e for e in map(events.decode, again.stdout.splitlines()) if e["type"] != "log"]
     assert evs[0]["type"] == "node_started" and evs[0]["peer_id"] == first_id
     assert evs[0]["round"] == 1  # resumed after the last checkpoint, not from scratch
     assert [e["round"] for e in evs if e["type"] == "round_finished"] == [1]

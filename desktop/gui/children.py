@@ -56,7 +56,7 @@ class ServicesEndpoints:
 
 
 class ServicesSupervisor(ProcessSupervisor):
-    """`rl-swarm services`: RUNNING once its first stdout line says where everything listens."""
+    """`rl-swarm services --json`: RUNNING once its ``services_ready`` event says where everything listens."""
 
     ready = Signal(object)  # ServicesEndpoints
     running_on_spawn = False
@@ -68,14 +68,10 @@ class ServicesSupervisor(ProcessSupervisor):
     def _on_run_start(self) -> None:
         self.info = None
 
-    def _on_json(self, obj: dict) -> None:
-        if self.info is not None:
+    def _on_event(self, ev: dict) -> None:
+        if ev["type"] != "services_ready" or self.info is not None:
             return
-        try:
-            info = ServicesEndpoints(**{k: str(obj[k]) for k in ("rpc_url", "contract", "login_url",
-                                                                   "api_token_file")})
-        except KeyError:
-            return  # a log-ish line before the info line: keep waiting
+        info = ServicesEndpoints(**{k: ev[k] for k in ("rpc_url", "contract", "login_url", "api_token_file")})
         self.info = info
         if self._state is ProcState.STARTING:
             self._set_state(ProcState.RUNNING)

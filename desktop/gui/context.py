@@ -79,7 +79,7 @@ class AppContext:
         return self.node_command(*swarm, *extra)
 
     def services_command(self, *extra: str) -> list[str]:
-        return cli_command("services", "--json", *self.data_dir_arg, *extra)
+        return cli_command("services", "--json", "--log-events", *self.data_dir_arg, *extra)
 
     def gui_settings_file(self) -> Path:
         return self.paths.config / "gui.ini"

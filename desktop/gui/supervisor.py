@@ -22,6 +22,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop import events
+from desktop.event_text import WARNING, record_level
 
 POSIX = os.name == "posix"
 MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
@@ -381,11 +382,12 @@ class ProcessSupervisor(QObject):
             try:
                 event = events.validate(obj)
             except events.EventError:
-                self._on_json(obj)
                 self.json_line.emit(obj)
             else:
                 if event["type"] == "error":
                     self._last_error = event["message"]
+                elif event["type"] == "log" and record_level(event["level"]) >= WARNING:
+                    self._tail.extend(event["message"].splitlines()[-TAIL_LINES:])  # what a crash report shows
                 self._on_event(event)
                 self.event.emit(event)
                 return
@@ -406,8 +408,6 @@ class ProcessSupervisor(QObject):
     def _on_run_start(self) -> None: ...
 
     def _on_event(self, event: dict) -> None: ...
-
-    def _on_json(self, obj: dict) -> None: ...
 
     def _last_round(self) -> int | None:
         return None

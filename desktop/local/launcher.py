@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from desktop.event_text import describe
 from desktop.events import EventError, decode
 from desktop.proc_stop import terminate_then_kill
 
@@ -146,18 +147,9 @@ class LocalSwarm:
 
     def _log_line(self, peer: Peer, e: dict) -> None:
         """Not a terminal (a log, a pipe): one line per event instead of redrawing a table."""
-        kind = e["type"]
-        if kind == "round_finished":
-            what = (f"round {e['round']} done in {e['seconds']:.1f}s, reward {e['reward_mean']:+.3f}, "
-                    f"{len(peer.peers_seen)} peers seen, {peer.transplanted} rollouts transplanted")
-        elif kind == "node_started":
-            what = f"started as {e['name']} ({e['peer_id']}), model {e['model']}"
-        elif kind == "joined_round":
-            what = f"joined the swarm at round {e['round']} (was at {e['previous']})"
-        elif kind == "error":
-            what = f"error: {e['message']}"
-        else:
-            what = f"stopped ({e['reason']})"
+        what = describe(e)[1]
+        if e["type"] == "round_finished":
+            what += f"; {len(peer.peers_seen)} peers seen, {peer.transplanted} rollouts transplanted so far"
         self.out.write(f"{peer.label:11} {what}\n")
         self.out.flush()
 

@@ -13,6 +13,7 @@ import threading
 import urllib.request
 from pathlib import Path
 
+from desktop.events import EventError, decode
 from desktop.proc_stop import terminate_then_kill
 
 
@@ -44,8 +45,10 @@ class ServicesProcess:
         reader.join(self.startup_timeout)
         line = first[0] if first else ""
         try:
-            self.info = json.loads(line)
-        except ValueError:
+            self.info = decode(line)
+            if self.info["type"] != "services_ready":
+                raise EventError(self.info["type"])
+        except EventError:
             self.stop()
             raise ServicesFailed("the local chain and login server did not start; see "
                                  f"{self.data_dir / 'services-stderr.log'}") from None

@@ -15,8 +15,9 @@ import sys
 from dataclasses import dataclass
 
 from desktop.config import Config
+from desktop.event_text import WARNING, describe
 from desktop.events import EventSink
-from desktop.logs import FILE_ONLY
+from desktop.logs import FILE_ONLY, send_records_as_events
 from desktop.paths import AppPaths
 
 log = logging.getLogger("desktop.node")
@@ -88,7 +89,9 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
     stop = StopControl()
     # whoever reads our events (the app) is gone: stop at the next safe point
     sink = EventSink(sys.stdout if json_events else None, on_broken=lambda: stop.stop(reason="app-exited"))
-    if not json_events:
+    if json_events:
+        send_records_as_events(sink.emit)
+    else:
         sink.subscribe(_print_progress)
     stop_round = 0
     try:
@@ -218,18 +221,14 @@ def _make_judge(config: Config, device: str, make_judge):
     return make_judge("execution", limits=SandboxLimits(cpu_seconds=max(1, int(timeout)), wall_seconds=timeout * 2))
 
 
+_PRINTED = frozenset({"node_started", "round_finished", "warning", "node_stopped"})  # "error": run_node prints it
+
+
 def _print_progress(event: dict) -> None:
     """Without --json-events: one readable line per interesting event on stderr."""
-    kind = event["type"]
-    if kind == "node_started":
-        line = f"node {event['name']} ({event['peer_id']}) model {event['model']} on {event['device']}"
-    elif kind == "round_finished":
-        line = (f"round {event['round']}: reward {event['reward_mean']:+.3f} in {event['seconds']:.1f}s "
-                f"(generate {event['generate_s']:.1f}s, judge {event['judge_s']:.1f}s, train {event['train_s']:.1f}s)")
-    elif kind == "warning":  # an "error" is printed once by run_node itself
-        line = f"{kind}: {event['message']}"
-    elif kind == "node_stopped":
-        line = f"node stopped ({event['reason']}) after round {event['round']}"
-    else:
+    if event["type"] not in _PRINTED:
         return
+    level, line = describe(event)
+    if level >= WARNING:
+        line = f"{logging.getLevelName(level).lower()}: {line}"
     print(line, file=sys.stderr, flush=True)

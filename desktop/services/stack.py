@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from desktop.events import EventSink
+
 log = logging.getLogger(__name__)
 
 OWNER, FUNDER = 0, 1  # anvil dev accounts: contract owner/managers, and the one paying new accounts' gas
@@ -208,7 +210,7 @@ class LocalServices:
         services_file(self.data_dir).unlink(missing_ok=True)  # nothing listens there any more
 
 
-async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, round_period: float) -> int:
+async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_port: int, round_period: float) -> int:
     services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -219,8 +221,8 @@ async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, 
     watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
     try:
         info = await services.start()
-        if json_out:
-            print(json.dumps(info.public()), flush=True)
+        if events is not None:
+            events.emit("services_ready", **info.public())
         else:
             print(f"local chain    {info.rpc_url}  (coordinator {info.contract})\n"
                   f"login page     {info.login_url}/#s={services.login.session_secret}\n"
@@ -235,5 +237,8 @@ async def _main(data_dir: Path, json_out: bool, rpc_port: int, login_port: int, 
         await services.stop()
 
 
-def run_services(data_dir: Path, *, json_out: bool, rpc_port: int, login_port: int, round_period: float) -> int:
-    return asyncio.run(_main(data_dir, json_out, rpc_port, login_port, round_period))
+def run_services(data_dir: Path, *, events: EventSink | None, rpc_port: int, login_port: int,
+                 round_period: float) -> int:
+    """Run until SIGTERM/SIGINT or the parent's exit. With ``events`` the first line on stdout is a
+    ``services_ready`` event (what the app and the launcher wait for); else a line for a person."""
+    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period))

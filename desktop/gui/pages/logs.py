@@ -8,7 +8,6 @@ freezes the view (nothing moves under the reader) until the reader returns to th
 from __future__ import annotations
 
 import collections
-import re
 import time
 from dataclasses import dataclass
 
@@ -17,18 +16,14 @@ from PySide6.QtGui import QColor, QDesktopServices, QFont, QGuiApplication, QSyn
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
+from desktop.event_text import DEBUG, ERROR, INFO, WARNING, describe
 from desktop.gui import theme
 
 MAX_LINES = 20_000
 FLUSH_MS = 25
 BATCH_LINES = 250  # per flush: 10,000 lines/s of headroom, each flush a short stall
 _TAG_AT = 19  # "HH:MM:SS  source__ TAG__  message": where the level tag starts
-DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 _TAGS = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARN", ERROR: "ERROR"}
-_LEVEL_WORD = re.compile(r"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL|Traceback)\b")
-_EXC_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit)\b")
-_WORD_LEVEL = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARNING, "WARN": WARNING, "ERROR": ERROR,
-               "CRITICAL": ERROR, "FATAL": ERROR, "Traceback": ERROR}
 # (label, predicate on an entry); the first is the default
 FILTERS = [
     ("All levels", lambda e: True),
@@ -47,68 +42,6 @@ class Entry:
     level: int
     event: bool
     line: str  # what the view shows: time, source, level tag, message
-
-
-def parse_level(text: str, previous: int = INFO) -> int:
-    """The level a log line names near its start; indented lines continue the previous one."""
-    if text[:1] in (" ", "\t") or text.startswith(("During handling", "The above exception")):
-        return previous
-    if previous == ERROR and _EXC_LINE.match(text):  # "ValueError: ..." closes a traceback
-        return ERROR
-    match = _LEVEL_WORD.search(text, 0, 80)
-    return _WORD_LEVEL[match.group(1)] if match else INFO
-
-
-def describe_event(ev: dict) -> tuple[int, str]:
-    """A protocol event as (level, one readable line)."""
-    kind, r = ev.get("type", "?"), ev.get("round")
-    if kind == "node_started":
-        return INFO, (f"node started: {ev['name']} ({ev['peer_id']}), model {ev['model']} on {ev['device']}, "
-                      f"role {ev['role']}, from round {r}")
-    if kind == "download":
-        total = ev.get("total")
-        done = f"{ev['downloaded'] / 1e6:.1f}" + (f" / {total / 1e6:.1f}" if total else "")
-        return INFO, f"downloading {ev['model']}: {ev['file']} {done} MB"
-    if kind == "round_started":
-        return INFO, f"round {r} stage {ev['stage']} started with {ev['problems']} problem(s)"
-    if kind == "rollouts":
-        rejected = sum(ev["rejected"].values()) if isinstance(ev.get("rejected"), dict) else 0
-        return INFO, (f"round {r}: {ev['own']} own rollouts, {ev['received']} received from "
-                      f"{len(ev['peers'])} peer(s)" + (f", {rejected} rejected" if rejected else ""))
-    if kind == "dht_ready":
-        return INFO, f"swarm (DHT) ready: {len(ev['maddrs'])} address(es)"
-    if kind == "rewards":
-        return INFO, (f"round {r}: mean reward {ev['mean']:.3g} over {len(ev['own'])} own and "
-                      f"{len(ev['transplanted'])} transplanted rollouts")
-    if kind == "train_step":
-        if ev["skipped"]:
-            return INFO, f"round {r}: training step skipped ({ev['samples']} samples, no reward spread)"
-        return INFO, f"round {r}: trained on {ev['samples']} samples, loss {ev['loss']:.4g} in {ev['seconds']:.2f} s"
-    if kind == "round_finished":
-        return INFO, (f"round {r} finished in {ev['seconds']:.2f} s: reward {ev['reward_mean']:.3g} "
-                      f"(generate {ev['generate_s']:.2f}, judge {ev['judge_s']:.2f}, train {ev['train_s']:.2f}, "
-                      f"comm {ev['comm_s']:.2f} s)")
-    if kind == "checkpoint":
-        return INFO, f"round {r}: checkpoint saved to {ev['path']}"
-    if kind == "joined_round":
-        return INFO, f"joined round {r} (the swarm was ahead of round {ev['previous']})"
-    if kind == "hf_push":
-        return (INFO, f"round {r}: pushed to {ev['repo']}") if ev["ok"] else (
-            WARNING, f"round {r}: push to {ev['repo']} failed")
-    if kind == "proposer":
-        return INFO, f"round {r}: proposer at difficulty {ev['difficulty']}, {ev['feedback']} feedback"
-    if kind == "chain_submitted":
-        text = (f"round {r}: chain submissions {ev['sent']} sent, {ev['already']} already there, "
-                f"{ev['failed']} failed, {ev['pending']} pending")
-        return (WARNING, f"{text}: {ev['error']}") if ev["failed"] or ev["error"] else (INFO, text)
-    if kind == "warning":
-        return WARNING, ev["message"]
-    if kind == "error":
-        return ERROR, ev["message"]
-    if kind == "node_stopped":
-        level = INFO if ev["exit_code"] == 0 else ERROR
-        return level, f"node stopped ({ev['reason']}) after round {r}, exit code {ev['exit_code']}"
-    return INFO, f"{kind}: " + ", ".join(f"{k}={v}" for k, v in ev.items() if k not in ("v", "type", "ts"))
 
 
 class _Highlighter(QSyntaxHighlighter):
@@ -159,7 +92,6 @@ class LogsPage(QWidget):
         self.ring: collections.deque[Entry] = collections.deque(maxlen=max_lines)
         self._seq = 0
         self._pending: list[Entry] = []  # arrived, not yet on screen (batch or paused)
-        self._last_level: dict[str, int] = {}
         self._following = True
         self._programmatic = False  # our own scrolling must not count as the reader's
 
@@ -238,17 +170,23 @@ class LogsPage(QWidget):
 
     # ---- input --------------------------------------------------------------------------------
     def connect_supervisor(self, supervisor, source: str) -> None:
-        supervisor.log_line.connect(lambda _stream, text: self.append_line(source, text))
+        # Records arrive as `log` events with their level; a raw stderr line is what no logger
+        # wrote (a library printing, a crash), so it is shown as a warning, never parsed for one.
+        supervisor.log_line.connect(lambda stream, text: self.append_line(
+            source, text, WARNING if stream == "stderr" else INFO))
         supervisor.event.connect(lambda ev: self.append_event(source, ev))
 
-    def append_line(self, source: str, text: str, level: int | None = None) -> None:
-        if level is None:
-            level = parse_level(text, self._last_level.get(source, INFO))
-        self._last_level[source] = level
+    def append_line(self, source: str, text: str, level: int = INFO) -> None:
         self._add(source, level, False, _TAGS[level], text)
 
     def append_event(self, source: str, event: dict) -> None:
-        level, text = describe_event(event)
+        level, text = describe(event)
+        if event["type"] == "log":  # a record, not news: filtered by its level, a traceback line by line
+            first, *more = text.split("\n")
+            self._add(source, level, False, _TAGS[level], first)
+            for line in more:
+                self._add(source, level, False, _TAGS[level], "    " + line)
+            return
         self._add(source, level, True, "EVENT" if level == INFO else _TAGS[level], text)
 
     def _add(self, source: str, level: int, is_event: bool, tag: str, text: str) -> None:
