@@ -9,7 +9,8 @@
     identity/    swarm.pem, its peer id and name, backups
     gui/         the desktop app (never imports torch, transformers or hivemind)
     cli.py       the one `rl-swarm` command
-    events.py    the event protocol (JSON lines) between a node and whoever watches it
+    events.py    the event protocol (JSON lines) between a node and whoever watches it;
+                 event_text.py an event as a line of text, node_status.py events folded into state
     config.py    the node's settings (pydantic) over resources/config/default.yaml
     paths.py     where things live on disk; logs.py the log files (secrets redacted)
     probe.py     what this machine has and which model pool it joins

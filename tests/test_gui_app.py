@@ -98,7 +98,9 @@ def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
     assert dash.table.rowCount() == 3 and dash.table.item(0, 0).text() == "2"  # newest first
     assert dash.pill.text() == "Stopped" and "Stopped" in dash.activity.text()
     win.logs.flush()
-    assert sum(" EVENT " in line for line in win.logs.visible_lines()) == len(evs)
+    news = [e for e in evs if e["type"] != "log"]  # records are shown at their level, not as EVENT lines
+    assert sum(" EVENT " in line for line in win.logs.visible_lines()) == len(news)
+    assert sum(" INFO " in line for line in win.logs.visible_lines()) >= len(evs) - len(news) > 0
     assert "total reward" in win.status_peers.text()
 
 
@@ -141,8 +143,8 @@ def test_log_out_from_the_app_signs_out_on_the_real_login_server(qtbot, tmp_path
     services = None
     try:
         srv.store.sign_in("ada@example.com")
-        info = json.dumps({"rpc_url": "http://127.0.0.1:9", "contract": "0x0", "login_url": srv.url,
-                           "api_token_file": str(srv.api_token_file)})
+        info = events.encode(events.make("services_ready", rpc_url="http://127.0.0.1:9", contract="0x0",
+                                         login_url=srv.url, api_token_file=str(srv.api_token_file)))
         services = ServicesSupervisor(lambda: [sys.executable, "-c", f"import time; print({info!r}, flush=True); "
                                                "time.sleep(60)"])
         win = MainWindow(AppContext.create(tmp_path / "app"), services=services)

@@ -4,7 +4,7 @@ import pytest
 
 import desktop.gui  # noqa: F401  (PySide6 refcount workaround before Qt)
 from desktop.events import make
-from desktop.gui.node_status import NodeStatus
+from desktop.node_status import NodeStatus
 from desktop.gui.pages.dashboard import DashboardPage
 
 pytestmark = pytest.mark.gui

@@ -244,11 +244,13 @@ def test_shutdown_blocks_until_the_whole_group_is_gone(qtbot):
 
 
 def test_services_ready_restart_and_stop(qtbot):
-    argv = script("""
+    ready = events.encode(events.make("services_ready", rpc_url="http://127.0.0.1:8545", contract="0xabc",
+                                      login_url="http://127.0.0.1:3000", api_token_file="/tmp/token"))
+    argv = script(f"""
         import json, time
-        print(json.dumps({"rpc_url": "http://127.0.0.1:8545", "contract": "0xabc",
-                          "login_url": "http://127.0.0.1:3000", "api_token_file": "/tmp/token"}), flush=True)
-        print(json.dumps({"level": "info", "msg": "round keeper up"}), flush=True)
+        print({json.dumps(ready)}, flush=True)
+        print(json.dumps({{"rpc_url": "a JSON line that is no event is not mistaken for the ready line"}}), flush=True)
+        print(json.dumps({{"level": "info", "msg": "round keeper up"}}), flush=True)
         time.sleep(120)
     """)
     sup = ServicesSupervisor(lambda: argv)
@@ -257,8 +259,8 @@ def test_services_ready_restart_and_stop(qtbot):
         sup.start()
     expected = ServicesEndpoints("http://127.0.0.1:8545", "0xabc", "http://127.0.0.1:3000", "/tmp/token")
     assert blocker.args[0] == expected == sup.info
-    qtbot.waitUntil(lambda: len(rec.json) == 2, timeout=QUICK_MS)
-    assert sup.state is ProcState.RUNNING
+    qtbot.waitUntil(lambda: len(rec.json) == 2, timeout=QUICK_MS)  # the two that are not events
+    assert sup.state is ProcState.RUNNING and sup.info == expected
     first = sup.pid
     with qtbot.waitSignal(sup.ready, timeout=QUICK_MS):
         sup.restart()

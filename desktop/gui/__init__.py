@@ -8,7 +8,7 @@ the local services run in subprocesses and talk to the app through desktop.event
     main_window.py   MainWindow: sidebar of pages, notices, status bar (round news), menus
     supervisor.py    ProcessSupervisor (QProcess, restarts, Outcome), ProcState, RestartPolicy
     children.py      NodeSupervisor (status from events), ServicesSupervisor (ServicesEndpoints)
-    node_status.py   NodeStatus: the node's events folded into what the dashboard shows (no Qt)
+    state_look.py    how each ProcState reads and looks (pill, tray icon, status bar): one table
     tray.py          the tray icon, its menu, notifications; NodeActions shared with the window
     login_view.py    the login server's sign-in page in a QWebEngineView
     theme.py         light and dark palettes, the stylesheet, tinted icons

@@ -19,6 +19,7 @@ from desktop.gui import theme
 from desktop.gui.context import AppContext, cli_command
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
+from desktop.gui.state_look import look
 from desktop.gui.supervisor import ProcState
 from desktop.gui.tray import NodeActions
 from desktop.gui.widgets.cards import Notice
@@ -328,10 +329,7 @@ class MainWindow(QMainWindow):
     # ---- node state -----------------------------------------------------------------------------
     def _on_node_state(self, state) -> None:
         self.dashboard.set_proc_state(state)
-        text = {ProcState.STOPPED: "Node stopped", ProcState.STARTING: "Node starting…",
-                ProcState.RUNNING: "Node running", ProcState.STOPPING: "Node stopping…",
-                ProcState.CRASHED: "Node crashed — see Logs"}.get(state, f"Node {state.value}")
-        self.status_state.setText(text)
+        self.status_state.setText(look(state).status)
 
     def _on_status(self, status) -> None:
         self.dashboard.apply_status(status)

@@ -11,11 +11,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from desktop.gui import theme
+from desktop.gui.state_look import look
+from desktop.gui.supervisor import ProcState
 
-# ProcState name -> (icon, tooltip words)
-_ICONS = {"RUNNING": ("tray-running", "running"), "STARTING": ("tray-starting", "starting"),
-          "STOPPING": ("tray-starting", "stopping"), "STOPPED": ("tray-paused", "stopped"),
-          "CRASHED": ("tray-error", "crashed")}
 _TRAY_KIND = {"info": QSystemTrayIcon.Information, "ok": QSystemTrayIcon.Information,
               "warn": QSystemTrayIcon.Warning, "error": QSystemTrayIcon.Critical}
 
@@ -43,11 +41,11 @@ class NodeActions(QObject):
         self.sync()
 
     def sync(self, *_args) -> None:
-        state = getattr(getattr(self.supervisor, "state", None), "name", "STOPPED")
         present = self.supervisor is not None
-        self.start.setEnabled(present and state in ("STOPPED", "CRASHED"))
-        self.stop.setEnabled(present and state in ("STARTING", "RUNNING", "CRASHED"))
-        self.finish.setEnabled(present and state == "RUNNING")
+        state = self.supervisor.state if present else ProcState.STOPPED
+        self.start.setEnabled(present and state in (ProcState.STOPPED, ProcState.CRASHED))
+        self.stop.setEnabled(present and state in (ProcState.STARTING, ProcState.RUNNING, ProcState.CRASHED))
+        self.finish.setEnabled(present and state is ProcState.RUNNING)
         pal = theme.current()
         self.start.setIcon(theme.icon("play", pal.accent_text if self.start.isEnabled() else pal.muted, 32))
         self.stop.setIcon(theme.icon("stop", pal.error if self.stop.isEnabled() else pal.muted, 32))
@@ -70,7 +68,7 @@ class TrayController(QObject):
         self.available = tray_available() if available is None else available
         self.icon_name = "tray-paused"
         self.sent: list[tuple[str, str, str]] = []  # (title, text, kind) of every notification
-        self._prev_state = "STOPPED"
+        self._prev_state = ProcState.STOPPED
         self._start_pending = False
         self.tray: QSystemTrayIcon | None = None
         self.menu: QMenu | None = None
@@ -91,19 +89,18 @@ class TrayController(QObject):
             supervisor.restarting.connect(self._on_restarting)
             supervisor.gave_up.connect(self._on_gave_up)
             supervisor.finished.connect(self._on_finished)
-            self._set_icon(supervisor.state.name)
+            self._set_icon(supervisor.state)
         else:
-            self._set_icon("STOPPED")
+            self._set_icon(ProcState.STOPPED)
         if self.tray is not None:
             self.tray.show()
 
     # ---- icon ------------------------------------------------------------------------------------
-    def _set_icon(self, state: str) -> None:
-        name, words = _ICONS.get(state, _ICONS["STOPPED"])
-        self.icon_name = name
+    def _set_icon(self, state: ProcState) -> None:
+        self.icon_name = look(state).icon
         if self.tray is not None:
-            self.tray.setIcon(theme.icon(name, size=64))
-            self.tray.setToolTip(f"RL Swarm — node {words}")
+            self.tray.setIcon(theme.icon(self.icon_name, size=64))
+            self.tray.setToolTip(f"RL Swarm — {look(state).status}")
 
     def _on_activated(self, reason) -> None:
         if reason in (QSystemTrayIcon.Trigger, QSystemTrayIcon.DoubleClick):
@@ -123,15 +120,14 @@ class TrayController(QObject):
         self.sent.append((title, text, kind))
         self.window.show_news(f"{title}: {text}")
 
-    def _on_state(self, state) -> None:
-        name = state.name
-        self._set_icon(name)
-        if name == "RUNNING" and self._prev_state == "STARTING":
+    def _on_state(self, state: ProcState) -> None:
+        self._set_icon(state)
+        if state is ProcState.RUNNING and self._prev_state is ProcState.STARTING:
             # The event that flipped the state (node_started) names the model and comes next;
             # the timer covers a node that starts with another event (a proposer).
             self._start_pending = True
             QTimer.singleShot(0, self._announce_started)
-        self._prev_state = name
+        self._prev_state = state
 
     def _announce_started(self, model: str = "") -> None:
         if not self._start_pending:

@@ -18,6 +18,7 @@ from typing import IO
 
 from desktop.event_text import describe
 from desktop.events import EventError, decode
+from desktop.node_status import NodeStatus
 from desktop.proc_stop import terminate_then_kill
 
 
@@ -27,13 +28,8 @@ class Peer:
     role: str
     data_dir: Path
     proc: subprocess.Popen | None = None
-    state: str = "starting"
-    name: str = ""
-    peer_id: str = ""
-    round: int | None = None
-    reward: float | None = None
-    peers_seen: set = field(default_factory=set)
-    transplanted: int = 0
+    status: NodeStatus = field(default_factory=lambda: NodeStatus(state="starting"))  # from its events
+    ended: str | None = None  # how the process ended: "finished", "exited N", "error"
     maddrs: list = field(default_factory=list)
     ready: threading.Event = field(default_factory=threading.Event)
     exit_code: int | None = None
@@ -42,6 +38,10 @@ class Peer:
     @property
     def label(self) -> str:
         return f"{self.role}-{self.index}"
+
+    @property
+    def state(self) -> str:
+        return self.ended or self.status.state
 
 
 class LocalSwarm:
@@ -113,53 +113,41 @@ class LocalSwarm:
                     self._render() if self._tty else self._log_line(peer, event)
         peer.exit_code = peer.proc.wait()
         with self._lock:
-            if peer.state not in ("finished", "stopped"):
-                peer.state = "finished" if peer.exit_code == 0 else f"exited {peer.exit_code}"
+            if peer.ended != "finished":
+                peer.ended = "finished" if peer.exit_code == 0 else f"exited {peer.exit_code}"
             peer.ready.set()
             if not self.json_events and self._tty:
                 self._render()
 
     @staticmethod
     def _update(peer: Peer, e: dict) -> None:
+        peer.status.apply(e)  # the same reading of events as the app's dashboard
         kind = e["type"]
         if kind == "dht_ready":
-            peer.maddrs, peer.peer_id = e["maddrs"], e["peer_id"]
+            peer.maddrs = e["maddrs"]
             peer.ready.set()
-        elif kind == "node_started":
-            peer.name, peer.peer_id, peer.state = e["name"], e["peer_id"], "running"
-        elif kind == "round_started":
-            peer.round, peer.state = e["round"], "generating"
-        elif kind == "rollouts":
-            peer.peers_seen.update(e["peers"])
-            peer.state = "judging"
-        elif kind == "rewards":
-            peer.reward = e["mean"]
-            peer.transplanted += len(e["transplanted"])
-            peer.state = "training"
-        elif kind == "round_finished":
-            peer.round, peer.state = e["round"], "waiting"
-        elif kind == "proposer":
-            peer.round, peer.state = e["round"], f"level {e['difficulty']}"
         elif kind == "error":
-            peer.state = "error"
+            peer.ended = "error"
         elif kind == "node_stopped":
-            peer.state = "finished" if e["exit_code"] == 0 else "error"
+            peer.ended = "finished" if e["exit_code"] == 0 else "error"
 
     def _log_line(self, peer: Peer, e: dict) -> None:
         """Not a terminal (a log, a pipe): one line per event instead of redrawing a table."""
         what = describe(e)[1]
         if e["type"] == "round_finished":
-            what += f"; {len(peer.peers_seen)} peers seen, {peer.transplanted} rollouts transplanted so far"
+            what += (f"; {len(peer.status.peers_seen)} peers seen, {peer.status.transplanted} rollouts "
+                     "transplanted so far")
         self.out.write(f"{peer.label:11} {what}\n")
         self.out.flush()
 
     def _render(self) -> None:
         rows = [f"{'peer':11} {'name':26} {'round':>5} {'reward':>7} {'peers':>5} {'transpl.':>8}  state"]
         for p in self.peers:
-            reward = "" if p.reward is None else f"{p.reward:+.3f}"
-            rnd = "" if p.round is None else str(p.round)
-            rows.append(f"{p.label:11} {p.name[:26]:26} {rnd:>5} {reward:>7} {len(p.peers_seen):>5} "
-                        f"{p.transplanted:>8}  {p.state}")
+            st = p.status
+            reward = "" if st.last_reward is None else f"{st.last_reward:+.3f}"
+            rnd = "" if st.round is None else str(st.round)
+            rows.append(f"{p.label:11} {st.name[:26]:26} {rnd:>5} {reward:>7} {len(st.peers_seen):>5} "
+                        f"{st.transplanted:>8}  {p.state}")
         table = "\n".join(rows)
         if table == self._last_table:
             return

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGridLayout, QHBoxLayo
                                QVBoxLayout, QWidget)
 
 from desktop.gui import theme
+from desktop.gui.supervisor import ProcState
 from desktop.gui.widgets.cards import StatCard, StatePill
 from desktop.gui.widgets.charts import LineChart, StackedBarChart
 from desktop.gui.widgets.labels import ElidedLabel
@@ -62,6 +63,7 @@ class DashboardPage(QWidget):
         super().__init__(parent)
         self.setObjectName("page")
         self.status = None
+        self._proc_state = ProcState.STOPPED
         self._history_key = None  # which rounds the charts show now
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -207,14 +209,13 @@ class DashboardPage(QWidget):
         QGuiApplication.clipboard().setText(self.peer_id_label.text())
         self.copy_button.setToolTip("Copied")
 
-    def set_proc_state(self, state) -> None:
-        """ProcState from the supervisor (or its name)."""
-        name = getattr(state, "name", str(state)).upper()
-        self.pill.set_state(name)
-        if name == "STOPPED" and (self.status is None or not self.status.history):
+    def set_proc_state(self, state: ProcState) -> None:
+        self._proc_state = state
+        self.pill.set_state(state)
+        if state is ProcState.STOPPED and (self.status is None or not self.status.history):
             self.activity.setText("The node is not running. Press Start to join the swarm.")
-        elif name in ("STOPPED", "CRASHED", "STARTING", "STOPPING") and self.status is not None:
-            self.activity.setText(self._activity_text(self.status, name))
+        elif state is not ProcState.RUNNING and self.status is not None:
+            self.activity.setText(self._activity_text(self.status, state))
 
     # ---- rendering --------------------------------------------------------------------------------
     def apply_status(self, status) -> None:
@@ -222,7 +223,7 @@ class DashboardPage(QWidget):
         self.status = status
         if status.peer_id:
             self._set_identity(status.name, status.peer_id)
-        self.activity.setText(self._activity_text(status, self.pill._state))
+        self.activity.setText(self._activity_text(status, self._proc_state))
         self.card_round.set("—" if status.round is None else str(status.round),
                             f"stage {'—' if status.stage is None else status.stage}")
         self.card_model.set(status.model or "—", f"on {status.device}" if status.device else "device —")
@@ -241,10 +242,10 @@ class DashboardPage(QWidget):
                            "wall time" if status.last_completed is None else f"round {status.last_completed}")
         self._render_history(status.history)
 
-    def _activity_text(self, status, state: str) -> str:
-        if state == "CRASHED":
+    def _activity_text(self, status, state: ProcState) -> str:
+        if state is ProcState.CRASHED:
             return "The node stopped unexpectedly — see Logs for details."
-        if state == "STOPPED":
+        if state is ProcState.STOPPED:
             done = status.last_completed
             return "Stopped." + (f" Last completed round: {done}." if done is not None else "")
         return status.state[:1].upper() + status.state[1:] if status.state else ""

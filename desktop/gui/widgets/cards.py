@@ -7,6 +7,8 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.gui import theme
+from desktop.gui.state_look import look
+from desktop.gui.supervisor import ProcState
 from desktop.gui.widgets.labels import ElidedLabel
 
 
@@ -47,30 +49,21 @@ class StatCard(QFrame):
         self.value.setStyleSheet(f"color: {color};" if color else "")
 
 
-# state name (ProcState.name or plain text) -> (label, palette role)
-_STATES = {
-    "STOPPED": ("Stopped", "muted"), "STARTING": ("Starting", "warn"), "RUNNING": ("Running", "ok"),
-    "STOPPING": ("Stopping", "warn"), "CRASHED": ("Crashed", "error"), "RESTARTING": ("Restarting", "warn"),
-}
-
-
 class StatePill(QWidget):
     """A rounded badge with a dot: the node's process state at a glance."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._state = "STOPPED"
-        self._text = "Stopped"
+        self._look = look(ProcState.STOPPED)
         self.setSizePolicy(QSizePolicy.Fixed, QSizePolicy.Fixed)
 
-    def set_state(self, state: str, text: str | None = None) -> None:
-        self._state = state.upper()
-        self._text = text or _STATES.get(self._state, (state.title(), "muted"))[0]
+    def set_state(self, state: ProcState) -> None:
+        self._look = look(state)
         self.updateGeometry()
         self.update()
 
     def text(self) -> str:
-        return self._text
+        return self._look.label
 
     def _font(self) -> QFont:
         font = QFont(self.font())
@@ -78,12 +71,12 @@ class StatePill(QWidget):
         return font
 
     def sizeHint(self) -> QSize:
-        width = QFontMetrics(self._font()).horizontalAdvance(self._text)
+        width = QFontMetrics(self._font()).horizontalAdvance(self._look.label)
         return QSize(width + 36, 26)
 
     def paintEvent(self, _event) -> None:
         pal = theme.current()
-        role = _STATES.get(self._state, ("", "muted"))[1]
+        role = self._look.tone
         color = QColor(getattr(pal, role))
         painter = QPainter(self)
         painter.setRenderHint(QPainter.Antialiasing)
@@ -97,7 +90,7 @@ class StatePill(QWidget):
         painter.drawEllipse(QRectF(12, rect.center().y() - 4, 8, 8))
         painter.setPen(color if role != "muted" else QColor(pal.text))
         painter.setFont(self._font())
-        painter.drawText(rect.adjusted(26, 0, -8, 0), Qt.AlignVCenter | Qt.AlignLeft, self._text)
+        painter.drawText(rect.adjusted(26, 0, -8, 0), Qt.AlignVCenter | Qt.AlignLeft, self._look.label)
 
 
 class Notice(QFrame):

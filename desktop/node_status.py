@@ -1,4 +1,5 @@
-"""The node's state as the app shows it, folded from its events. No Qt: plain data and rules."""
+"""A node's state folded from its events: the one reading of the protocol that the app's dashboard
+and the local swarm's table (`rl-swarm swarm`) both show. No Qt: plain data and rules."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class NodeStatus:
     last_reward: float | None = None
     total_reward: float = 0.0  # sum of each finished round's mean reward
     peers_seen: set[str] = field(default_factory=set)
+    transplanted: int = 0  # other peers' rollouts trained on, counted like total_reward
     state: str = "stopped"  # a short phrase for the dashboard
     last_round_seconds: float | None = None
     last_completed: int | None = None
@@ -56,6 +58,7 @@ class NodeStatus:
             self.peers_seen.update(p for p in ev["peers"] if isinstance(p, str))
         elif kind == "rewards":
             self.last_reward = float(ev["mean"])
+            self.transplanted += len(ev["transplanted"])
         elif kind == "train_step":
             self._loss = ev["loss"]
         elif kind == "round_finished":
@@ -68,12 +71,14 @@ class NodeStatus:
         elif kind == "chain_submitted":
             self.submitted += ev["sent"] + ev["already"]
             self.pending, self.chain_error = ev["pending"], ev["error"]
+        elif kind == "proposer":
+            self.round, self.state = ev["round"], f"round {ev['round']}: proposing at level {ev['difficulty']}"
         elif kind == "node_stopped":
             if ev["round"] >= 0:
                 self.last_completed = ev["round"]
             self.state = "stopping"
         else:
-            return False  # checkpoint, proposer, hf_push, warning, error: nothing on the status card
+            return False  # checkpoint, hf_push, log, warning, error: nothing on the status card
         if kind in _PHASES:
             self.state = f"round {self.round}: {_PHASES[kind]}"
         return True

@@ -1,7 +1,7 @@
 """What the dashboard shows, folded from real protocol events (no Qt needed)."""
 
 from desktop.events import make
-from desktop.gui.node_status import NodeStatus
+from desktop.node_status import NodeStatus
 
 
 def test_rounds_rewards_and_chain_submissions_are_folded_in():
@@ -25,3 +25,28 @@ def test_rounds_rewards_and_chain_submissions_are_folded_in():
     snap = st.snapshot()
     snap.history.append({})
     assert len(st.history) == 1  # a snapshot never aliases the live lists
+
+
+def test_the_local_swarm_table_reads_events_like_the_dashboard(tmp_path):
+    import io
+
+    from desktop.local.launcher import LocalSwarm
+
+    out = io.StringIO()
+    swarm = LocalSwarm(tmp_path, peers=1, rounds=1, proposer=True, out=out, chain=False)
+    solver, proposer = swarm.peers
+    for ev in (make("node_started", peer_id="Qm1", name="calm quick fox", model="tiny:tiny", device="cpu", round=0,
+                    role="solver"),
+               make("rewards", round=0, mean=0.25, own=[0.5, 0.0], transplanted=[0.2, 0.2, 0.2]),
+               make("round_finished", round=0, seconds=1.0, generate_s=0.5, judge_s=0.2, train_s=0.1, comm_s=0.2,
+                    reward_mean=0.25)):
+        swarm._update(solver, ev)
+    swarm._update(proposer, make("proposer", round=4, difficulty=2, published="x", feedback=3, mean_reward=0.5,
+                                 rejected={}))
+    assert (solver.status.transplanted, solver.status.last_reward, solver.state) == (
+        3, 0.25, "waiting for the next round")
+    assert proposer.state == "round 4: proposing at level 2"
+    swarm._update(solver, make("node_stopped", reason="finished", round=0, exit_code=0))
+    swarm._render()
+    solver_row = next(line for line in out.getvalue().splitlines() if line.startswith("solver-0"))
+    assert solver_row.split()[1:] == ["calm", "quick", "fox", "0", "+0.250", "0", "3", "finished"]
