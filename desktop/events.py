@@ -9,6 +9,7 @@ standard library so the GUI can use it without pulling in torch or hivemind.
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
 import time
@@ -87,9 +88,22 @@ def validate(event: Any) -> dict:
     return event
 
 
+def _finite(etype: str, fields: dict) -> dict:
+    """JSON has no NaN or infinity: such a number (a diverged loss) becomes None where the field
+    allows None, and is refused where it does not, instead of failing when the line is written."""
+    out = dict(fields)
+    for name, value in fields.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            types = SCHEMA.get(etype, {}).get(name, ())
+            if type(None) not in (types if isinstance(types, tuple) else (types,)):
+                raise EventError(f"{etype}: field {name!r} is {value}, not a finite number")
+            out[name] = None
+    return out
+
+
 def make(etype: str, **fields: Any) -> dict:
     """Build and validate an event of type ``etype``."""
-    event = {"v": VERSION, "type": etype, "ts": round(time.time(), 3), **fields}
+    event = {"v": VERSION, "type": etype, "ts": round(time.time(), 3), **_finite(etype, fields)}
     return validate(event)
 
 
@@ -128,9 +142,10 @@ class EventSink:
     def emit(self, etype: str, **fields: Any) -> dict:
         event = make(etype, **fields)
         if self._stream is not None:
+            line = encode(event) + "\n"  # outside the try: a bad event is not a broken stream
             with self._lock:
                 try:
-                    self._stream.write(encode(event) + "\n")
+                    self._stream.write(line)
                     self._stream.flush()
                 except (OSError, ValueError):  # broken pipe, closed file: nobody listens any more
                     self._stream = None

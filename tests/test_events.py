@@ -142,3 +142,15 @@ def test_services_announce_themselves_and_log_as_events(tmp_path):
         proc.terminate()
         proc.wait(60)
     assert proc.returncode == 0
+
+
+def test_a_diverged_number_never_breaks_the_stream():
+    out = io.StringIO()
+    sink = events.EventSink(out, on_broken=lambda: pytest.fail("a NaN is not a broken pipe"))
+    sink.emit("train_step", round=1, loss=float("nan"), seconds=0.1, skipped=False, samples=2)
+    assert events.decode(out.getvalue())["loss"] is None  # JSON has no NaN: None, as for a skipped step
+    with pytest.raises(events.EventError, match="not a finite number"):
+        sink.emit("round_finished", round=1, seconds=float("inf"), generate_s=0, judge_s=0, train_s=0, comm_s=0,
+                  reward_mean=0)
+    sink.emit("warning", message="still writing")
+    assert events.decode(out.getvalue().splitlines()[-1])["message"] == "still writing"

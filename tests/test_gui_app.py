@@ -68,6 +68,7 @@ def test_main_window_shows_every_page(window, qtbot):
     assert theme.current() is theme.LIGHT
 
 
+@pytest.mark.slow  # node_output boots a real node (torch)
 def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
     lines = [ln for ln in node_output.read_text().splitlines() if ln.strip()]
     import json

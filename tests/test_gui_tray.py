@@ -1,6 +1,7 @@
 """Tray: icon by state, node commands from its menu, notifications, and the no-tray fallback."""
 
 import sys
+from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QSystemTrayIcon
@@ -15,37 +16,14 @@ from desktop.gui.tray import TrayController
 pytestmark = pytest.mark.gui
 protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see desktop.gui.app)
 
-# A real child that speaks the protocol like a node: announces itself, then trains until told to
-# stop. SIGUSR1 (finish the round) ends it after one more round; SIGTERM ends it at once.
-FAKE_NODE = r"""
-import signal, sys, time
-from desktop import events
-sink = events.EventSink.stdout()
-mode = sys.argv[1]
-finish = []
-# handlers first, as the real node does: the supervisor may signal as soon as it hears from us
-signal.signal(signal.SIGUSR1, lambda *_: finish.append(1))
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-sink.emit("node_started", peer_id="QmFake", name="calm quick otter", model="tiny:tiny", device="cpu",
-          round=0, role="solver")
-if mode == "crash":
-    print("RuntimeError: out of memory", file=sys.stderr, flush=True)
-    sys.exit(3)
-sink.emit("joined_round", round=7, previous=0)
-r = 7
-while True:
-    time.sleep(0.05)
-    if finish:
-        sink.emit("round_finished", round=r, seconds=0.1, generate_s=0.05, judge_s=0.03, train_s=0.02, comm_s=0.0,
-                  reward_mean=0.5)
-        sink.emit("chain_submitted", round=r, sent=2, already=0, failed=0, pending=0, error=None)
-        sink.emit("node_stopped", reason="finish_round", round=r, exit_code=0)
-        sys.exit(0)
-"""
+STANDIN = Path(__file__).resolve().parent / "standin_node.py"  # a real child that speaks the protocol
 
 
 def _node(mode: str = "run", **kw) -> NodeSupervisor:
-    return NodeSupervisor(lambda: [sys.executable, "-c", FAKE_NODE, mode], **kw)
+    """Joins at round 7, whose end waits for "finish the round"; or crashes in round 7 ("crash")."""
+    cue = ["--crash-in-round", "7", "--exit-code", "3", "--crash-message", "RuntimeError: out of memory"]
+    args = ["--join-round", "7", "--round-seconds", "inf", "--chain", *(cue if mode == "crash" else [])]
+    return NodeSupervisor(lambda: [sys.executable, str(STANDIN), *args], **kw)
 
 
 @pytest.fixture
@@ -76,7 +54,7 @@ def test_without_a_tray_notices_appear_in_the_window(make_window, qtbot):
     qtbot.waitUntil(lambda: "Joined a round" in win.status_news.text(), timeout=5000)
     titles = [n.title for n in win.visible_notices()]
     assert titles == ["Node started"]  # round news goes to the status bar, not a banner
-    assert "tiny:tiny" in win.visible_notices()[0].text
+    assert "standin:0" in win.visible_notices()[0].text  # the model it named
     assert tray.icon_name == "tray-running"
     win.visible_notices()[0].dismiss()
     qtbot.waitUntil(lambda: len(win.visible_notices()) == 0)
