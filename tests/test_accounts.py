@@ -62,10 +62,14 @@ def _mode(path) -> int:
 def test_sign_in_creates_then_unlocks_the_same_account(tmp_path):
     store = AccountStore(tmp_path)
     account, created = store.sign_in("Alice@Example.com ")
-    assert created and account.email == "alice@example.com"
-    assert account.address.startswith("0x") and len(account.org_id) == 32
+    assert created
+    assert account.email == "alice@example.com"
+    assert account.address.startswith("0x")
+    assert len(account.org_id) == 32
     again, created_again = store.sign_in("alice@example.com")
-    assert not created_again and again.org_id == account.org_id and again.address == account.address
+    assert not created_again
+    assert again.org_id == account.org_id
+    assert again.address == account.address
     # A new process (new store on the same dir) unlocks the same key.
     reopened = AccountStore(tmp_path)
     assert reopened.current() == account
@@ -74,7 +78,8 @@ def test_sign_in_creates_then_unlocks_the_same_account(tmp_path):
 
     assert EthAccount.from_key(key).address == account.address
     other, _ = store.sign_in("bob@example.com")
-    assert other.org_id != account.org_id and other.address != account.address
+    assert other.org_id != account.org_id
+    assert other.address != account.address
     assert store.current() == other  # the session is the last sign-in
 
 
@@ -83,12 +88,14 @@ def test_key_is_encrypted_and_files_are_private(tmp_path):
     account, _ = store.sign_in("carol@example.com")
     key_hex = store.private_key(account.org_id).removeprefix("0x")
     blob = _all_bytes(tmp_path)
-    assert key_hex.encode() not in blob and key_hex.upper().encode() not in blob
+    assert key_hex.encode() not in blob
+    assert key_hex.upper().encode() not in blob
     assert bytes.fromhex(key_hex) not in blob
     record_files = list((tmp_path / "accounts").glob("*.json"))
     assert len(record_files) == 1
     record = json.loads(record_files[0].read_text())
-    assert record["secretStore"] == "file" and account.secret_store == "file"
+    assert record["secretStore"] == "file"
+    assert account.secret_store == "file"
     assert "carol" not in record_files[0].name  # named by the email's hash
     secret_file = tmp_path / "secrets" / f"{account.org_id}.key"
     assert secret_file.is_file()
@@ -108,8 +115,10 @@ def test_rl_swarm_files(tmp_path):
                                           "userId": account.user_id, "email": "dave@example.com"}}
     keys = json.loads(store.user_api_key_file.read_text())
     entry = keys[account.org_id][0]
-    assert entry["publicKey"] == account.address and entry["privateKey"] is None
-    assert entry["activated"] is True and entry["createdAt"] > 0
+    assert entry["publicKey"] == account.address
+    assert entry["privateKey"] is None
+    assert entry["activated"] is True
+    assert entry["createdAt"] > 0
 
 
 def test_keyring_backend_holds_the_secret(tmp_path, use_keyring):
@@ -180,7 +189,8 @@ def test_peers_session_and_unknown_accounts(tmp_path):
     assert store.get(account.org_id) == account
     assert not store.sign_out("0" * 32)  # not the current session
     assert store.sign_out()
-    assert store.current() is None and not store.user_data_file.exists()
+    assert store.current() is None
+    assert not store.user_data_file.exists()
     assert not store.sign_out()
     assert store.get(account.org_id) == account  # signing out keeps the account
     for bad in ("0" * 32, "../accounts", "", None):

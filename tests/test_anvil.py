@@ -46,7 +46,9 @@ def test_find_anvil_missing_says_how_to_install(no_override, tmp_path):
     with pytest.raises(AnvilNotFound) as info:
         find_anvil([tmp_path])
     message = str(info.value)
-    assert "npm ci" in message and "make setup" in message and str(tmp_path) in message
+    assert "npm ci" in message
+    assert "make setup" in message
+    assert str(tmp_path) in message
 
 
 def test_find_anvil_env_override(monkeypatch, tmp_path):
@@ -79,11 +81,14 @@ def test_dev_accounts_are_the_funded_ones(binary):
 def test_start_and_stop(binary):
     node = Anvil(binary).start()
     try:
-        assert node.running and node.port and node.rpc_url.startswith("http://127.0.0.1:")
+        assert node.running
+        assert node.port
+        assert node.rpc_url.startswith("http://127.0.0.1:")
         assert int(rpc_call(node.rpc_url, "eth_chainId"), 16) == 31337
     finally:
         assert node.stop() is not None
-    assert not node.running and node.stop() is None
+    assert not node.running
+    assert node.stop() is None
     with pytest.raises(AnvilError):
         node.rpc_url
 
@@ -93,7 +98,8 @@ def test_chain_id_and_fixed_port(binary):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     with Anvil(binary).start(port=port, chain_id=685685) as node:
-        assert node.port == port and int(node.rpc("eth_chainId"), 16) == 685685
+        assert node.port == port
+        assert int(node.rpc("eth_chainId"), 16) == 685685
 
 
 def test_context_manager_starts_and_stops(binary):
@@ -138,7 +144,8 @@ def test_state_survives_a_restart(binary, tmp_path):
             w3.eth.wait_for_transaction_receipt(fn.transact({"from": sender}), poll_latency=0.01)
     finally:
         node.stop()
-    assert state.is_file() and state.stat().st_size > 0  # written on SIGTERM
+    assert state.is_file()
+    assert state.stat().st_size > 0  # written on SIGTERM
 
     with Anvil(binary).start(state_file=state) as again:
         w3 = Web3(Web3.HTTPProvider(again.rpc_url))

@@ -48,8 +48,10 @@ def test_encrypted_export_round_trip_and_wrong_passphrase(two_keys, tmp_path):
     current, other = two_keys
     dest = export_backup(other.path, tmp_path / "other.rlbackup", "correct horse")
     blob = dest.read_bytes()
-    assert blob.startswith(MAGIC) and other.path.read_bytes() not in blob
-    assert is_encrypted(dest) and _mode(dest) & 0o077 == 0
+    assert blob.startswith(MAGIC)
+    assert other.path.read_bytes() not in blob
+    assert is_encrypted(dest)
+    assert _mode(dest) & 0o077 == 0
 
     with pytest.raises(PassphraseRequired):
         inspect_backup(dest)
@@ -62,7 +64,9 @@ def test_encrypted_export_round_trip_and_wrong_passphrase(two_keys, tmp_path):
     info = inspect_backup(dest, "correct horse")
     assert (info.peer_id, info.encrypted) == (other.peer_id, True)
     result = import_backup(dest, current.path, "correct horse", now=NOW)
-    assert result.changed and result.peer_id == other.peer_id and result.name == other.name
+    assert result.changed
+    assert result.peer_id == other.peer_id
+    assert result.name == other.name
     assert result.previous_backup == current.path.with_name("swarm.pem.2026-11-26T08-40-00.bak")
     assert result.previous_backup.read_bytes() == before  # old key kept, byte for byte
     assert current.path.read_bytes() == other.path.read_bytes()
@@ -76,7 +80,9 @@ def test_plain_import_keeps_dated_backup_and_same_key_is_a_no_op(two_keys, tmp_p
     result = import_backup(other.path, current.path, now=NOW)
     assert result.previous_backup.read_bytes() == old
     again = import_backup(other.path, current.path, now=NOW)
-    assert not again.changed and again.previous_backup is None and "already" in again.message
+    assert not again.changed
+    assert again.previous_backup is None
+    assert "already" in again.message
     # a second real swap in the same second gets its own .bak, never overwriting the first
     back = import_backup(result.previous_backup, current.path, now=NOW)
     assert back.previous_backup.name == "swarm.pem.2026-11-26T08-40-00-1.bak"
@@ -88,7 +94,8 @@ def test_import_into_empty_place(two_keys, tmp_path):
     _, other = two_keys
     target = tmp_path / "fresh" / "identity" / "swarm.pem"
     result = import_backup(other.path, target)
-    assert result.changed and result.previous_backup is None
+    assert result.changed
+    assert result.previous_backup is None
     assert target.read_bytes() == other.path.read_bytes()
 
 
@@ -153,7 +160,8 @@ def test_crafted_kdf_cost_is_refused_fast_and_changes_nothing(two_keys, tmp_path
         with pytest.raises(BackupError, match="key-derivation settings this app never writes"):
             attempt()
     assert time.monotonic() - started < 0.5  # two refusals, no KDF run
-    assert current.path.read_bytes() == before and crafted.read_bytes() == crafted_before
+    assert current.path.read_bytes() == before
+    assert crafted.read_bytes() == crafted_before
     assert sorted(p.name for p in current.path.parent.iterdir()) == ["swarm.pem"]
 
 

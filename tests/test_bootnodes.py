@@ -65,7 +65,8 @@ def test_a_restarted_peer_replaces_its_old_address(login):
     assert _add(srv, [first]) == {"hash": None, "added": 0, "removed": 0}  # the same run again: no change
     second = f"/ip4/127.0.0.1/tcp/4002/p2p/{me}"
     reply = _add(srv, [second])
-    assert reply["added"] == 1 and reply["removed"] == 1
+    assert reply["added"] == 1
+    assert reply["removed"] == 1
     assert coordinator.functions.getBootnodes().call() == [f"/ip4/127.0.0.1/tcp/5001/p2p/{other}", second]
 
 
@@ -74,7 +75,8 @@ def test_the_list_stays_bounded(login):
     for n in range(20):
         _add(srv, [f"/ip4/127.0.0.1/tcp/{6000 + n}/p2p/{unique_peer_id()}"])
     listed = coordinator.functions.getBootnodes().call()
-    assert len(listed) == 16 and listed[-1].startswith("/ip4/127.0.0.1/tcp/6019/")
+    assert len(listed) == 16
+    assert listed[-1].startswith("/ip4/127.0.0.1/tcp/6019/")
 
 
 @pytest.mark.slow

@@ -58,9 +58,13 @@ def reader(anvil, contract, **kw) -> CoordinatorClient:
 
 def test_reward_to_chain_rounds_to_nearest_point():
     assert reward_to_chain(0.0) == 0
-    assert reward_to_chain(2.4) == 2 and reward_to_chain(2.5) == 3 and reward_to_chain(2.6) == 3
-    assert reward_to_chain(-2.5) == -3 and reward_to_chain(-0.4) == 0
-    assert reward_to_chain(1e90) == 2**255 - 1 and reward_to_chain(-1e90) == -(2**255)
+    assert reward_to_chain(2.4) == 2
+    assert reward_to_chain(2.5) == 3
+    assert reward_to_chain(2.6) == 3
+    assert reward_to_chain(-2.5) == -3
+    assert reward_to_chain(-0.4) == 0
+    assert reward_to_chain(1e90) == 2**255 - 1
+    assert reward_to_chain(-1e90) == -(2**255)
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError):
             reward_to_chain(bad)
@@ -72,7 +76,8 @@ def test_retry_policy_doubles_up_to_max():
 
 
 def test_profiles_and_services_file(tmp_path):
-    assert TESTNET.chain_id == 685685 and TESTNET.login_url == "http://localhost:3000"
+    assert TESTNET.chain_id == 685685
+    assert TESTNET.login_url == "http://localhost:3000"
     assert TESTNET.contract_address == "0x7745a8FE4b8D2D2c3BB103F8dCae822746F35Da0"
     path = services_file(tmp_path)
     assert path == tmp_path / "chain" / "services.json"
@@ -85,7 +90,8 @@ def test_profiles_and_services_file(tmp_path):
     assert read_services_file(path)["chain_id"] == 31337
     assert not list(path.parent.glob("*.tmp"))
     profile = local_profile(path)
-    assert isinstance(profile, ChainProfile) and profile.name == "local"
+    assert isinstance(profile, ChainProfile)
+    assert profile.name == "local"
     assert profile.api_token() is None  # token file not written yet
     token.parent.mkdir()
     token.write_text("s3cret-token\n")
@@ -115,15 +121,18 @@ def test_round_and_stage_is_one_batched_http_request(anvil, w3, dev_accounts, fr
     assert client.round_and_stage() == (2, 0)
     assert len(posts) == 1, posts
     batch = posts[0]
-    assert isinstance(batch, list) and [r["method"] for r in batch] == ["eth_call", "eth_call"]
+    assert isinstance(batch, list)
+    assert [r["method"] for r in batch] == ["eth_call", "eth_call"]
     posts.clear()
-    assert client.current_round() == 2 and len(posts) == 1  # plain reads: one round trip too
+    assert client.current_round() == 2
+    assert len(posts) == 1  # plain reads: one round trip too
 
 
 def test_reads_bootnodes_rewards_and_leaderboards(anvil, w3, dev_accounts, fresh_coordinator):
     c, (a0, k0), (a1, k1), (a2, k2) = fresh_coordinator, *dev_accounts[:3]
     client = reader(anvil, c)
-    assert client.stage_count() == 1 and client.bootnodes() == []
+    assert client.stage_count() == 1
+    assert client.bootnodes() == []
     addrs = ["/ip4/127.0.0.1/tcp/38331/p2p/QmBoot1", "/ip4/127.0.0.1/tcp/38332/p2p/QmBoot2"]
     tx(w3, k0, c.functions.addBootnodes(addrs))
     assert client.bootnodes() == addrs
@@ -135,12 +144,14 @@ def test_reads_bootnodes_rewards_and_leaderboards(anvil, w3, dev_accounts, fresh
     tx(w3, k1, c.functions.submitWinners(0, [p2], p1))
     tx(w3, k2, c.functions.submitWinners(0, [p2, p1], p2))
     assert client.total_rewards([p1, p2, nobody]) == {p1: 7, p2: -3, nobody: 0}
-    assert client.total_wins(p2) == 2 and client.total_wins(p1) == 1
+    assert client.total_wins(p2) == 2
+    assert client.total_wins(p1) == 1
     assert client.winner_leaderboard(0, 10) == [(p2, 2), (p1, 1)]
     assert client.winner_leaderboard(1, 10) == [(p1, 1)]
     assert client.voter_leaderboard() == [(p1, 1), (p2, 1)]
     assert client.eoa_of([p1, nobody]) == {p1: a1, nobody: None}
-    assert client.has_submitted(0, 0, a1) and not client.has_submitted(0, 0, a0)
+    assert client.has_submitted(0, 0, a1)
+    assert not client.has_submitted(0, 0, a0)
 
 
 def test_no_contract_at_address_is_bad_response(anvil, dev_accounts):
@@ -165,12 +176,14 @@ def test_chain_round_source_behind_jumps_ahead_waits(anvil, w3, dev_accounts, fr
     synced = SyncedRoundSource(source, backoff_start=0.05, backoff_max=0.2,
                                on_join=lambda cur, want: joins.append((cur, want)),
                                on_wait=lambda want, cur, d: waits.append((want, cur)))
-    assert synced.next_round(None) == Ticket(2, confirmed=True) and joins == [(2, 0)]  # behind: joins
+    assert synced.next_round(None) == Ticket(2, confirmed=True)
+    assert joins == [(2, 0)]  # behind: joins
     # Ahead (we finished 2, the chain is still at 2): waits until the keeper moves the clock.
     keeper.period = 0.4
     with keeper:
         assert synced.next_round(2) == Ticket(3, confirmed=True)
-    assert waits and all(w == (3, 2) for w in waits)
+    assert waits
+    assert all(w == (3, 2) for w in waits)
     source.announce(3)  # a no-op for an authority
 
 
@@ -192,11 +205,13 @@ def test_unreachable_is_retried_with_backoff_then_raised():
                                sleep=slept.append)
     with pytest.raises(ChainError) as info:
         client.bootnodes()
-    assert info.value.kind == "unreachable" and slept == [0.1, 0.2, 0.25]
+    assert info.value.kind == "unreachable"
+    assert slept == [0.1, 0.2, 0.25]
     slept.clear()
     with pytest.raises(ChainError) as info:
         client.submit_reward(1, 0, 5, "QmPeer")
-    assert info.value.kind == "unreachable" and slept == [0.1, 0.2, 0.25]
+    assert info.value.kind == "unreachable"
+    assert slept == [0.1, 0.2, 0.25]
     with pytest.raises(TypeError, match="reward_to_chain"):
         client.submit_reward(1, 0, 0.5, "QmPeer")
     no_login = CoordinatorClient(closed_port_url(), "0x" + "11" * 20, login_url=closed_port_url(),
@@ -218,17 +233,21 @@ def test_queue_keeps_submissions_on_disk_while_login_is_down(tmp_path, anvil, co
     queue = SubmissionQueue(path, down_client(anvil, coordinator))
     rid = queue.enqueue_reward(3, 0, 12, "QmA")
     wid = queue.enqueue_winners(3, ["QmB"], "QmA")
-    assert rid == "reward:3:0:QmA" and wid == "winners:3:QmA"
+    assert rid == "reward:3:0:QmA"
+    assert wid == "winners:3:QmA"
     assert queue.enqueue("reward", {"round": 3, "stage": 0, "reward": 99, "peer_id": "QmA"}) == rid
     assert len(queue) == 2  # same id again: a no-op, the first payload stands
     result = queue.flush()
     assert (result.sent, result.already, result.failed, result.pending) == (0, 0, 0, 2)
     assert result.error.kind == "unreachable"
-    assert path.is_file() and not list(tmp_path.glob("*.tmp"))
+    assert path.is_file()
+    assert not list(tmp_path.glob("*.tmp"))
     again = SubmissionQueue(path, None)  # a restart: same items, same order, attempts recorded
     items = again.pending()
-    assert [i["id"] for i in items] == [rid, wid] and items[0]["payload"]["reward"] == 12
-    assert items[0]["attempts"] == 1 and items[0]["last_error"] == "unreachable"
+    assert [i["id"] for i in items] == [rid, wid]
+    assert items[0]["payload"]["reward"] == 12
+    assert items[0]["attempts"] == 1
+    assert items[0]["last_error"] == "unreachable"
     assert items[1]["attempts"] == 0  # the flush stopped at the first transport failure
     assert again.flush() == FlushResult(pending=2)
 
@@ -241,7 +260,8 @@ def test_queue_validates_payloads(tmp_path):
         queue.enqueue("vote", {"peer_id": "QmA"})
     with pytest.raises(ValueError, match="winner"):
         queue.enqueue_winners(1, [], "QmA")
-    assert len(queue) == 0 and not (tmp_path / "q.json").exists()
+    assert len(queue) == 0
+    assert not (tmp_path / "q.json").exists()
 
 
 def test_queue_is_thread_safe(tmp_path, anvil, coordinator):
@@ -266,7 +286,8 @@ def test_corrupt_queue_file_is_moved_aside(tmp_path):
     path = tmp_path / "q.json"
     path.write_text("{not json")
     queue = SubmissionQueue(path, None)
-    assert len(queue) == 0 and list(tmp_path.glob("q.json.corrupt-*"))
+    assert len(queue) == 0
+    assert list(tmp_path.glob("q.json.corrupt-*"))
 
 
 # ---------------------------------------------------------------- through the real login server
@@ -334,11 +355,13 @@ def test_queued_submissions_are_sent_exactly_once_when_login_returns(tmp_path, a
     assert all(h["status"] == "sent" and h["hash"].startswith("0x") for h in queue.history().values())
 
     queue.enqueue_reward(0, 0, 12, peer)  # the node asks again: already sent, a no-op
-    assert len(queue) == 0 and queue.flush() == FlushResult()
+    assert len(queue) == 0
+    assert queue.flush() == FlushResult()
     restarted = SubmissionQueue(path, client)
     restarted.enqueue_winners(0, [peer], peer)
     assert len(restarted) == 0
-    assert totals() == [12] and coordinator.functions.getTotalWins(peer).call() == 1
+    assert totals() == [12]
+    assert coordinator.functions.getTotalWins(peer).call() == 1
 
 
 def test_already_on_chain_counts_as_done(tmp_path, anvil, coordinator, login, monkeypatch):
@@ -360,7 +383,8 @@ def test_already_on_chain_counts_as_done(tmp_path, anvil, coordinator, login, mo
     assert (result.sent, result.already, result.failed, result.pending) == (0, 3, 0, 0)
     assert {h["reason"] for h in queue.history().values()} == {
         "PeerIdAlreadyRegistered", "RewardAlreadySubmitted", "WinnerAlreadyVoted"}
-    assert client.total_rewards([peer]) == {peer: 5} and client.total_wins(peer) == 1
+    assert client.total_rewards([peer]) == {peer: 5}
+    assert client.total_wins(peer) == 1
     monkeypatch.setenv("http_proxy", closed_port_url())  # the local login is never proxied
     assert client.api_key_status() == "activated"
 
@@ -373,7 +397,8 @@ def test_login_errors_map_to_kinds_and_queue_policy(tmp_path, anvil, coordinator
     good.register_peer(peer)
     with pytest.raises(ChainError) as info:
         good.submit_reward(10**6, 0, 1, peer)
-    assert info.value.kind == "revert:InvalidRoundNumber" and not info.value.retryable
+    assert info.value.kind == "revert:InvalidRoundNumber"
+    assert not info.value.retryable
     with pytest.raises(ChainError) as info:
         good.submit_reward(0, 0, 1, "Qm0OIl-not-base58")
     assert info.value.kind == "bad_request"
@@ -397,7 +422,8 @@ def test_login_errors_map_to_kinds_and_queue_policy(tmp_path, anvil, coordinator
         assert info.value.kind == kind
         q = SubmissionQueue(tmp_path / f"{kind}.json", client)
         q.enqueue_winners(0, [peer], peer)
-        assert q.flush().pending == 1 and q.pending()[0]["last_error"] == kind  # kept for later
+        assert q.flush().pending == 1
+        assert q.pending()[0]["last_error"] == kind  # kept for later
 
 
 def test_a_submission_ahead_of_the_chain_waits_until_the_chain_gets_there(tmp_path, anvil, dev_accounts,
@@ -428,4 +454,6 @@ def test_login_server_with_chain_down_is_a_retried_server_error(anvil, coordinat
                         retry=RetryPolicy(2, 0.01, 0.02), sleep=slept.append)
     with pytest.raises(ChainError) as info:
         client.submit_reward(0, 0, 1, b58_peer_id())
-    assert info.value.kind == "server" and info.value.retryable and slept == [0.01]
+    assert info.value.kind == "server"
+    assert info.value.retryable
+    assert slept == [0.01]

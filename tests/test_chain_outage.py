@@ -69,7 +69,8 @@ def test_chain_outage_loses_nothing_and_claims_no_round(tmp_path):
         offline = [e for e in node.events if e["type"] == "round_started" and e["ts"] > down["ts"]]
         assert len({e["round"] for e in offline}) == 1  # no race ahead: one number, the last chain round's
         info2 = services.start()  # back, on the same ports
-        assert info2["rpc_url"] == info["rpc_url"] and info2["login_url"] == info["login_url"]
+        assert info2["rpc_url"] == info["rpc_url"]
+        assert info2["login_url"] == info["login_url"]
         back = time.monotonic()
         _seen(node.wait_for(lambda e: e["type"] == "chain_status" and e["reachable"], 60))
         _seen(node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0 and e["sent"] > 0, 60))

@@ -34,4 +34,5 @@ def test_status_against_an_unreachable_rpc_is_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "desktop.cli", "chain", "status", "--config", str(cfg),
                            "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 1
-    assert f"127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+    assert f"127.0.0.1:{port}" in proc.stderr
+    assert "Traceback" not in proc.stderr

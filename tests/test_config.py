@@ -12,21 +12,25 @@ def test_defaults_match_the_rl_swarm_training_constants():
     cfg = load_config()
     t = cfg.training
     assert (t.num_generations, t.max_new_tokens, t.epsilon, t.epsilon_high, t.beta, t.seed) == (2, 256, 0.2, 0.28, 0.0, 42)
-    assert t.learning_rate == 1e-6 and t.temperature == 1.0
-    assert cfg.profile == "local" and cfg.model.dtype == "float32"
+    assert t.learning_rate == 1e-6
+    assert t.temperature == 1.0
+    assert cfg.profile == "local"
+    assert cfg.model.dtype == "float32"
 
 
 def test_user_file_overrides_only_what_it_names(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("training:\n  max_new_tokens: 32\nmodel:\n  pool: tiny\n")
     cfg = load_config(f)
-    assert cfg.training.max_new_tokens == 32 and cfg.model.pool == "tiny"
+    assert cfg.training.max_new_tokens == 32
+    assert cfg.model.pool == "tiny"
     assert cfg.training.num_generations == 2
 
 
 def test_command_line_overrides_win(tmp_path):
     cfg = load_config(None, {"model.pool": "tiny", "model.name": None})
-    assert cfg.model.pool == "tiny" and cfg.model.name is None
+    assert cfg.model.pool == "tiny"
+    assert cfg.model.name is None
 
 
 @pytest.mark.parametrize("text, field", [
@@ -40,7 +44,8 @@ def test_invalid_values_name_the_field_and_the_file(tmp_path, text, field):
     f.write_text(text)
     with pytest.raises(ConfigError) as err:
         load_config(f)
-    assert field in str(err.value) and str(f) in str(err.value)
+    assert field in str(err.value)
+    assert str(f) in str(err.value)
 
 
 def test_broken_yaml_and_missing_file(tmp_path):
@@ -59,7 +64,8 @@ def test_cli_reports_bad_config_without_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "desktop.cli", "node", "--config", str(f),
                            "--data-dir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
-    assert "training.max_new_tokens" in proc.stderr and str(f) in proc.stderr
+    assert "training.max_new_tokens" in proc.stderr
+    assert str(f) in proc.stderr
     assert "Traceback" not in proc.stderr
     assert f.read_bytes() == before
 
@@ -72,8 +78,10 @@ def test_oversized_file_is_refused_without_parsing_it(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(f)
     assert time.monotonic() - started < 1
-    assert str(f) in str(err.value) and "1 MiB limit" in str(err.value)
-    assert f.stat().st_size == before.st_size and f.stat().st_mtime_ns == before.st_mtime_ns
+    assert str(f) in str(err.value)
+    assert "1 MiB limit" in str(err.value)
+    assert f.stat().st_size == before.st_size
+    assert f.stat().st_mtime_ns == before.st_mtime_ns
     f.write_text("training:\n  seed: 7\n" + "#" * (MAX_CONFIG_BYTES - 40) + "\n")  # just under: fine
     assert load_config(f).training.seed == 7
 
@@ -106,11 +114,13 @@ def test_node_refuses_a_config_yaml_that_is_a_directory(tmp_path):
                  tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert f"{data / 'config' / 'config.yaml'}: is a directory" in proc.stderr
-    assert proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
     assert not (data / "identity").exists()  # the node never started
     # --config DIR: the same
     proc = _node(["node", "--config", str(tmp_path), "--data-dir", str(tmp_path / "e")], tmp_path)
-    assert proc.returncode == 2 and f"{tmp_path}: is a directory" in proc.stderr
+    assert proc.returncode == 2
+    assert f"{tmp_path}: is a directory" in proc.stderr
     assert not (tmp_path / "e" / "identity").exists()
 
 
@@ -122,7 +132,8 @@ def test_services_and_chain_status_refuse_a_config_directory(tmp_path, capsys):
     assert main(["chain", "status", "--data-dir", str(data)]) == 2
     assert "is a directory" in capsys.readouterr().err
     proc = _node(["services", "--data-dir", str(data)], tmp_path)
-    assert proc.returncode == 2 and "is a directory" in proc.stderr
+    assert proc.returncode == 2
+    assert "is a directory" in proc.stderr
     assert not (data / "chain").exists()  # nothing was started
 
 

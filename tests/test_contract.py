@@ -67,7 +67,8 @@ def test_artifact_matches_source_hash():
     assert {"abi", "bytecode", "solc_version", "source_sha256"} <= art.keys()
     assert art["solc_version"].startswith("0.8.37+")
     assert art["source_sha256"] == contract.source_sha256(), "artifact is stale: recompile"
-    assert contract.bytecode().startswith("0x6080") and contract.abi() == art["abi"]
+    assert contract.bytecode().startswith("0x6080")
+    assert contract.abi() == art["abi"]
 
 
 def test_abi_has_the_public_interface():
@@ -81,7 +82,8 @@ def test_abi_has_the_public_interface():
     assert EVENTS <= events.keys()
     assert not any(i["indexed"] for sig in EVENTS for i in events[sig]["inputs"])
     errors = {e["name"]: e for e in items if e["type"] == "error"}
-    assert ERRORS <= errors.keys() and all(not errors[n]["inputs"] for n in ERRORS)
+    assert ERRORS <= errors.keys()
+    assert all(not errors[n]["inputs"] for n in ERRORS)
     assert {"OnlyOwner", "OnlyStageManager", "OnlyBootnodeManager"} <= errors.keys()
 
 
@@ -107,7 +109,8 @@ def test_revert_name_accepts_raw_forms():
     assert revert_name({"code": 3, "message": "execution reverted", "data": sel}) == "InvalidVote"
     assert revert_name(RuntimeError(f"execution reverted: custom error {sel}")) == "InvalidVote"
     assert revert_name("0x08c379a0" + "00" * 64) is None  # Error(string) is not a custom error
-    assert revert_name(None) is None and revert_name(ValueError("boom")) is None
+    assert revert_name(None) is None
+    assert revert_name(ValueError("boom")) is None
 
 
 # ---------------------------------------------------------------- on anvil
@@ -211,7 +214,8 @@ def test_remove_bootnode_keeps_order(w3, c, acct):
 def test_clear_bootnodes(w3, c, acct):
     send(w3, c.functions.addBootnodes(["a", "b"]), acct[0])
     send(w3, c.functions.clearBootnodes(), acct[0])
-    assert c.functions.getBootnodes().call() == [] and c.functions.getBootnodesCount().call() == 0
+    assert c.functions.getBootnodes().call() == []
+    assert c.functions.getBootnodesCount().call() == 0
 
 
 def test_bootnode_manager_role(w3, c, acct):
@@ -299,7 +303,8 @@ def test_submit_winners_twice_reverts(w3, c, acct):
     assert reverts(c.functions.submitWinners(0, [voter], voter), acct[1]) == "WinnerAlreadyVoted"
     send(w3, c.functions.updateStageAndRound(), acct[0])
     send(w3, c.functions.submitWinners(1, [voter], voter), acct[1])
-    assert c.functions.getVoterVoteCount(voter).call() == 2 and c.functions.getTotalWins(voter).call() == 2
+    assert c.functions.getVoterVoteCount(voter).call() == 2
+    assert c.functions.getTotalWins(voter).call() == 2
 
 
 def test_submit_winners_invalid_vote_reverts(w3, c, acct):

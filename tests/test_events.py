@@ -36,7 +36,9 @@ def test_every_type_round_trips_through_a_line():
     for etype, fields in samples.items():
         line = events.encode(events.make(etype, **fields))
         back = events.decode(line)
-        assert back["type"] == etype and back["v"] == events.VERSION and back["ts"] > 0
+        assert back["type"] == etype
+        assert back["v"] == events.VERSION
+        assert back["ts"] > 0
 
 
 @pytest.mark.parametrize("line", [
@@ -64,7 +66,8 @@ def test_sink_writes_lines_and_notifies_listeners():
     seen = []
     sink.subscribe(seen.append)
     sink.emit("warning", message="hello")
-    assert json.loads(out.getvalue())["message"] == "hello" and seen[0]["type"] == "warning"
+    assert json.loads(out.getvalue())["message"] == "hello"
+    assert seen[0]["type"] == "warning"
 
 
 def test_event_module_imports_nothing_heavy():
@@ -91,7 +94,8 @@ def test_a_broken_stream_stops_the_node_instead_of_crashing_it():
     sink.subscribe(heard.append)
     for _ in range(3):
         sink.emit("warning", message="x")
-    assert told == [1] and len(heard) == 3
+    assert told == [1]
+    assert len(heard) == 3
 
 
 def test_records_become_log_events_with_level_logger_and_no_secret(monkeypatch):
@@ -115,8 +119,10 @@ def test_records_become_log_events_with_level_logger_and_no_secret(monkeypatch):
         logger.removeHandler(handler)
     warned, failed = (events.decode(line) for line in out.getvalue().splitlines())
     assert (warned["level"], warned["logger"]) == ("WARNING", "desktop.test_records")
-    assert "hf_aaaa" not in warned["message"] and "[REDACTED]" in warned["message"]
-    assert failed["level"] == "ERROR" and failed["message"].splitlines()[-1] == "ValueError: bad"
+    assert "hf_aaaa" not in warned["message"]
+    assert "[REDACTED]" in warned["message"]
+    assert failed["level"] == "ERROR"
+    assert failed["message"].splitlines()[-1] == "ValueError: bad"
 
 
 @pytest.mark.slow
@@ -127,7 +133,8 @@ def test_services_announce_themselves_and_log_as_events(tmp_path):
     (tmp_path / "config" / "config.yaml").write_text(f"ports:\n  rpc: {free_port()}\n  login: {free_port()}\n")
     refused = subprocess.run(CLI + ["services", "--log-events", "--data-dir", str(tmp_path)],
                              capture_output=True, text=True, env=env(), timeout=60)
-    assert refused.returncode == 2 and "--log-events needs --json" in refused.stderr
+    assert refused.returncode == 2
+    assert "--log-events needs --json" in refused.stderr
     proc = subprocess.Popen(CLI + ["services", "--json", "--log-events", "--data-dir", str(tmp_path)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
     try:
@@ -135,7 +142,8 @@ def test_services_announce_themselves_and_log_as_events(tmp_path):
         while seen[-1]["type"] != "services_ready":  # records may come first; every line is an event
             seen.append(events.decode(proc.stdout.readline()))
         ready = seen[-1]
-        assert ready["rpc_url"].startswith("http://127.0.0.1:") and ready["contract"].startswith("0x")
+        assert ready["rpc_url"].startswith("http://127.0.0.1:")
+        assert ready["contract"].startswith("0x")
         records = [e for e in seen if e["type"] == "log"]
         assert any(r["level"] == "INFO" and "login server on" in r["message"] for r in records), seen
     finally:

@@ -48,7 +48,8 @@ def test_micro_batches_give_the_same_update_as_one_batch(tokenizer):
         t.optimizer = torch.optim.SGD(t.model.parameters(), lr=1.0)
     groups, rewards = _groups(big)
     a, b = big.step(groups, rewards), small.step(groups, rewards)
-    assert a.micro_batches == 1 and b.micro_batches > 3  # same samples, cut into many passes
+    assert a.micro_batches == 1
+    assert b.micro_batches > 3  # same samples, cut into many passes
     assert b.max_micro_tokens <= max(64, max(len(g.prompt_ids) + len(c) for g in groups for c in g.completion_ids))
     assert a.loss == pytest.approx(b.loss, abs=1e-5)
     for p, q in zip(big.model.parameters(), small.model.parameters()):
@@ -93,7 +94,9 @@ def test_single_on_policy_step_never_clips(tokenizer):
     trainer = _trainer(tokenizer, learning_rate=0.2)
     groups, rewards = _groups(trainer)
     result = trainer.step(groups, rewards)
-    assert result.optimizer_steps == 1 and result.clipped == 0 and result.ratio_range == (1.0, 1.0)
+    assert result.optimizer_steps == 1
+    assert result.clipped == 0
+    assert result.ratio_range == (1.0, 1.0)
 
 
 def test_empty_and_flat_rounds_are_skipped(tokenizer):

@@ -28,12 +28,14 @@ def test_all_completions_come_from_one_generate_call(tokenizer):
     prompts = ["write add", "a much longer prompt about sorting lists of numbers"]
     ids = [trainer.encode_prompt([{"role": "user", "content": p}]) for p in prompts]
     groups = trainer.generate(prompts, ids)
-    assert len(calls) == 1 and calls[0][0] == 2  # one call; G copies made inside generate
+    assert len(calls) == 1
+    assert calls[0][0] == 2  # one call; G copies made inside generate
     assert [len(g.completion_ids) for g in groups] == [4, 4]
     for g, p_ids in zip(groups, ids):
         assert g.prompt_ids == p_ids
         for comp, text, limit in zip(g.completion_ids, g.texts, g.hit_limit):
-            assert 1 <= len(comp) <= 6 and limit == (len(comp) == 6 and comp[-1] not in trainer.eos_ids)
+            assert 1 <= len(comp) <= 6
+            assert limit == (len(comp) == 6 and comp[-1] not in trainer.eos_ids)
             assert tokenizer.pad_token_id not in comp[:-1] or tokenizer.pad_token_id in trainer.eos_ids
             assert text == tokenizer.decode(comp, skip_special_tokens=True)
 
@@ -44,10 +46,12 @@ def test_equal_rewards_skip_the_update(tokenizer):
     ids = [trainer.encode_prompt([{"role": "user", "content": "x"}])]
     groups = trainer.generate(["x"], ids)
     result = trainer.step(groups, [[0.0] * 4])
-    assert result.skipped and result.loss is None
+    assert result.skipped
+    assert result.loss is None
     assert all(torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
     result = trainer.step(groups, [[1.0, 0.0, 0.0, 0.0]])
-    assert not result.skipped and result.loss is not None
+    assert not result.skipped
+    assert result.loss is not None
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
 
 
@@ -106,5 +110,6 @@ def test_torn_checkpoint_falls_back_to_the_previous_one(tokenizer, tmp_path):
     store.save(1, trainer.model, trainer.optimizer, "tiny:tiny")
     (tmp_path / "round-00000001.pt").write_bytes(b"torn")
     resumed = store.restore(trainer.model, trainer.optimizer, "tiny:tiny")
-    assert resumed.round == 0 and any("round-00000001" in s for s in resumed.skipped)
+    assert resumed.round == 0
+    assert any("round-00000001" in s for s in resumed.skipped)
     assert store.restore(trainer.model, trainer.optimizer, "other-model") is None

@@ -54,12 +54,14 @@ def test_main_window_shows_every_page(window, qtbot):
     assert window.page_names() == ["dashboard", "logs", "settings"]
     for key in window.page_names():
         page = window.show_page(key)
-        assert window.stack.currentWidget() is page and page.isVisible()
+        assert window.stack.currentWidget() is page
+        assert page.isVisible()
         assert window.current_page() == key
     from desktop.gui.settings import SettingsWidget
     assert window.pages["settings"].findChild(SettingsWidget) is not None  # built when first shown
     assert not window.tray.available  # offscreen: no tray, the window is the app
-    assert window.actions.start.isEnabled() and not window.actions.stop.isEnabled()
+    assert window.actions.start.isEnabled()
+    assert not window.actions.stop.isEnabled()
     window.set_appearance("dark")
     assert window.themes.choice == "dark"
     from desktop.gui import theme
@@ -96,8 +98,10 @@ def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
     assert dash.reward_chart.xs == [0, 1, 2]
     assert dash.reward_chart.series["reward"] == [e["reward_mean"] for e in finished]
     assert dash.time_chart.series["generate"] == [e["generate_s"] for e in finished]
-    assert dash.table.rowCount() == 3 and dash.table.item(0, 0).text() == "2"  # newest first
-    assert dash.pill.text() == "Stopped" and "Stopped" in dash.activity.text()
+    assert dash.table.rowCount() == 3
+    assert dash.table.item(0, 0).text() == "2"  # newest first
+    assert dash.pill.text() == "Stopped"
+    assert "Stopped" in dash.activity.text()
     win.logs.flush()
     news = [e for e in evs if e["type"] != "log"]  # records are shown at their level, not as EVENT lines
     assert sum(" EVENT " in line for line in win.logs.visible_lines()) == len(news)
@@ -120,7 +124,8 @@ def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp
     try:
         with qtbot.waitSignal(services.ready, timeout=15000):
             services.start()
-        assert "login" in win.page_names() and win.notices[-1][0] == "Sign in"
+        assert "login" in win.page_names()
+        assert win.notices[-1][0] == "Sign in"
         assert win.current_page() == "login"  # straight to it: nothing runs before sign-in
         from desktop.gui.login_view import LoginView
         assert win.pages["login"].findChild(LoginView) is not None
@@ -128,7 +133,8 @@ def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp
         login.mkdir(parents=True)
         (login / "userData.json").write_text('{"org": {"orgId": "org", "email": "a@b.c", "address": "0x1"}}')
         qtbot.waitUntil(lambda: "login" not in win.page_names(), timeout=10000)
-        assert win.current_page() == "dashboard" and win.notices[-1][0] == "Signed in"
+        assert win.current_page() == "dashboard"
+        assert win.notices[-1][0] == "Signed in"
     finally:
         services.shutdown(timeout=5)
 
@@ -172,7 +178,8 @@ def test_second_launch_raises_the_first(qtbot, tmp_path):
         assert got.args == ["raise"]
         out, err = second.communicate(timeout=15)
         assert second.returncode == 0, err
-        assert time.monotonic() - began < 10 and "already running" in out
+        assert time.monotonic() - began < 10
+        assert "already running" in out
     finally:
         first.close()
 
@@ -189,7 +196,9 @@ def test_a_stale_socket_does_not_block_the_next_app(tmp_path):
 
 def test_cli_has_a_gui_command():
     args = build_parser().parse_args(["gui", "--data-dir", "d", "--screenshot", "s"])
-    assert args.command == "gui" and args.data_dir == Path("d") and args.screenshot == Path("s")
+    assert args.command == "gui"
+    assert args.data_dir == Path("d")
+    assert args.screenshot == Path("s")
 
 
 @pytest.mark.slow

@@ -43,7 +43,8 @@ def test_wizard_probes_then_writes_settings_and_identity(qtbot, ctx, tmp_path):
     assert {"ram", "disk", "gpu"} <= names
     assert set(pre.rows) == names | {"pool"}
     for name, (verdict, message) in pre.rows.items():
-        assert verdict in ("OK", "Warning", "Problem") and message
+        assert verdict in ("OK", "Warning", "Problem")
+        assert message
     assert pre.result["pool"] in pre.rows["pool"][1]
     assert pre.result["pool"] in wizard.model.pool.itemText(0)
 
@@ -61,7 +62,8 @@ def test_wizard_probes_then_writes_settings_and_identity(qtbot, ctx, tmp_path):
     wizard.next()
 
     page = wizard.identity
-    assert page.created and page.identity.name in page.info.text()
+    assert page.created
+    assert page.identity.name in page.info.text()
     assert load_identity(ctx.paths.identity).peer_id == page.identity.peer_id
     page.encrypt.setChecked(True)
     page.passphrase.setText("short")
@@ -76,10 +78,12 @@ def test_wizard_probes_then_writes_settings_and_identity(qtbot, ctx, tmp_path):
         wizard.accept()
     cfg = yaml.safe_load(ctx.paths.config_file.read_text())
     assert cfg["profile"] == "testnet"
-    assert cfg["model"]["name"] == "my-org/my-coder" and cfg["hf"]["push"] is True
+    assert cfg["model"]["name"] == "my-org/my-coder"
+    assert cfg["hf"]["push"] is True
     assert "hf_FirstRunToken" not in ctx.paths.config_file.read_text()
     token_file = ctx.paths.data / "secrets" / "hf_token"
-    assert token_file.read_text() == "hf_FirstRunToken" and stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token_file.read_text() == "hf_FirstRunToken"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     assert not needs_first_run(ctx)
 
 
@@ -89,7 +93,8 @@ def test_a_broken_probe_is_reported_not_fatal(qtbot, ctx):
     qtbot.addWidget(wizard)
     with qtbot.waitSignal(wizard.preflight.failed, timeout=20_000) as failed:
         wizard.show()
-    assert "boom: no probe" in failed.args[0] and "still go on" in wizard.preflight.status.text()
+    assert "boom: no probe" in failed.args[0]
+    assert "still go on" in wizard.preflight.status.text()
     assert wizard.preflight.again.isEnabled()
 
     # show_result copes with what a future probe might send (unknown names and levels)

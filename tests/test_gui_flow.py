@@ -62,7 +62,8 @@ def test_start_sign_in_node_runs_dashboard_shows_rounds(qtbot, tmp_path):
         qtbot.waitUntil(lambda: dashboard.status is not None and len(dashboard.status.history) >= 1,
                         timeout=240_000)
         status = dashboard.status
-        assert status.peer_id.startswith("Qm") and status.model == "tiny:tiny"
+        assert status.peer_id.startswith("Qm")
+        assert status.model == "tiny:tiny"
         assert dashboard.name_label.text().lower() == status.name  # shown title-cased
         assert dashboard.table.rowCount() >= 1
         assert dashboard.card_round.findChildren(type(dashboard.name_label))  # the card rendered

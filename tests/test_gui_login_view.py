@@ -188,8 +188,10 @@ def test_server_down_shows_message_and_retry_recovers(qtbot, make_view):
     url = f"http://127.0.0.1:{port}/"
     view = make_view(url, lambda: False, poll_ms=200)
     qtbot.waitUntil(lambda: view.showing_error, timeout=15000)
-    assert view.error_label.isVisible() and view.retry_button.isVisible()
-    assert "could not be loaded" in view.error_label.text() and url in view.error_label.text()
+    assert view.error_label.isVisible()
+    assert view.retry_button.isVisible()
+    assert "could not be loaded" in view.error_label.text()
+    assert url in view.error_label.text()
     assert not view.view.isVisible()  # never a blank page behind the message
 
     srv = FakeLoginServer(port)
@@ -197,7 +199,8 @@ def test_server_down_shows_message_and_retry_recovers(qtbot, make_view):
         view.retry_button.click()
         qtbot.waitUntil(lambda: not view.showing_error and
                         _js(view, "document.getElementById('email') !== null", qtbot), timeout=15000)
-        assert view.view.isVisible() and not view.error_label.isVisible()
+        assert view.view.isVisible()
+        assert not view.error_label.isVisible()
     finally:
         srv.stop()
 
@@ -225,7 +228,8 @@ def test_the_view_signs_in_on_the_real_login_server_with_its_session_secret(qtbo
                 "document.getElementById('email').value = 'ada@example.com';"
                 "document.getElementById('signin').click();")
         assert srv.store.current().email == "ada@example.com"
-        assert srv.session_secret not in view.url and view.view.url().fragment() == f"s={srv.session_secret}"
+        assert srv.session_secret not in view.url
+        assert view.view.url().fragment() == f"s={srv.session_secret}"
     finally:
         srv.stop_thread()
 
@@ -233,7 +237,8 @@ def test_the_view_signs_in_on_the_real_login_server_with_its_session_secret(qtbo
 def test_a_missing_or_odd_secret_file_loads_the_page_without_one(tmp_path):
     from desktop.gui.login_view import read_secret
 
-    assert read_secret(None) == "" and read_secret(tmp_path / "absent") == ""
+    assert read_secret(None) == ""
+    assert read_secret(tmp_path / "absent") == ""
     odd = tmp_path / "odd"
     for text, expected in (("a" * 43 + "\n", "a" * 43), ("abc", ""), ("x" * 40 + "#&s=1", ""), ("é" * 40, "")):
         odd.write_text(text, encoding="utf-8")

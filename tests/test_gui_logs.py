@@ -45,7 +45,8 @@ def test_a_record_with_a_traceback_is_one_level_line_by_line(page):
     page.flush()
     lines = page.visible_lines()
     assert [line.split()[2] for line in lines] == ["ERROR"] * 4 + ["INFO"]
-    assert lines[0].endswith("desktop.node: step failed") and lines[3].endswith("ValueError: bad")
+    assert lines[0].endswith("desktop.node: step failed")
+    assert lines[3].endswith("ValueError: bad")
     page.level_box.setCurrentIndex(4)  # events only: records are not news
     assert page.visible_lines() == []
 
@@ -64,7 +65,8 @@ def test_every_event_type_reads_as_a_line():
     lines = [describe(ev) for ev in samples]
     assert lines[1] == (INFO, "round 2 finished in 1.50 s: reward 0.7 (generate 1.00, judge 0.20, train 0.20, "
                               "comm 0.10 s)")
-    assert lines[3][0] == WARNING and lines[4] == (ERROR, "boom")
+    assert lines[3][0] == WARNING
+    assert lines[4] == (ERROR, "boom")
     assert lines[5] == (WARNING, "round 3: chain submissions 0 sent, 0 already there, 2 failed, 2 pending: rpc down")
 
 
@@ -78,10 +80,12 @@ def test_filters_and_search(page, qtbot):
     page.level_box.setCurrentIndex(2)  # warnings and errors
     assert [line.split()[2] for line in page.visible_lines()] == ["WARN", "ERROR"]
     page.source_box.setCurrentIndex(1)  # node only
-    assert len(page.visible_lines()) == 1 and "gather" in page.visible_lines()[0]
+    assert len(page.visible_lines()) == 1
+    assert "gather" in page.visible_lines()[0]
     page.source_box.setCurrentIndex(0)
     page.level_box.setCurrentIndex(4)  # events only
-    assert len(page.visible_lines()) == 1 and "round 4 stage 0 started" in page.visible_lines()[0]
+    assert len(page.visible_lines()) == 1
+    assert "round 4 stage 0 started" in page.visible_lines()[0]
     page.level_box.setCurrentIndex(0)
     page.search.setText("ANVIL")  # case-insensitive, applied once typing pauses
     qtbot.waitUntil(lambda: len(page.visible_lines()) == 1, timeout=2000)
@@ -97,21 +101,28 @@ def test_follow_tail_pauses_on_scroll_up_and_resumes_at_bottom(page, qtbot):
         page.append_line("node", f"INFO line {i}")
     qtbot.waitUntil(lambda: len(page.visible_lines()) == 500, timeout=2000)  # the batch timer flushed
     bar = page.view.verticalScrollBar()
-    assert bar.maximum() > 0 and bar.value() == bar.maximum() and page.following
+    assert bar.maximum() > 0
+    assert bar.value() == bar.maximum()
+    assert page.following
     bar.setValue(10)  # the reader scrolls up
-    assert not page.following and page.paused_bar.isVisibleTo(page)
+    assert not page.following
+    assert page.paused_bar.isVisibleTo(page)
     for i in range(500, 600):
         page.append_line("node", f"INFO line {i}")
     page.flush()
-    assert len(page.visible_lines()) == 500 and bar.value() == 10  # frozen while reading
+    assert len(page.visible_lines()) == 500
+    assert bar.value() == 10  # frozen while reading
     assert "100 new lines" in page.paused_label.text()
     bar.setValue(bar.maximum())  # back at the bottom: follow again, with what arrived meanwhile
-    assert page.following and not page.paused_bar.isVisibleTo(page)
-    assert len(page.visible_lines()) == 600 and page.visible_lines()[-1].endswith("INFO line 599")
+    assert page.following
+    assert not page.paused_bar.isVisibleTo(page)
+    assert len(page.visible_lines()) == 600
+    assert page.visible_lines()[-1].endswith("INFO line 599")
     assert bar.value() == bar.maximum()
     bar.setValue(0)
     page.resume_button.click()  # "Jump to latest" does the same
-    assert page.following and bar.value() == bar.maximum()
+    assert page.following
+    assert bar.value() == bar.maximum()
 
 
 def test_line_count_stays_bounded(qtbot, tmp_path):
@@ -120,15 +131,19 @@ def test_line_count_stays_bounded(qtbot, tmp_path):
     for i in range(5000):
         page.append_line("node", f"INFO line {i}")
     page.flush()
-    assert len(page.ring) == 1000 and page.view.blockCount() == 1000
-    assert page.visible_lines()[0].endswith("line 4000") and page.visible_lines()[-1].endswith("line 4999")
+    assert len(page.ring) == 1000
+    assert page.view.blockCount() == 1000
+    assert page.visible_lines()[0].endswith("line 4000")
+    assert page.visible_lines()[-1].endswith("line 4999")
     page.view.verticalScrollBar().setValue(0)  # paused: more than the ring holds arrives
     for i in range(5000, 7500):
         page.append_line("node", f"INFO line {i}")
     page.resume()
-    assert page.view.blockCount() == 1000 and page.visible_lines()[-1].endswith("line 7499")
+    assert page.view.blockCount() == 1000
+    assert page.visible_lines()[-1].endswith("line 7499")
     page.clear()
-    assert page.visible_lines() == [] and len(page.ring) == 0
+    assert page.visible_lines() == []
+    assert len(page.ring) == 0
 
 
 class _UrlCatcher(QObject):
@@ -148,7 +163,8 @@ def test_open_log_folder(page, tmp_path):
         page.folder_button.click()
     finally:
         QDesktopServices.unsetUrlHandler("file")
-    assert catcher.urls == [str(tmp_path / "logs")] and (tmp_path / "logs").is_dir()
+    assert catcher.urls == [str(tmp_path / "logs")]
+    assert (tmp_path / "logs").is_dir()
 
 
 def test_live_output_of_a_real_process(page, qtbot):

@@ -72,7 +72,8 @@ def test_round_trip_through_disk(qtbot, ctx, caplog):
     assert on_disk["training"]["max_new_tokens"] == 128
     assert on_disk["training"]["learning_rate"] == pytest.approx(3e-6)
     assert on_disk["training"]["temperature"] == pytest.approx(0.7)
-    assert on_disk["hf"]["push"] is True and on_disk["hf"]["user"] == "me"
+    assert on_disk["hf"]["push"] is True
+    assert on_disk["hf"]["user"] == "me"
 
     # the token: in an owner-only file, nowhere in config, ini or logs
     token_file = ctx.paths.data / "secrets" / "hf_token"
@@ -92,8 +93,10 @@ def test_round_trip_through_disk(qtbot, ctx, caplog):
 
     w2 = _widget(qtbot, ctx)  # a fresh widget loads what is on disk
     g2, n2, h2 = w2.page(GeneralPage), w2.page(NodePage), w2.page(HuggingFacePage)
-    assert g2.start_at_login.isChecked() and not g2.close_to_tray.isChecked()
-    assert n2.pool.currentData() == "custom" and n2.model_name.isEnabled()
+    assert g2.start_at_login.isChecked()
+    assert not g2.close_to_tray.isChecked()
+    assert n2.pool.currentData() == "custom"
+    assert n2.model_name.isEnabled()
     assert n2.model_name.text() == "Qwen/Qwen2.5-Coder-0.5B-Instruct"
     assert (n2.num_generations.value(), n2.max_new_tokens.value()) == (4, 128)
     assert float(n2.learning_rate.text()) == pytest.approx(3e-6)
@@ -107,8 +110,10 @@ def test_round_trip_through_disk(qtbot, ctx, caplog):
     h2.push.setChecked(False)
     h2.token.setText("")
     assert w2.save(), w2.message.text()
-    assert not entry.exists() and not autostart_enabled()
-    assert not token_file.exists() and read_hf_token(ctx) is None
+    assert not entry.exists()
+    assert not autostart_enabled()
+    assert not token_file.exists()
+    assert read_hf_token(ctx) is None
     model = yaml.safe_load(ctx.paths.config_file.read_text())["model"]
     assert (model["pool"], model.get("name")) == ("tiny", None)  # name is back to its default: not written
 
@@ -143,7 +148,8 @@ def test_spin_box_ranges_are_the_configs_limits(qtbot, ctx):
     for name in ("num_generations", "max_new_tokens"):
         box, rules = getattr(node, name), {type(r).__name__: r for r in fields[name].metadata}
         assert (box.minimum(), box.maximum()) == (rules["Ge"].ge, rules["Le"].le), name
-    assert 0 < node.temperature.minimum() <= 0.01 and node.temperature.maximum() == 10
+    assert 0 < node.temperature.minimum() <= 0.01
+    assert node.temperature.maximum() == 10
 
 
 def test_a_config_with_errors_is_shown_and_never_overwritten(qtbot, ctx):
@@ -151,13 +157,16 @@ def test_a_config_with_errors_is_shown_and_never_overwritten(qtbot, ctx):
     broken = "training:\n  num_generations: 1   # hand-edited, below the minimum\n  learning_rate: 3e-4\n"
     ctx.paths.config_file.write_text(broken)
     w = _widget(qtbot, ctx)
-    assert "num_generations" in w.message.text() and "nothing will be saved" in w.message.text()
+    assert "num_generations" in w.message.text()
+    assert "nothing will be saved" in w.message.text()
     w.page(NodePage).max_new_tokens.setValue(100)
-    assert not w.save() and "Not saved" in w.message.text()
+    assert not w.save()
+    assert "Not saved" in w.message.text()
     assert ctx.paths.config_file.read_text() == broken
     ctx.paths.config_file.write_text("training:\n  learning_rate: 3e-4\n")  # fixed by hand
     w.load()
-    assert w.message.text() == "" and w.save()
+    assert w.message.text() == ""
+    assert w.save()
     assert yaml.safe_load(ctx.paths.config_file.read_text())["training"]["learning_rate"] == pytest.approx(3e-4)
 
 
@@ -168,18 +177,22 @@ def test_revert_and_validation_keep_the_file(qtbot, ctx):
     before = ctx.paths.config_file.read_text()
 
     node.learning_rate.setText("fast")
-    assert not w.save() and "learning rate" in w.message.text()
+    assert not w.save()
+    assert "learning rate" in w.message.text()
     assert w.stack.currentWidget() is node
     node.learning_rate.setText("1e-5")
     node.device.setCurrentText("gpu please")
-    assert not w.save() and "device" in w.message.text()
+    assert not w.save()
+    assert "device" in w.message.text()
     node.device.setCurrentText("cpu")
     hf.push.setChecked(True)  # push without a token
-    assert not w.save() and "token" in w.message.text()
+    assert not w.save()
+    assert "token" in w.message.text()
     assert ctx.paths.config_file.read_text() == before  # nothing half-saved
 
     w.revert_button.click()
-    assert node.learning_rate.text() == "1e-06" and not hf.push.isChecked()
+    assert node.learning_rate.text() == "1e-06"
+    assert not hf.push.isChecked()
 
 
 def test_autostart_entry_linux_disabled_and_macos(ctx, tmp_path):
@@ -212,7 +225,8 @@ def test_identity_page_export_and_confirmed_import(qtbot, ctx, tmp_path):
     page = IdentityPage(ctx, confirm=confirm)
     qtbot.addWidget(page)
     page.load()
-    assert page.name.text() == current.name and page.peer_id.text() == current.peer_id
+    assert page.name.text() == current.name
+    assert page.peer_id.text() == current.peer_id
     page.copy_peer_id()
 
     plain = page.export_to(tmp_path / "mine.pem", None)
@@ -225,20 +239,25 @@ def test_identity_page_export_and_confirmed_import(qtbot, ctx, tmp_path):
     assert asked == []  # a bad backup never reaches the question
 
     assert page.import_from(backup, "long passphrase") is None  # declined
-    assert other.name in asked[0] and other.peer_id in asked[0] and current.name in asked[0]
-    assert current.path.read_bytes() == old and len(list(current.path.parent.iterdir())) == 1
+    assert other.name in asked[0]
+    assert other.peer_id in asked[0]
+    assert current.name in asked[0]
+    assert current.path.read_bytes() == old
+    assert len(list(current.path.parent.iterdir())) == 1
 
     with qtbot.waitSignal(page.identity_changed) as sig:
         result = page.import_from(backup, "long passphrase")
     assert sig.args == [other.peer_id, other.name]
     assert result.previous_backup.read_bytes() == old
-    assert result.previous_backup.name.startswith("swarm.pem.") and result.previous_backup.suffix == ".bak"
+    assert result.previous_backup.name.startswith("swarm.pem.")
+    assert result.previous_backup.suffix == ".bak"
     assert current.path.read_bytes() == other.path.read_bytes()
     assert page.name.text() == other.name
 
     # the same key again: nothing asked, nothing moved
     again = page.import_from(backup, "long passphrase")
-    assert not again.changed and len(asked) == 2
+    assert not again.changed
+    assert len(asked) == 2
 
 
 def test_identity_page_buttons_report_errors(qtbot, ctx, tmp_path):
@@ -260,7 +279,8 @@ def test_identity_page_buttons_report_errors(qtbot, ctx, tmp_path):
     page.passphrase.setText("long passphrase")
     page.passphrase_again.setText("long passphrasf")
     page.export_button.click()
-    assert "differ" in page.status.text() and not (tmp_path / "enc.rlbackup").exists()
+    assert "differ" in page.status.text()
+    assert not (tmp_path / "enc.rlbackup").exists()
     page.passphrase_again.setText("long passphrase")
     page.export_button.click()
     assert "encrypted backup" in page.status.text()
@@ -289,16 +309,21 @@ def test_identity_page_import_button_works_off_the_gui_thread(qtbot, ctx, tmp_pa
     page.identity_changed.connect(lambda *args: changed.append(args))
     page.import_button.click()
     # the click returned before scrypt ran: the page says it is checking and takes no second import
-    assert page.status.text().startswith("Checking") and page.busy
-    assert not page.import_button.isEnabled() and not page.export_button.isEnabled()
+    assert page.status.text().startswith("Checking")
+    assert page.busy
+    assert not page.import_button.isEnabled()
+    assert not page.export_button.isEnabled()
     assert current.path.read_bytes() == old
     qtbot.waitUntil(lambda: bool(changed), timeout=10000)
     assert changed == [(other.peer_id, other.name)]
     assert asked_on == [threading.main_thread()]  # dialogs only ever on the GUI thread
     assert current.path.read_bytes() == other.path.read_bytes()
     assert [p.read_bytes() for p in current.path.parent.glob("swarm.pem.*.bak")] == [old]
-    assert page.name.text() == other.name and other.name in page.status.text()
-    assert page.import_button.isEnabled() and page.export_button.isEnabled() and not page.busy
+    assert page.name.text() == other.name
+    assert other.name in page.status.text()
+    assert page.import_button.isEnabled()
+    assert page.export_button.isEnabled()
+    assert not page.busy
 
 
 def test_identity_page_refuses_a_crafted_kdf_without_running_it(qtbot, ctx, tmp_path):
@@ -316,7 +341,8 @@ def test_identity_page_refuses_a_crafted_kdf_without_running_it(qtbot, ctx, tmp_
     page.import_button.click()
     qtbot.waitUntil(lambda: not page.busy, timeout=2000)
     assert "never writes" in page.status.text()
-    assert current.path.read_bytes() == before and page.import_button.isEnabled()
+    assert current.path.read_bytes() == before
+    assert page.import_button.isEnabled()
 
 
 class _StatusHandler(BaseHTTPRequestHandler):
@@ -344,7 +370,8 @@ def test_account_page_file_network_and_logout(qtbot, ctx):
     assert (page.state.text(), page.email.text()) == ("Signed in", "me@example.com")
     assert page.logout.isEnabled()
     page.logout.click()
-    assert page.state.text() == "Signed out" and not page.logout.isEnabled()
+    assert page.state.text() == "Signed out"
+    assert not page.logout.isEnabled()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -364,7 +391,8 @@ def test_about_page_versions_and_folders(qtbot, ctx):
     w = _widget(qtbot, ctx, open_folder=opened.append)
     about = w.page(AboutPage)
     import desktop
-    assert desktop.__version__ in about.version_text() and "Qt" in about.version_text()
+    assert desktop.__version__ in about.version_text()
+    assert "Qt" in about.version_text()
     about.open_buttons["Logs"].click()
     assert opened == [ctx.paths.logs]
     assert [p.title for p in w.pages] == ["General", "Node", "Identity", "Account",

@@ -69,24 +69,35 @@ def test_tiny_node_runs_two_rounds(qtbot, node_argv):
     sup.status_changed.connect(statuses.append)
     with qtbot.waitSignal(sup.finished, timeout=NODE_MS) as blocker:
         assert sup.start()
-        assert sup.state is ProcState.STARTING and sup.pid
+        assert sup.state is ProcState.STARTING
+        assert sup.pid
         assert not sup.start()  # one run at a time
     outcome: Outcome = blocker.args[0]
     assert rec.states == [ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPED]
     types = [t for t in rec.types() if t != "log"]  # records may come before node_started
-    assert types[0] == "node_started" and types[-1] == "node_stopped"
-    assert types.count("round_finished") == 2 and "log" in rec.types()
-    assert outcome.ok and outcome.exit_code == 0 and outcome.exit_status == "normal"
-    assert not outcome.was_requested_stop and outcome.restarts == 0 and outcome.last_error is None
+    assert types[0] == "node_started"
+    assert types[-1] == "node_stopped"
+    assert types.count("round_finished") == 2
+    assert "log" in rec.types()
+    assert outcome.ok
+    assert outcome.exit_code == 0
+    assert outcome.exit_status == "normal"
+    assert not outcome.was_requested_stop
+    assert outcome.restarts == 0
+    assert outcome.last_error is None
     assert outcome.describe() == "The node stopped after round 1."
     status = sup.status
-    assert status.name == next(e for e in rec.events if e["type"] == "node_started")["name"] and status.peer_id.startswith("Qm")
+    assert status.name == next(e for e in rec.events if e["type"] == "node_started")["name"]
+    assert status.peer_id.startswith("Qm")
     assert [row["round"] for row in status.history] == [0, 1]
     assert set(status.history[0]) == {"round", "reward_mean", "loss", "generate_s", "judge_s", "train_s", "comm_s"}
     assert status.total_reward == pytest.approx(sum(r["reward_mean"] for r in status.history))
-    assert status.state == "stopped" and statuses[-1].state == "stopped"
+    assert status.state == "stopped"
+    assert statuses[-1].state == "stopped"
     assert statuses[-1] is not status  # listeners get snapshots, not the live object
-    assert not rec.restarts and not rec.gave_up and sup.pid is None
+    assert not rec.restarts
+    assert not rec.gave_up
+    assert sup.pid is None
 
 
 def standin(*args: str) -> list[str]:
@@ -103,11 +114,17 @@ def test_graceful_stop_of_a_running_node(qtbot):
         sup.stop()
         assert sup.state is ProcState.STOPPING
     outcome = blocker.args[0]
-    assert outcome.exit_code == 0 and outcome.exit_status == "normal"
-    assert outcome.state is ProcState.STOPPED and outcome.was_requested_stop and outcome.ok
-    assert rec.types()[-1] == "node_stopped" and rec.events[-1]["reason"] == "sigterm"
+    assert outcome.exit_code == 0
+    assert outcome.exit_status == "normal"
+    assert outcome.state is ProcState.STOPPED
+    assert outcome.was_requested_stop
+    assert outcome.ok
+    assert rec.types()[-1] == "node_stopped"
+    assert rec.events[-1]["reason"] == "sigterm"
     qtbot.wait(500)  # no restart may follow a requested stop
-    assert sup.state is ProcState.STOPPED and not rec.restarts and len(rec.outcomes) == 1
+    assert sup.state is ProcState.STOPPED
+    assert not rec.restarts
+    assert len(rec.outcomes) == 1
     assert sup.status.state == "stopped"
 
 
@@ -120,7 +137,8 @@ def test_finish_round_then_stop_completes_the_round_in_progress(qtbot):
     with qtbot.waitSignal(sup.finished, timeout=QUICK_MS) as blocker:
         sup.start()
     outcome = blocker.args[0]
-    assert outcome.ok and outcome.was_requested_stop
+    assert outcome.ok
+    assert outcome.was_requested_stop
     assert [e["round"] for e in rec.events if e["type"] == "round_finished"] == asked
     assert rec.events[-1]["reason"] == "finish-round"
     assert outcome.describe() == f"The node stopped after round {asked[0]}."
@@ -135,11 +153,14 @@ def test_a_crash_mid_round_restarts_and_resumes_after_the_last_finished_round(qt
     sup.start()
     qtbot.waitUntil(lambda: len(rec.restarts) == 1, timeout=QUICK_MS)
     crashed = rec.outcomes[-1]
-    assert crashed.state is ProcState.CRASHED and crashed.exit_code == 7 and crashed.last_round == 1
+    assert crashed.state is ProcState.CRASHED
+    assert crashed.exit_code == 7
+    assert crashed.last_round == 1
     assert "crashing in round 2 on cue" in crashed.stderr_tail  # an ERROR record is what a crash report shows
     crash.clear()  # the next run plays on
     qtbot.waitUntil(lambda: len(rec.outcomes) == 2, timeout=QUICK_MS)
-    assert rec.outcomes[-1].ok and rec.outcomes[-1].restarts == 1
+    assert rec.outcomes[-1].ok
+    assert rec.outcomes[-1].restarts == 1
     started = [e["round"] for e in rec.events if e["type"] == "node_started"]
     assert started == [0, 2]  # resumed where the crash left it, no round played twice
     assert [row["round"] for row in sup.status.history] == [0, 1, 2, 3, 4, 5]
@@ -154,8 +175,12 @@ def test_a_hung_node_is_killed_when_stopped(qtbot):
     with qtbot.waitSignal(sup.finished, timeout=QUICK_MS) as blocker:
         sup.stop()
     outcome = blocker.args[0]
-    assert outcome.ok and outcome.was_requested_stop and outcome.exit_status == "crashed"  # SIGKILLed
-    assert gone(pid) and sup.state is ProcState.STOPPED and not rec.restarts
+    assert outcome.ok
+    assert outcome.was_requested_stop
+    assert outcome.exit_status == "crashed"  # SIGKILLed
+    assert gone(pid)
+    assert sup.state is ProcState.STOPPED
+    assert not rec.restarts
 
 
 @pytest.mark.slow
@@ -173,12 +198,15 @@ def test_finish_round_then_stop_on_the_real_node(qtbot, node_argv):
     with qtbot.waitSignal(sup.finished, timeout=NODE_MS) as blocker:
         sup.start()
     outcome = blocker.args[0]
-    assert outcome.exit_code == 0 and outcome.ok and outcome.was_requested_stop
+    assert outcome.exit_code == 0
+    assert outcome.ok
+    assert outcome.was_requested_stop
     finished = [e["round"] for e in rec.events if e["type"] == "round_finished"]
     assert finished == asked  # that round completed, and no other started
     assert rec.types().count("round_started") == 1
     assert rec.events[-1]["reason"] == "finish-round"
-    assert ProcState.STOPPING in rec.states and not rec.restarts
+    assert ProcState.STOPPING in rec.states
+    assert not rec.restarts
     assert outcome.describe() == f"The node stopped after round {asked[0]}."
 
 
@@ -197,10 +225,14 @@ def test_crash_restarts_with_backoff_then_gives_up(qtbot):
     assert rec.restarts == [(1, pytest.approx(0.05)), (2, pytest.approx(0.1))]
     assert [o.restarts for o in rec.outcomes] == [0, 1, 2]
     assert all(o.state is ProcState.CRASHED and o.exit_code == 3 for o in rec.outcomes)
-    assert final.exit_status == "normal" and not final.ok and not final.was_requested_stop
-    assert "boom" in final.stderr_tail and final.last_error == "boom"
+    assert final.exit_status == "normal"
+    assert not final.ok
+    assert not final.was_requested_stop
+    assert "boom" in final.stderr_tail
+    assert final.last_error == "boom"
     assert final.describe() == "The crasher crashed (exit code 3): boom"
-    assert rec.states.count(ProcState.CRASHED) == 3 and sup.state is ProcState.CRASHED
+    assert rec.states.count(ProcState.CRASHED) == 3
+    assert sup.state is ProcState.CRASHED
     qtbot.wait(300)
     assert len(rec.outcomes) == 3  # nothing more after giving up
 
@@ -212,13 +244,15 @@ def test_long_run_resets_restart_counter_and_stop_cancels_retry(qtbot):
     rec = Recorder(sup)
     sup.start()
     qtbot.waitUntil(lambda: len(rec.restarts) >= 3, timeout=QUICK_MS)
-    assert {attempt for attempt, _ in rec.restarts} == {1} and not rec.gave_up
+    assert {attempt for attempt, _ in rec.restarts} == {1}
+    assert not rec.gave_up
     qtbot.waitUntil(lambda: sup.state is ProcState.CRASHED, timeout=QUICK_MS)
     sup.stop()  # cancels the pending restart
     assert sup.state is ProcState.STOPPED
     count = len(rec.outcomes)
     qtbot.wait(400)
-    assert len(rec.outcomes) == count and sup.state is ProcState.STOPPED
+    assert len(rec.outcomes) == count
+    assert sup.state is ProcState.STOPPED
 
 
 def test_partial_lines_oversized_lines_and_garbage(qtbot):
@@ -276,7 +310,9 @@ def test_no_child_left_behind(qtbot, tmp_path, parent_ignores_term):
     with qtbot.waitSignal(sup.finished, timeout=QUICK_MS) as blocker:
         sup.stop()
     outcome = blocker.args[0]
-    assert outcome.ok and outcome.was_requested_stop and outcome.exit_status == "crashed"
+    assert outcome.ok
+    assert outcome.was_requested_stop
+    assert outcome.exit_status == "crashed"
     qtbot.waitUntil(lambda: gone(pid) and gone(grandchild), timeout=10_000)
     assert "grandchild" in log.read_text()
 
@@ -289,7 +325,8 @@ def test_shutdown_blocks_until_the_whole_group_is_gone(qtbot):
     qtbot.waitUntil(lambda: bool(rec.json), timeout=QUICK_MS)
     pid, grandchild = sup.pid, rec.json[0]["grandchild"]
     sup.shutdown(timeout=0.3)  # what the app calls on quit: no event loop runs afterwards
-    assert sup.state is ProcState.STOPPED and rec.outcomes[-1].was_requested_stop
+    assert sup.state is ProcState.STOPPED
+    assert rec.outcomes[-1].was_requested_stop
     assert gone(pid)
     qtbot.waitUntil(lambda: gone(grandchild), timeout=2_000)  # SIGKILLed already: only reaping is left
     assert not rec.restarts
@@ -312,14 +349,17 @@ def test_services_ready_restart_and_stop(qtbot):
     expected = ServicesEndpoints("http://127.0.0.1:8545", "0xabc", "http://127.0.0.1:3000", "/tmp/token")
     assert blocker.args[0] == expected == sup.info
     qtbot.waitUntil(lambda: len(rec.json) == 2, timeout=QUICK_MS)  # the two that are not events
-    assert sup.state is ProcState.RUNNING and sup.info == expected
+    assert sup.state is ProcState.RUNNING
+    assert sup.info == expected
     first = sup.pid
     with qtbot.waitSignal(sup.ready, timeout=QUICK_MS):
         sup.restart()
-    assert sup.pid != first and rec.outcomes[-1].ok
+    assert sup.pid != first
+    assert rec.outcomes[-1].ok
     with qtbot.waitSignal(sup.finished, timeout=QUICK_MS) as blocker:
         sup.stop()
-    assert blocker.args[0].ok and sup.state is ProcState.STOPPED
+    assert blocker.args[0].ok
+    assert sup.state is ProcState.STOPPED
     assert rec.states == [ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPING, ProcState.STOPPED] * 2
 
 
@@ -329,7 +369,8 @@ def test_missing_program_is_a_failed_start(qtbot, tmp_path):
     with qtbot.waitSignal(sup.gave_up, timeout=QUICK_MS) as blocker:
         sup.start()
     outcome = blocker.args[0]
-    assert outcome.exit_code is None and outcome.state is ProcState.CRASHED
+    assert outcome.exit_code is None
+    assert outcome.state is ProcState.CRASHED
     assert outcome.describe().startswith("The tool could not start")
 
 

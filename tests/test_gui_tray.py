@@ -48,7 +48,8 @@ def test_without_a_tray_notices_appear_in_the_window(make_window, qtbot):
     assert not QSystemTrayIcon.isSystemTrayAvailable()  # offscreen
     node = _node()
     win, tray = make_window(node)
-    assert tray.tray is None and not tray.available
+    assert tray.tray is None
+    assert not tray.available
     win.actions.start.trigger()
     qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
     qtbot.waitUntil(lambda: "Joined a round" in win.status_news.text(), timeout=5000)
@@ -66,17 +67,23 @@ def test_tray_menu_drives_the_node(make_window, qtbot):
     assert tray.menu is not None
     menu = [a for a in tray.menu.actions() if not a.isSeparator()]
     assert menu == [win.actions.open, win.actions.start, win.actions.finish, win.actions.stop, win.actions.quit]
-    assert tray.icon_name == "tray-paused" and not tray.tray.icon().isNull()
+    assert tray.icon_name == "tray-paused"
+    assert not tray.tray.icon().isNull()
 
     win.actions.start.trigger()
     qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
     assert tray.icon_name == "tray-running"
-    assert not win.actions.start.isEnabled() and win.actions.stop.isEnabled() and win.actions.finish.isEnabled()
+    assert not win.actions.start.isEnabled()
+    assert win.actions.stop.isEnabled()
+    assert win.actions.finish.isEnabled()
     with qtbot.waitSignal(node.finished, timeout=15000) as done:
         win.actions.finish.trigger()  # finish the round, then stop
-        assert node.state is ProcState.STOPPING and tray.icon_name == "tray-starting"
-    assert done.args[0].ok and done.args[0].last_round == 7
-    assert node.state is ProcState.STOPPED and tray.icon_name == "tray-paused"
+        assert node.state is ProcState.STOPPING
+        assert tray.icon_name == "tray-starting"
+    assert done.args[0].ok
+    assert done.args[0].last_round == 7
+    assert node.state is ProcState.STOPPED
+    assert tray.icon_name == "tray-paused"
     assert ("Node stopped", "The node stopped after round 7.", "info") in tray.sent
     assert ("Reward submitted", "Round 7: 2 submission(s) recorded on chain.", "ok") in tray.sent
 
@@ -84,7 +91,8 @@ def test_tray_menu_drives_the_node(make_window, qtbot):
     qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
     with qtbot.waitSignal(node.finished, timeout=15000):
         win.actions.stop.trigger()
-    assert node.state is ProcState.STOPPED and win.actions.start.isEnabled()
+    assert node.state is ProcState.STOPPED
+    assert win.actions.start.isEnabled()
 
 
 def test_crash_restart_and_give_up_are_announced(make_window, qtbot):
@@ -93,9 +101,11 @@ def test_crash_restart_and_give_up_are_announced(make_window, qtbot):
     with qtbot.waitSignal(node.gave_up, timeout=20000):
         win.actions.start.trigger()
     kinds = [(title, kind) for title, _text, kind in tray.sent]
-    assert ("Node crashed", "warn") in kinds and kinds[-1] == ("Node stopped", "error")
+    assert ("Node crashed", "warn") in kinds
+    assert kinds[-1] == ("Node stopped", "error")
     assert "out of memory" in tray.sent[-1][1]
-    assert tray.icon_name == "tray-error" and node.state is ProcState.CRASHED
+    assert tray.icon_name == "tray-error"
+    assert node.state is ProcState.CRASHED
     assert win.visible_notices()[-1].kind == "error"
     assert win.actions.start.isEnabled()  # the user can try again
 
@@ -111,7 +121,8 @@ def test_open_and_quit_actions(make_window, qtbot):
     win.actions.start.trigger()
     qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
     win.actions.quit.trigger()  # stops the node (blocking, bounded) before quitting
-    assert quits == [1] and node.state is ProcState.STOPPED
+    assert quits == [1]
+    assert node.state is ProcState.STOPPED
 
 
 def test_closing_the_window_keeps_running_in_the_tray_unless_told_otherwise(qtbot, tmp_path):
@@ -124,7 +135,8 @@ def test_closing_the_window_keeps_running_in_the_tray_unless_told_otherwise(qtbo
     win.tray = TrayController(win, win.actions, available=True)
     win.show()
     win.close()
-    assert not win.isVisible() and quits == []  # hidden to the tray, app still running
+    assert not win.isVisible()
+    assert quits == []  # hidden to the tray, app still running
     assert win.tray.sent[-1][0] == "Still running"
     settings = gui_settings(ctx)
     settings.setValue(KEY_CLOSE_TO_TRAY, False)

@@ -33,7 +33,9 @@ def test_unreachable_hub_is_a_warning_not_a_crash(caplog):
         pusher.thread.join(60)
     evs = [decode(line) for line in out.getvalue().splitlines()]
     push = [e for e in evs if e["type"] == "hf_push"]
-    assert push and push[0]["ok"] is False and push[0]["round"] == 3
+    assert push
+    assert push[0]["ok"] is False
+    assert push[0]["round"] == 3
     assert any(e["type"] == "warning" and "push failed" in e["message"] for e in evs)
     assert token not in out.getvalue()
 

@@ -50,7 +50,8 @@ def test_create_writes_read_only_hivemind_sized_file(tmp_path):
     if POSIX:
         assert mode(path) == 0o400
         assert mode(path.parent) & 0o077 == 0  # new parents are private to the owner
-    assert ident.peer_id.startswith("Qm") and is_valid_peer_id(ident.peer_id)
+    assert ident.peer_id.startswith("Qm")
+    assert is_valid_peer_id(ident.peer_id)
     assert ident.name == peer_name(ident.peer_id)
     assert ident.private_key.key_size == 2048
     assert ident.private_key.public_key().public_numbers().e == 65537
@@ -84,7 +85,8 @@ def test_load_or_create(tmp_path):
     first, created = load_or_create_identity(path)
     assert created
     second, created_again = load_or_create_identity(path)
-    assert not created_again and second == first
+    assert not created_again
+    assert second == first
 
 
 def test_load_missing_file(tmp_path):
@@ -100,11 +102,13 @@ def test_load_directory(tmp_path):
 
 def test_repr_hides_key_material(ours):
     text = repr(ours) + str(ours)
-    assert ours.peer_id in text and ours.name in text
+    assert ours.peer_id in text
+    assert ours.name in text
     assert "private_key" not in text
     numbers = ours.private_key.private_numbers()
     for secret in (numbers.d, numbers.p, numbers.q, numbers.public_numbers.n):
-        assert str(secret) not in text and f"{secret:x}" not in text
+        assert str(secret) not in text
+        assert f"{secret:x}" not in text
     raw = ours.path.read_bytes()
     assert raw.hex()[40:80] not in text
 
@@ -112,7 +116,8 @@ def test_repr_hides_key_material(ours):
 def test_encode_decode_round_trip():
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     data = encode_keyfile(key)
-    assert data[:2] == b"\x08\x00" and data[2] == 0x12  # Type=RSA, then the bytes field
+    assert data[:2] == b"\x08\x00"
+    assert data[2] == 0x12  # Type=RSA, then the bytes field
     assert decode_keyfile(data).private_numbers() == key.private_numbers()
 
 
@@ -272,7 +277,8 @@ def test_names_are_three_friendly_words_and_deterministic():
         name = peer_name(pid)
         assert name == peer_name(pid)
         first, second, animal = name.split(" ")
-        assert first in names.ADJECTIVES and second in names.ADJECTIVES
+        assert first in names.ADJECTIVES
+        assert second in names.ADJECTIVES
         assert first != second
         assert animal in names.ANIMALS
 
@@ -286,7 +292,8 @@ def test_names_rarely_collide():
 def test_name_mapping_is_locked():
     # Regression lock: every peer derives everyone's names, so this must never change.
     assert peer_name(FIXED_PEER_ID) == "warm tiny kangaroo"
-    assert len(names.ADJECTIVES) == 128 and len(names.ANIMALS) == 128
+    assert len(names.ADJECTIVES) == 128
+    assert len(names.ANIMALS) == 128
 
 
 def test_word_lists_are_clean():

@@ -67,7 +67,8 @@ def request(srv, method, path, body=None, *, token=True, headers=None, raw=None)
 
 def call(srv, method, path, body=None, **kw):
     status, _, text = request(srv, method, path, body, **kw)
-    assert "Traceback" not in text and "File \"" not in text
+    assert "Traceback" not in text
+    assert "File \"" not in text
     return status, (json.loads(text) if text.startswith(("{", "[")) else text)
 
 
@@ -95,30 +96,39 @@ def test_refuses_non_loopback_hosts(tmp_path):
 
 def test_serves_the_login_page(server):
     status, ctype, html = request(server, "GET", "/", token=None)
-    assert status == 200 and ctype == "text/html"
+    assert status == 200
+    assert ctype == "text/html"
     assert "<title>RL Swarm — local sign-in</title>" in html
     for element in ('id="email"', 'id="signin"', 'id="status"', 'id="address"', 'id="peers"'):
         assert element in html
-    assert "https://" not in html and "//cdn" not in html  # self-contained
+    assert "https://" not in html
+    assert "//cdn" not in html  # self-contained
     with urllib.request.urlopen(server.url + "/", timeout=10) as resp:
         assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     for path, kind in (("/login.js", "application/javascript"), ("/style.css", "text/css")):
         status, ctype, text = request(server, "GET", path, token=None)
-        assert status == 200 and ctype == kind and "https://" not in text
+        assert status == 200
+        assert ctype == kind
+        assert "https://" not in text
     assert "prefers-color-scheme: dark" in request(server, "GET", "/style.css", token=None)[2]
     assert call(server, "GET", "/../secrets", token=None)[0] == 404
 
 
 def test_sign_in_creates_a_funded_encrypted_account(server, account, data_dir, w3, caplog):
-    assert account["signedIn"] and account["email"] == "main@example.com"
-    assert account["address"].startswith("0x") and account["peers"] == []
+    assert account["signedIn"]
+    assert account["email"] == "main@example.com"
+    assert account["address"].startswith("0x")
+    assert account["peers"] == []
     assert w3.eth.get_balance(account["address"]) > 0  # funded from the dev account for gas
     status, info = call(server, "GET", "/login/status", token=None)
-    assert status == 200 and info["signedIn"] and info["orgId"] == account["orgId"]
+    assert status == 200
+    assert info["signedIn"]
+    assert info["orgId"] == account["orgId"]
     assert server.api_token not in json.dumps(info)
     key = server.store.private_key(account["orgId"]).removeprefix("0x")
     blob = b"".join(p.read_bytes() for p in data_dir.rglob("*") if p.is_file())
-    assert key.encode() not in blob and key.upper().encode() not in blob
+    assert key.encode() not in blob
+    assert key.upper().encode() not in blob
     assert server.store.get(account["orgId"]).secret_store == "file"  # no keyring backend here
     if sys.platform != "win32":
         for path in [server.api_token_file, *(data_dir / "accounts").glob("*.json")]:
@@ -128,7 +138,8 @@ def test_sign_in_creates_a_funded_encrypted_account(server, account, data_dir, w
     caplog.set_level(logging.DEBUG)
     sign_in(server, "main@example.com")
     call(server, "POST", "/api/register-peer", {"orgId": account["orgId"], "peerId": peer_id()})
-    assert key not in caplog.text and server.api_token not in caplog.text
+    assert key not in caplog.text
+    assert server.api_token not in caplog.text
 
 
 def test_same_email_same_account_after_restart(server, account, data_dir, anvil, coordinator):
@@ -139,7 +150,8 @@ def test_same_email_same_account_after_restart(server, account, data_dir, anvil,
     try:
         # Still signed in after the restart, with the same token, before any new sign-in.
         status, info = call(second, "GET", "/api/user-data")
-        assert status == 200 and info["orgId"] == account["orgId"]
+        assert status == 200
+        assert info["orgId"] == account["orgId"]
         assert second.api_token == token
         info = sign_in(second, "main@example.com")
         assert (info["orgId"], info["address"]) == (account["orgId"], account["address"])
@@ -174,11 +186,14 @@ def test_sign_in_refuses_cross_site_requests(server):
 def test_register_peer(server, account, w3, coordinator):
     pid = peer_id()
     status, reply = call(server, "POST", "/api/register-peer", {"orgId": account["orgId"], "peerId": pid})
-    assert status == 200 and reply["hash"].startswith("0x") and len(reply["hash"]) == 66
+    assert status == 200
+    assert reply["hash"].startswith("0x")
+    assert len(reply["hash"]) == 66
     assert w3.eth.get_transaction_receipt(reply["hash"])["status"] == 1
     assert coordinator.functions.getEoa([pid]).call() == [account["address"]]
     status, reply = call(server, "POST", "/api/register-peer", {"orgId": account["orgId"], "peerId": pid})
-    assert status == 400 and reply["error"] == "PeerIdAlreadyRegistered"
+    assert status == 400
+    assert reply["error"] == "PeerIdAlreadyRegistered"
     assert any("PeerIdAlreadyRegistered" in m for m in reply["metaMessages"])
     assert pid in call(server, "GET", "/login/status", token=None)[1]["peers"]
     assert pid in call(server, "GET", "/api/user-data")[1]["peers"]
@@ -201,7 +216,8 @@ def test_submit_reward(server, account, coordinator):
     current = coordinator.functions.currentRound().call()
     body = {"orgId": account["orgId"], "roundNumber": current, "stageNumber": 0, "reward": 7, "peerId": pid}
     status, reply = call(server, "POST", "/api/submit-reward", body)
-    assert status == 200 and reply["hash"].startswith("0x")
+    assert status == 200
+    assert reply["hash"].startswith("0x")
     assert coordinator.functions.getTotalRewards([pid]).call() == [7]
     status, reply = call(server, "POST", "/api/submit-reward", body)
     assert (status, reply["error"]) == (400, "RewardAlreadySubmitted")
@@ -218,7 +234,8 @@ def test_submit_winner(server, account, coordinator):
     current = coordinator.functions.currentRound().call()
     body = {"orgId": account["orgId"], "roundNumber": current, "winners": [winner], "peerId": voter}
     status, reply = call(server, "POST", "/api/submit-winner", body)
-    assert status == 200 and reply["hash"].startswith("0x")
+    assert status == 200
+    assert reply["hash"].startswith("0x")
     assert coordinator.functions.getTotalWins(winner).call() == 1
     status, reply = call(server, "POST", "/api/submit-winner", body)
     assert (status, reply["error"]) == (400, "WinnerAlreadyVoted")
@@ -245,14 +262,17 @@ def test_bad_requests_are_400_or_413_without_traceback(server, account):
     good = {"orgId": org, "roundNumber": 0, "stageNumber": 0, "reward": 1, "peerId": peer_id()}
     for raw in (b"{not json", b"[1, 2]", b"\xff\xfe", b"", b'{"orgId": "a", "orgId": "b"}', b"[" * 5000):
         status, reply = call(server, "POST", "/api/submit-reward", raw=raw)
-        assert status == 400 and reply["error"] == "bad request", raw[:20]
+        assert status == 400, raw[:20]
+        assert reply["error"] == "bad request", raw[:20]
     bad_fields = [{"roundNumber": "1"}, {"roundNumber": True}, {"roundNumber": -1}, {"roundNumber": 2**256},
                   {"roundNumber": 1.5}, {"stageNumber": None}, {"reward": 2**255}, {"reward": -(2**255) - 1},
                   {"peerId": "Qm0OIl"}, {"peerId": "Q" * 129}, {"peerId": 12}, {"peerId": ""},
                   {"orgId": 5}, {"orgId": ""}]
     for change in bad_fields:
         status, reply = call(server, "POST", "/api/submit-reward", {**good, **change})
-        assert status == 400 and reply["error"] == "bad request" and reply["detail"], change
+        assert status == 400, change
+        assert reply["error"] == "bad request", change
+        assert reply["detail"], change
     winners = {"orgId": org, "roundNumber": 0, "peerId": peer_id()}
     for change in ({"winners": "Qmabc"}, {"winners": [peer_id() for _ in range(17)]}, {"winners": [1]}):
         assert call(server, "POST", "/api/submit-winner", {**winners, **change})[0] == 400
@@ -293,7 +313,8 @@ def test_mined_revert_is_named_by_replaying_the_call(anvil, coordinator, dev_acc
             await writer.close()
 
     reverted = asyncio.run(scenario())
-    assert reverted.name == "PeerIdAlreadyRegistered" and reverted.detail.startswith("transaction 0x")
+    assert reverted.name == "PeerIdAlreadyRegistered"
+    assert reverted.detail.startswith("transaction 0x")
 
 
 def test_a_nonce_taken_by_another_process_is_retried(anvil, coordinator, dev_accounts):
@@ -318,7 +339,8 @@ def test_a_nonce_taken_by_another_process_is_retried(anvil, coordinator, dev_acc
     # The account must have sent one transaction already for nonce - 1 to be a used one.
     asyncio.run(_register(anvil, coordinator, key))
     tx_hash, tries = asyncio.run(scenario())
-    assert tx_hash.startswith("0x") and tries == 2
+    assert tx_hash.startswith("0x")
+    assert tries == 2
     assert coordinator.functions.getEoa([pid]).call() == [address]
 
 
@@ -353,12 +375,15 @@ def test_the_page_signs_in_in_a_real_web_view(server, qtbot):
         read("status", "document.getElementById('status').textContent")
         read("address", "document.getElementById('address').textContent")
         read("email", "document.getElementById('account-email').textContent")
-        assert seen.get("status") == "signed in" and seen.get("email") == "webview@example.com"
+        assert seen.get("status") == "signed in"
+        assert seen.get("email") == "webview@example.com"
         assert seen.get("address", "").startswith("0x")
 
     qtbot.waitUntil(signed_in, timeout=15000)
     status, info = call(server, "GET", "/api/user-data")
-    assert status == 200 and info["email"] == "webview@example.com" and info["address"] == seen["address"]
+    assert status == 200
+    assert info["email"] == "webview@example.com"
+    assert info["address"] == seen["address"]
     view.close()
 
 
@@ -375,7 +400,8 @@ def test_only_the_apps_page_or_the_token_may_switch_the_account(server, account)
     assert call(server, "GET", "/api/user-data")[1] == before
     # the headless path: whoever holds the API token may (rl-swarm swarm uses /api/local-account)
     status, info = call(server, "POST", "/login", {"email": "headless@example.com"})
-    assert status == 200 and info["email"] == "headless@example.com"
+    assert status == 200
+    assert info["email"] == "headless@example.com"
     assert sign_in(server, before["email"])["orgId"] == before["orgId"]
 
 
@@ -397,7 +423,8 @@ def test_the_page_without_the_secret_cannot_sign_in(server, account, qtbot):
 
     def refused():
         view.page().runJavaScript("document.getElementById('status').textContent", 0, seen.append)
-        assert seen and "RL Swarm app" in seen[-1]
+        assert seen
+        assert "RL Swarm app" in seen[-1]
 
     qtbot.waitUntil(refused, timeout=15000)
     assert call(server, "GET", "/api/user-data") == (404, {"error": "not signed in"})

@@ -9,7 +9,10 @@ def test_secrets_are_redacted():
                  f"private key 0x{key}", f"{key}", 'api_key="s3cr3tvalue99"', "password: hunter22!!"]:
         out = redact(text)
         assert REDACTED in out, text
-        assert "x" * 30 not in out and key not in out and "s3cr3tvalue99" not in out and "hunter22" not in out
+        assert "x" * 30 not in out
+        assert key not in out
+        assert "s3cr3tvalue99" not in out
+        assert "hunter22" not in out
 
 
 def test_env_secret_values_redacted(monkeypatch):
@@ -23,5 +26,6 @@ def test_log_file_never_gets_the_secret(tmp_path):
     for h in logging.getLogger().handlers:
         h.flush()
     text = path.read_text()
-    assert "A" * 34 not in text and REDACTED in text
+    assert "A" * 34 not in text
+    assert REDACTED in text
     assert "hello world" == redact("hello world")

@@ -30,12 +30,14 @@ def tiny_tok():
 def test_tiny_tokenizer_specials(tiny_tok):
     ids = {t: tiny_tok.convert_tokens_to_ids(t) for t in (m.ENDOFTEXT, m.IM_START, m.IM_END)}
     assert sorted(ids.values()) == [0, 1, 2]
-    assert tiny_tok.eos_token == m.IM_END and tiny_tok.pad_token == m.ENDOFTEXT
+    assert tiny_tok.eos_token == m.IM_END
+    assert tiny_tok.pad_token == m.ENDOFTEXT
     assert tiny_tok.padding_side == "left"
     assert 3000 <= len(tiny_tok) <= 5000
     # specials are never split by the BPE and are dropped by skip_special_tokens
     enc = tiny_tok(f"{m.IM_START}user\nhi{m.IM_END}", add_special_tokens=False)["input_ids"]
-    assert enc[0] == ids[m.IM_START] and enc[-1] == ids[m.IM_END]
+    assert enc[0] == ids[m.IM_START]
+    assert enc[-1] == ids[m.IM_END]
     assert tiny_tok.decode(enc, skip_special_tokens=True) == "user\nhi"
 
 
@@ -108,7 +110,8 @@ def test_qwen_vocab_and_specials(qwen_tok):
     for offset, (text, _) in enumerate(m.QWEN_ADDED_TOKENS):
         assert qwen_tok.convert_tokens_to_ids(text) == 151643 + offset
     assert qwen_tok.convert_tokens_to_ids([m.ENDOFTEXT, m.IM_START, m.IM_END]) == [151643, 151644, 151645]
-    assert qwen_tok.eos_token_id == 151645 and qwen_tok.pad_token_id == 151643
+    assert qwen_tok.eos_token_id == 151645
+    assert qwen_tok.pad_token_id == 151643
     assert qwen_tok.convert_tokens_to_ids("<|file_sep|>") == 151664
 
 
@@ -118,7 +121,8 @@ def test_qwen_known_ids(qwen_tok):
                                        tokenize=False)
     assert ids.endswith("<|im_start|>assistant\n")
     enc = qwen_tok(f"{m.IM_START}user\nhi{m.IM_END}", add_special_tokens=False)["input_ids"]
-    assert enc[0] == 151644 and enc[-1] == 151645
+    assert enc[0] == 151644
+    assert enc[-1] == 151645
 
 
 @pytest.mark.parametrize("text", [
@@ -154,14 +158,16 @@ def test_qwen_damaged_cache_is_rebuilt(tmp_path, qwen_tok, qwen_cache):
     good = next(Path(qwen_cache).glob("qwen2.5-*.json"))
     (tmp_path / good.name).write_text("{not json")
     tok = m.load_qwen_tokenizer(cache_dir=tmp_path)
-    assert len(tok) == 151665 and (tmp_path / good.name).stat().st_size == good.stat().st_size
+    assert len(tok) == 151665
+    assert (tmp_path / good.name).stat().st_size == good.stat().st_size
 
 
 def test_merge_derivation_small():
     ranks = {b"a": 0, b"b": 1, b"c": 2, b"bc": 3, b"ab": 4, b"abc": 5}
     # BPE on "abc" below rank 5 merges bc (3) first, so abc = a + bc
     assert tokenizer_build.merge_for(b"abc", 5, ranks) == (b"a", b"bc")
-    assert tokenizer_build.byte_to_unicode()[ord(" ")] == "Ġ" and tokenizer_build.byte_to_unicode()[ord("\n")] == "Ċ"
+    assert tokenizer_build.byte_to_unicode()[ord(" ")] == "Ġ"
+    assert tokenizer_build.byte_to_unicode()[ord("\n")] == "Ċ"
     assert len(set(tokenizer_build.byte_to_unicode().values())) == 256
 
 
@@ -169,7 +175,8 @@ def test_merge_derivation_small():
 def test_build_tiny_model_generates_left_padded_batch(tiny_tok):
     model = m.build_tiny_model(tiny_tok, m.TINY_SIZES["tiny"], seed=1)
     cfg = model.config
-    assert cfg.vocab_size == len(tiny_tok) and cfg.tie_word_embeddings
+    assert cfg.vocab_size == len(tiny_tok)
+    assert cfg.tie_word_embeddings
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
     assert set(model.generation_config.eos_token_id) == {2, 0}
     assert model.generation_config.pad_token_id == 0
@@ -179,7 +186,8 @@ def test_build_tiny_model_generates_left_padded_batch(tiny_tok):
     assert batch["attention_mask"][1, 0] == 0  # shorter prompt padded on the left
     torch.manual_seed(0)
     out = model.generate(**batch, do_sample=True, max_new_tokens=8)
-    assert out.shape[0] == 2 and batch["input_ids"].shape[1] < out.shape[1] <= batch["input_ids"].shape[1] + 8
+    assert out.shape[0] == 2
+    assert batch["input_ids"].shape[1] < out.shape[1] <= batch["input_ids"].shape[1] + 8
     # same seed, same weights
     again = m.build_tiny_model(tiny_tok, m.TINY_SIZES["tiny"], seed=1)
     assert torch.equal(again.model.embed_tokens.weight, model.model.embed_tokens.weight)
@@ -187,8 +195,10 @@ def test_build_tiny_model_generates_left_padded_batch(tiny_tok):
 
 def test_load_model_tiny():
     model, tok = m.load_model("tiny:tiny", device="cpu", dtype="float32")
-    assert model.dtype == torch.float32 and not model.training
-    assert model.config.hidden_size == 64 and model.config.num_hidden_layers == 2
+    assert model.dtype == torch.float32
+    assert not model.training
+    assert model.config.hidden_size == 64
+    assert model.config.num_hidden_layers == 2
     with pytest.raises(m.ModelLoadError, match="tiny:tiny-m"):
         m.load_model("tiny:nope", device="cpu")
 
@@ -204,7 +214,9 @@ def test_load_model_from_local_directory(tmp_path, tiny_tok):
     model.save_pretrained(tmp_path)
     tiny_tok.save_pretrained(tmp_path)
     loaded, tok = m.load_model(str(tmp_path), device="cpu", dtype="float32")
-    assert tok.padding_side == "left" and tok.pad_token_id == 0 and tok.eos_token == m.IM_END
+    assert tok.padding_side == "left"
+    assert tok.pad_token_id == 0
+    assert tok.eos_token == m.IM_END
     assert tok.apply_chat_template(CHAT, tokenize=False) == tiny_tok.apply_chat_template(CHAT, tokenize=False)
     assert torch.allclose(_logits(model.eval(), tiny_tok), _logits(loaded, tok))
 
@@ -221,7 +233,9 @@ def test_load_model_missing_hub_model_offline(tmp_path, offline):
     with pytest.raises(m.ModelLoadError) as err:
         m.load_model("some-org/does-not-exist", device="cpu", cache_dir=tmp_path)
     msg = str(err.value)
-    assert "some-org/does-not-exist" in msg and "offline" in msg and "Traceback" not in msg
+    assert "some-org/does-not-exist" in msg
+    assert "offline" in msg
+    assert "Traceback" not in msg
 
 
 def test_load_model_hub_unreachable(tmp_path, monkeypatch):
@@ -302,7 +316,8 @@ def test_progress_tqdm_follows_hub_aggregate_bars():
     files = cls(range(2), desc="Fetching 2 files")  # file-count bar: no byte progress
     disk.total = 300
     disk.update(0)
-    assert events[-1]["total"] == 300 and events[-1]["downloaded"] == 0
+    assert events[-1]["total"] == 300
+    assert events[-1]["downloaded"] == 0
     net.update(120)
     disk.update(300)
     files.update(2)
@@ -319,12 +334,14 @@ def test_progress_tqdm_unknown_total_and_silent():
     bar = m.progress_tqdm("m", events.append)(unit="B", desc="x.json")
     bar.update(5)
     bar.close()
-    assert events[-1]["total"] is None and events[-1]["downloaded"] == 5
+    assert events[-1]["total"] is None
+    assert events[-1]["downloaded"] == 5
     quiet = m.progress_tqdm("m", None)(total=3, unit="B")
     quiet.update(3)
     quiet.close()
 
 
 def test_resource_paths():
-    assert m.RESOURCES.is_dir() and (m.TINY_TOKENIZER_DIR / "tokenizer.json").is_file()
+    assert m.RESOURCES.is_dir()
+    assert (m.TINY_TOKENIZER_DIR / "tokenizer.json").is_file()
     assert os.path.samefile(m.RESOURCES, Path(__file__).resolve().parents[1] / "resources")

@@ -58,10 +58,14 @@ def test_three_rounds_emit_valid_events_and_exit_zero(tmp_path):
     assert "INFO" not in proc.stderr  # nothing left to parse on stderr
     evs = [e for e in evs if e["type"] != "log"]
     types = [e["type"] for e in evs]
-    assert types[0] == "node_started" and types[-1] == "node_stopped"
+    assert types[0] == "node_started"
+    assert types[-1] == "node_stopped"
     started = evs[0]
-    assert started["peer_id"].startswith("Qm") and started["model"] == "tiny:tiny"
-    assert started["device"] == "cpu" and started["round"] == 0 and len(started["name"].split()) == 3
+    assert started["peer_id"].startswith("Qm")
+    assert started["model"] == "tiny:tiny"
+    assert started["device"] == "cpu"
+    assert started["round"] == 0
+    assert len(started["name"].split()) == 3
     finished = [e for e in evs if e["type"] == "round_finished"]
     assert [e["round"] for e in finished] == [0, 1, 2]
     for e in finished:
@@ -72,8 +76,10 @@ def test_three_rounds_emit_valid_events_and_exit_zero(tmp_path):
     apply_pool_defaults(config, "tiny")  # what the node ran with: G completions for each of I problems
     per_round = config.training.num_generations * config.swarm.local_groups
     for e in (e for e in evs if e["type"] == "rewards"):
-        assert len(e["own"]) == per_round and all(-1.4 <= r <= 1.2 for r in e["own"])
-    assert evs[-1]["exit_code"] == 0 and evs[-1]["round"] == 2
+        assert len(e["own"]) == per_round
+        assert all(-1.4 <= r <= 1.2 for r in e["own"])
+    assert evs[-1]["exit_code"] == 0
+    assert evs[-1]["round"] == 2
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["round-00000001.pt", "round-00000002.pt"]
     assert (tmp_path / "logs" / "node.log").read_text().count("identity Qm") == 1
 
@@ -94,7 +100,8 @@ def test_sigkill_mid_round_then_resume_with_same_peer_id(tmp_path):
     again = subprocess.run(CLI + args + ["--rounds", "1"], capture_output=True, text=True, env=_env(), timeout=600)
     assert again.returncode == 0, again.stderr
     evs = [e for e in map(events.decode, again.stdout.splitlines()) if e["type"] != "log"]
-    assert evs[0]["type"] == "node_started" and evs[0]["peer_id"] == first_id
+    assert evs[0]["type"] == "node_started"
+    assert evs[0]["peer_id"] == first_id
     assert evs[0]["round"] == 1  # resumed after the last checkpoint, not from scratch
     assert [e["round"] for e in evs if e["type"] == "round_finished"] == [1]
 
@@ -111,7 +118,9 @@ def test_sigterm_stops_cleanly_and_keeps_the_checkpoint(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert rest[-1]["type"] == "node_stopped" and rest[-1]["reason"] == "sigterm" and rest[-1]["exit_code"] == 0
+    assert rest[-1]["type"] == "node_stopped"
+    assert rest[-1]["reason"] == "sigterm"
+    assert rest[-1]["exit_code"] == 0
     assert (tmp_path / "checkpoints" / "round-00000000.pt").exists()
     assert "Traceback" not in proc.stderr.read()
 
@@ -122,7 +131,9 @@ def test_identity_show_json_is_stable(tmp_path):
     out2 = subprocess.run(CLI + ["identity", "show", "--json", "--data-dir", str(tmp_path)],
                           capture_output=True, text=True, check=True, env=_env())
     a, b = json.loads(out1.stdout), json.loads(out2.stdout)
-    assert a == b and set(a) == {"peer_id", "name", "path"} and a["peer_id"].startswith("Qm")
+    assert a == b
+    assert set(a) == {"peer_id", "name", "path"}
+    assert a["peer_id"].startswith("Qm")
     assert Path(a["path"]) == tmp_path / "identity" / "swarm.pem"
     assert (Path(a["path"]).stat().st_mode & 0o777) == 0o400
 
@@ -135,9 +146,11 @@ def test_node_with_a_corrupt_identity_exits_2_and_leaves_it(tmp_path):
                                  "--identity", str(bad), "--data-dir", str(tmp_path / "d")],
                           capture_output=True, text=True, env=_env(), timeout=300)
     assert proc.returncode == 2
-    assert str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert str(bad) in proc.stderr
+    assert "Traceback" not in proc.stderr
     evs = [events.decode(line) for line in proc.stdout.splitlines()]
-    assert [e["type"] for e in evs] == ["error", "node_stopped"] and evs[-1]["exit_code"] == 2
+    assert [e["type"] for e in evs] == ["error", "node_stopped"]
+    assert evs[-1]["exit_code"] == 2
     assert bad.read_bytes() == before
 
 
@@ -153,8 +166,10 @@ def test_identity_error_is_printed_exactly_once(tmp_path, json_events):
     # once: not again through the console log handler, nor as an "error:" progress line
     assert proc.stderr.count(str(bad)) == 1, proc.stderr
     assert proc.stderr.count("not a libp2p private key file") == 1, proc.stderr
-    assert f"rl-swarm node: Identity file {bad}" in proc.stderr and "Traceback" not in proc.stderr
-    assert bad.read_bytes() == before and not (data / "identity").exists()
+    assert f"rl-swarm node: Identity file {bad}" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert bad.read_bytes() == before
+    assert not (data / "identity").exists()
     assert str(bad) in (data / "logs" / "node.log").read_text()  # the log file still has it
     if json_events:
         assert [events.decode(line)["type"] for line in proc.stdout.splitlines()] == ["error", "node_stopped"]
@@ -164,10 +179,13 @@ def test_probe_json(tmp_path):
     out = subprocess.run(CLI + ["probe", "--json", "--data-dir", str(tmp_path)], capture_output=True,
                          text=True, check=True, env=_env(), timeout=120)
     data = json.loads(out.stdout)
-    assert data["pool"] in ("small", "large") and data["cpu_cores"] >= 1 and data["device"] == "cpu"
+    assert data["pool"] in ("small", "large")
+    assert data["cpu_cores"] >= 1
+    assert data["device"] == "cpu"
 
 
 def test_bad_arguments_exit_2(tmp_path):
     proc = subprocess.run(CLI + ["node", "--rounds", "0", "--data-dir", str(tmp_path)],
                           capture_output=True, text=True, env=_env())
-    assert proc.returncode == 2 and "--rounds" in proc.stderr
+    assert proc.returncode == 2
+    assert "--rounds" in proc.stderr

@@ -20,7 +20,8 @@ def test_rounds_rewards_and_chain_submissions_are_folded_in():
     assert (st.name, st.round, st.last_completed, st.peers_seen) == ("a b c", 3, 3, {"QmA", "QmB"})
     assert st.history == [{"round": 3, "reward_mean": 0.7, "loss": 0.05, "generate_s": 0.5, "judge_s": 0.2,
                            "train_s": 0.1, "comm_s": 0.2}]
-    assert (st.submitted, st.pending) == (3, 1) and "unreachable" in st.chain_error
+    assert (st.submitted, st.pending) == (3, 1)
+    assert "unreachable" in st.chain_error
     assert st.apply(make("checkpoint", round=3, path="/x", seconds=0.1)) is False
     snap = st.snapshot()
     snap.history.append({})

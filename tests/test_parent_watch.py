@@ -26,7 +26,8 @@ def test_node_stops_when_the_app_that_started_it_dies(tmp_path):
         app.wait()
         rest = [events.decode(line) for line in node.stdout]
         assert node.wait(60) == 0
-        assert rest[-1]["type"] == "node_stopped" and rest[-1]["reason"] == "app-exited"
+        assert rest[-1]["type"] == "node_stopped"
+        assert rest[-1]["reason"] == "app-exited"
     finally:
         for proc in (app, node):
             if proc.poll() is None:

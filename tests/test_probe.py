@@ -22,14 +22,17 @@ def test_large_gpu_joins_large_pool():
     assert choose_pool([H100])[0] == "large"
     assert choose_pool([A40])[0] == "large"  # exactly 40 GiB counts
     pool, reason = choose_pool([GpuInfo(0, "almost", 40 * GIB - 1)])
-    assert pool == "small" and "40 GiB" in reason
+    assert pool == "small"
+    assert "40 GiB" in reason
 
 
 def test_small_gpu_and_no_gpu_join_small_pool():
     pool, reason = choose_pool([RTX])
-    assert pool == "small" and "RTX 4090" in reason
+    assert pool == "small"
+    assert "RTX 4090" in reason
     pool, reason = choose_pool([])
-    assert pool == "small" and "no CUDA GPU" in reason
+    assert pool == "small"
+    assert "no CUDA GPU" in reason
 
 
 def test_only_gpu_zero_decides():
@@ -40,7 +43,8 @@ def test_only_gpu_zero_decides():
 def test_override_wins(override):
     for gpus in ([], [RTX], [H100]):
         pool, reason = choose_pool(gpus, override)
-        assert pool == override and "override" in reason
+        assert pool == override
+        assert "override" in reason
 
 
 @pytest.mark.parametrize("bad", ["huge", "", "Large", "Qwen/Qwen2.5-Coder-0.5B-Instruct"])
@@ -63,9 +67,12 @@ def here(tmp_path_factory) -> ProbeResult:
 
 def test_probe_this_machine(here):
     assert here.cpu_cores >= 1
-    assert here.ram_bytes > 0 and 0 <= here.ram_available_bytes <= here.ram_bytes
+    assert here.ram_bytes > 0
+    assert 0 <= here.ram_available_bytes <= here.ram_bytes
     assert here.disk_free_bytes > 0
-    assert here.gpus == [] and not here.mps and here.device == "cpu"  # the CI box is CPU-only
+    assert here.gpus == []
+    assert not here.mps
+    assert here.device == "cpu"  # the CI box is CPU-only
     assert here.torch_version  # torch is installed in the project venv
     assert here.pool == "small"
     assert {c["name"] for c in here.checks} == {"torch", "ram", "disk", "gpu"}
@@ -77,10 +84,13 @@ def test_probe_this_machine(here):
 
 def test_to_json_is_serialisable(here):
     data = json.loads(json.dumps(here.to_json()))
-    assert data["device"] == "cpu" and data["gpus"] == []
+    assert data["device"] == "cpu"
+    assert data["gpus"] == []
     assert data["checks"] == here.checks
     text = format_table(here)
-    assert "CPU cores" in text and "small" in text and "Checks" in text
+    assert "CPU cores" in text
+    assert "small" in text
+    assert "Checks" in text
 
 
 def test_missing_data_dir_uses_nearest_existing_parent(tmp_path):
@@ -92,7 +102,8 @@ def test_missing_data_dir_uses_nearest_existing_parent(tmp_path):
 
 def test_pool_override_passes_through(tmp_path):
     result = probe(tmp_path, pool_override="tiny")
-    assert result.pool == "tiny" and "override" in result.pool_reason
+    assert result.pool == "tiny"
+    assert "override" in result.pool_reason
     with pytest.raises(ValueError):
         probe(tmp_path, pool_override="gigantic")
 
@@ -119,7 +130,8 @@ def test_big_gpu_machine(monkeypatch, tmp_path):
     _fake(monkeypatch, gpus=[H100, GpuInfo(1, "NVIDIA H100", 80 * GIB)])
     result = probe(tmp_path)
     assert (result.pool, result.device) == ("large", "cuda")
-    assert set(_levels(result).values()) == {"ok"} and result.worst_level == "ok"
+    assert set(_levels(result).values()) == {"ok"}
+    assert result.worst_level == "ok"
     assert "1: NVIDIA H100" in format_table(result)
 
 
@@ -155,7 +167,8 @@ def test_disk_verdicts(monkeypatch, tmp_path, disk, level):
 def test_torch_missing(monkeypatch, tmp_path):
     _fake(monkeypatch, torch=None)
     result = probe(tmp_path)
-    assert result.torch_version is None and result.device == "cpu"
+    assert result.torch_version is None
+    assert result.device == "cpu"
     assert _levels(result)["torch"] == "fail"
     assert "not installed" in format_table(result)
 

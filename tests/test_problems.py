@@ -50,7 +50,9 @@ def test_humaneval_has_all_164_with_fields(humaneval):
     assert len(humaneval) == 164
     assert len({p.id for p in humaneval}) == 164
     for p in humaneval:
-        assert p.id.startswith("HumanEval/") and p.source == "humaneval" and p.entry_point
+        assert p.id.startswith("HumanEval/")
+        assert p.source == "humaneval"
+        assert p.entry_point
         assert p.question.startswith("Complete the following Python function:\n```python\n")
         assert f"def {p.entry_point}(" in p.question
         assert p.tests.rstrip().endswith(f"check({p.entry_point})")
@@ -165,7 +167,8 @@ def test_mbpp_wrong_columns(offline, tmp_path):
     path = write_jsonl(tmp_path / "other.jsonl", [{"id": 1, "question": "q", "answer": "a"}])
     with pytest.raises(ProblemSourceError, match="missing column") as info:
         load_mbpp(str(path), cache_dir=str(offline))
-    assert "task_id" in str(info.value) and "Traceback" not in str(info.value)
+    assert "task_id" in str(info.value)
+    assert "Traceback" not in str(info.value)
 
 
 def test_mbpp_unparsable_file(offline, tmp_path):
@@ -189,7 +192,9 @@ def test_mbpp_hub_offline_is_a_clear_error(offline):
 def test_generated_reference_passes_and_wrong_fails(level):
     for seed in (0, 1, 2, 12345):
         problem, solution = ProblemGenerator(seed).generate_with_solution(level)
-        assert problem.difficulty == level and problem.source == "generated" and problem.entry_point
+        assert problem.difficulty == level
+        assert problem.source == "generated"
+        assert problem.entry_point
         assert problem.id.startswith(f"gen-{level}-")
         assert f"def {problem.entry_point}(" in problem.question
         assert problem.tests.count("assert ") >= 5
@@ -232,7 +237,8 @@ def test_generator_is_stable_across_processes():
                        env={**os.environ, "PYTHONHASHSEED": h}).stdout
         for h in ("1", "2")
     }
-    assert len(outs) == 1 and "gen-" in outs.pop()
+    assert len(outs) == 1
+    assert "gen-" in outs.pop()
 
 
 @pytest.mark.parametrize("level", [-1, 5, 2.0, True, "1"])
@@ -257,7 +263,8 @@ def test_generated_source_is_deterministic_per_round():
 def test_humaneval_source_cycles_through_all():
     source = load_problems("humaneval", seed=5)
     ids = [source.next(r).id for r in range(164)]
-    assert len(set(ids)) == 164 and source.next(164).id == ids[0]
+    assert len(set(ids)) == 164
+    assert source.next(164).id == ids[0]
     same, other = load_problems("humaneval", seed=5), load_problems("humaneval", seed=6)
     assert ids == [same.next(r).id for r in range(164)]
     assert ids != [other.next(r).id for r in range(164)]

@@ -63,7 +63,8 @@ def test_controller_caps_and_floors():
 def test_controller_goes_down_then_ignores_nan():
     c = DifficultyController(level=3, every=2, window=2)
     assert levels_after(c, [1.0, 1.0, 0.0, 0.0]) == [3, 3, 3, 2]
-    assert c.record(float("nan")) == 2 and c.iterations == 4  # not counted at all
+    assert c.record(float("nan")) == 2
+    assert c.iterations == 4  # not counted at all
     assert levels_after(c, [0.0, -1.0]) == [2, 1]  # [0,0] vs [0,-1]: -0.5
     with pytest.raises(ValueError):
         DifficultyController(level=5)
@@ -76,7 +77,9 @@ def test_controller_goes_down_then_ignores_nan():
 def test_proposer_makes_sandbox_valid_problems_at_the_level(level):
     p = Proposer(seed=7, controller=DifficultyController(level=level))
     problem = p.propose(round_number=3)
-    assert problem is not None and problem.difficulty == level and p.last_invalid == 0
+    assert problem is not None
+    assert problem.difficulty == level
+    assert p.last_invalid == 0
     assert not run_with_tests(wrong_answer(problem.entry_point), problem.tests).ok
     # Deterministic per (seed, round, level): a restarted proposer offers the same problem.
     again = Proposer(seed=7, controller=DifficultyController(level=level)).propose(3)
@@ -92,7 +95,8 @@ def test_proposer_rejects_problems_the_sandbox_refutes(monkeypatch):
                           "def f(x):\n    return None\n")  # None passes: no signal
     assert not p.validate(Problem("x", "q", "assert True\n", entry_point=None), "pass\n")
     monkeypatch.setattr(Proposer, "validate", lambda self, problem, ref: False)
-    assert p.propose(0) is None and p.last_invalid == 3
+    assert p.propose(0) is None
+    assert p.last_invalid == 3
 
 
 # --- codecs and channels on an in-memory DHT ------------------------------------------------
@@ -153,10 +157,13 @@ def test_codecs_round_trip_and_refuse_bad_records(identities):
     pid = identities["A"].peer_id
     data = encode_problems(pid, 5, [problem(0), problem(1, level=4)])
     record = decode_problems(data, expected_round=6, round_window=1, expected_peer_id=pid)
-    assert record.round == 5 and record.problems == [problem(0, proposer=pid, round_=5),
-                                                     problem(1, level=4, proposer=pid, round_=5)]
+    assert record.round == 5
+    assert record.problems == [problem(0, proposer=pid, round_=5),
+                                                         problem(1, level=4, proposer=pid, round_=5)]
     fb = decode_feedback(encode_feedback(pid, 5, identities["B"].peer_id, "p0", [1.0, -0.2]))
-    assert fb.rewards == [1.0, -0.2] and fb.mean == pytest.approx(0.4) and fb.proposer == identities["B"].peer_id
+    assert fb.rewards == [1.0, -0.2]
+    assert fb.mean == pytest.approx(0.4)
+    assert fb.proposer == identities["B"].peer_id
 
     def reason(fn):
         with pytest.raises(RecordError) as info:
@@ -195,10 +202,14 @@ def test_channels_exchange_and_count_refusals(mem):
     assert a.last_rejected == {"own_record": 1}  # the misfit is left out, not truncated
     b = solver_channel(mem["B"])  # finds proposer A in the roster
     mine = problem(0, proposer=mem["A"].peer_id, round_=7)
-    assert b.fetch_problem(7) == mine and b.last_rejected == {}
-    assert b.fetch_problem(6) is None and b.last_rejected == {"future_round": 1}
-    assert b.fetch_problem(11) is None and b.last_rejected == {"stale_round": 1}
-    assert b.lookup(mine.ref) == mine and b.lookup(("proposer", mem["A"].peer_id, 7, "nope")) is None
+    assert b.fetch_problem(7) == mine
+    assert b.last_rejected == {}
+    assert b.fetch_problem(6) is None
+    assert b.last_rejected == {"future_round": 1}
+    assert b.fetch_problem(11) is None
+    assert b.last_rejected == {"stale_round": 1}
+    assert b.lookup(mine.ref) == mine
+    assert b.lookup(("proposer", mem["A"].peer_id, 7, "nope")) is None
     # M: a record claiming to be A's under A's key, an unsigned entry.
     forged = msgpack.unpackb(encode_problems(m.peer_id, 8, [problem(9)]))
     m.store(problems_key(mem["A"].peer_id), m.subkey, msgpack.packb({**forged, "peer_id": mem["A"].peer_id}), 60)
@@ -216,7 +227,8 @@ def test_channels_exchange_and_count_refusals(mem):
     # Feedback on another proposer's problem is not ours and is skipped without complaint.
     c = solver_channel(mem["C"])
     other = problem(5, proposer=mem["M"].peer_id)
-    assert c.publish_feedback(7, other, [1.0]) and a.read_feedback() == []
+    assert c.publish_feedback(7, other, [1.0])
+    assert a.read_feedback() == []
     assert not c.publish_feedback(7, problem(5, ref=("gen", 1, 0, 1)), [1.0])  # not a proposer's problem
     with pytest.raises(ValueError):
         SolverChannel(mem["B"], mem["A"].peer_id, Directory(mem["B"], mem["B"].peer_id))
@@ -227,14 +239,19 @@ def test_loop_summary_and_sink(mem, monkeypatch):
     prop = Proposer(seed=3, controller=DifficultyController(every=1, window=1))
     loop = ProposerLoop(prop, proposer_channel(mem["A"]), sink=events.append)
     first = loop.step(1)
-    assert first["published"] and first["feedback"] == 0 and first["difficulty"] == 0
+    assert first["published"]
+    assert first["feedback"] == 0
+    assert first["difficulty"] == 0
     b = solver_channel(mem["B"])
     for r, reward in [(1, 0.0), (2, 1.0)]:
         got = b.fetch_problem(r)
-        assert got.id == events[-1]["published"] and got.source == "proposer"
+        assert got.id == events[-1]["published"]
+        assert got.source == "proposer"
         b.publish_feedback(r, got, [reward])
         summary = loop.step(r + 1)
-    assert summary["difficulty"] == 1 and summary["mean_reward"] == 1.0 and len(events) == 3
+    assert summary["difficulty"] == 1
+    assert summary["mean_reward"] == 1.0
+    assert len(events) == 3
     monkeypatch.setattr(prop, "propose", lambda r: None)
     loop.sink = lambda s: 1 / 0  # a failing sink is logged, not raised
     assert loop.step(4)["published"] is None
@@ -279,12 +296,14 @@ def _solver_finding(dht, timeout=10.0):
 def test_dht_proposer_to_solver_and_back(swarm):
     a = proposer_channel(swarm["A"])
     sent = Proposer(seed=11, controller=DifficultyController(level=2)).propose(10)
-    assert a.publish_problems(10, [sent]) == [sent.id] and a.last_rejected == {}
+    assert a.publish_problems(10, [sent]) == [sent.id]
+    assert a.last_rejected == {}
     b = _solver_finding(swarm["B"])
     got = until(lambda: b.fetch_problem(10))
     assert (got.id, got.question, got.tests, got.entry_point, got.difficulty) == (
         sent.id, sent.question, sent.tests, sent.entry_point, 2)
-    assert got.ref == ("proposer", swarm["A"].peer_id, 10, sent.id) and b.last_rejected == {}
+    assert got.ref == ("proposer", swarm["A"].peer_id, 10, sent.id)
+    assert b.last_rejected == {}
     assert b.publish_feedback(10, got, [1.0, -0.2])
     feedback = until(lambda: a.read_feedback(since_round=10))
     assert [(f.peer_id, f.problem_id, f.rewards) for f in feedback] == [
@@ -330,7 +349,8 @@ def test_dht_forged_and_garbage_records_are_refused(swarm):
     assert not m.store(problems_key(swarm["A"].peer_id), m.subkey, msgpack.packb(forged), 60)
     assert not m.store(problems_key(m.peer_id), m.subkey, msgpack.packb(forged), 60)
     assert not m.store(problems_key(m.peer_id), m.subkey, b"\xff" * 64, 60)
-    assert b.fetch_problem(30) == expected and b.last_rejected == {}
+    assert b.fetch_problem(30) == expected
+    assert b.last_rejected == {}
     # Feedback M forges in B's name is refused too; B's real feedback still arrives.
     fake = encode_feedback(swarm["B"].peer_id, 30, swarm["A"].peer_id, "p1", [10.0])
     assert not m.store(feedback_key(swarm["A"].peer_id, swarm["B"].peer_id), m.subkey, fake, 60)

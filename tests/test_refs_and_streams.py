@@ -33,7 +33,8 @@ def test_a_generated_problem_is_rebuilt_from_its_reference():
 def test_humaneval_and_unknown_references():
     resolver = ProblemResolver()
     he = resolver.resolve(("humaneval", "HumanEval/12"))
-    assert he.id == "HumanEval/12" and "check(" in he.tests
+    assert he.id == "HumanEval/12"
+    assert "check(" in he.tests
     for ref, reason in [(("gen", GENERATOR_VERSION + 1, 0, 5), "generator_version"),
                         (("gen", GENERATOR_VERSION, 9, 5), "bad_ref"),
                         (("humaneval", "HumanEval/9999"), "bad_ref"),
@@ -93,7 +94,8 @@ def test_choose_external_judges_here_and_refuses_what_it_cannot_rebuild():
     refused = Counter()
     chosen, judged = choose_external([good, liar, alien], 2, resolve=ProblemResolver().resolve, judge=judge,
                                      rng=random.Random(1), refused=refused)
-    assert [c.rollouts for c in chosen] == [good] and chosen[0].rewards == [1.0, 0.0]  # our verdict, not theirs
+    assert [c.rollouts for c in chosen] == [good]
+    assert chosen[0].rewards == [1.0, 0.0]  # our verdict, not theirs
     assert refused == {"batch_id": 1, "generator_version": 1}
     assert judged_here == [A]  # nothing it could not rebuild was run
 
@@ -104,4 +106,5 @@ def test_choose_external_stops_judging_after_its_budget():
     calls = []
     chosen, judged = choose_external(flat, 2, resolve=ProblemResolver().resolve,
                                      judge=lambda r, p: calls.append(1) or [0.0, 0.0], rng=random.Random(0))
-    assert chosen == [] and len(judged) == len(calls) == 6  # 2 * want + 2
+    assert chosen == []
+    assert len(judged) == len(calls) == 6  # 2 * want + 2

@@ -146,7 +146,8 @@ def test_execution_judge_on_real_solutions():
     assert judge.judge(ADD, "import os\nos._exit(0)\n") == 0
     assert judge.judge(ADD, "def add(a, b):\n    return a + b\nraise SystemExit\n") == 0
     result = judge.run(ADD, "def add(a, b):\n    return a - b\n")
-    assert isinstance(result, SandboxResult) and "AssertionError" in result.stderr
+    assert isinstance(result, SandboxResult)
+    assert "AssertionError" in result.stderr
 
 
 def test_reward_end_to_end_with_execution_judge():
@@ -203,7 +204,8 @@ def tiny_lm(request):
 def test_lm_judge_runs_a_real_model(tiny_lm):
     model, tok = tiny_lm
     judge = make_judge("lm", model=model, tokenizer=tok, max_new_tokens=8)
-    assert isinstance(judge, LMJudge) and isinstance(judge, Judge)
+    assert isinstance(judge, LMJudge)
+    assert isinstance(judge, Judge)
     before = [p.detach().clone() for p in model.parameters()]
     verdict = judge.judge(ADD, "def add(a, b):\n    return a + b\n")
     assert verdict in (0, 1)
@@ -219,7 +221,9 @@ def test_lm_judge_runs_a_real_model(tiny_lm):
 def test_lm_judge_prompt_carries_problem_tests_and_code(tiny_lm):
     model, tok = tiny_lm
     prompt = LMJudge(model, tok).build_prompt(ADD, "def add(a, b):\n    return a + b\n")
-    assert ADD.question in prompt and "assert add(2, 3) == 5" in prompt and "return a + b" in prompt
+    assert ADD.question in prompt
+    assert "assert add(2, 3) == 5" in prompt
+    assert "return a + b" in prompt
     assert '{"is_correct": true}' in prompt
 
 

@@ -39,8 +39,10 @@ def test_advance_once_and_callback(w3, dev_accounts, fresh_coordinator):
     seen = []
     keeper = RoundKeeper(w3, fresh_coordinator.address, dev_accounts[0][1], period=None,
                          on_advance=lambda r, s: seen.append((r, s)))
-    assert keeper.advance() == (1, 0) and keeper.advance() == (2, 0)
-    assert seen == [(1, 0), (2, 0)] and rounds(fresh_coordinator) == (2, 0)
+    assert keeper.advance() == (1, 0)
+    assert keeper.advance() == (2, 0)
+    assert seen == [(1, 0), (2, 0)]
+    assert rounds(fresh_coordinator) == (2, 0)
 
 
 def test_advances_on_schedule(anvil, dev_accounts, fresh_coordinator):
@@ -70,14 +72,16 @@ def test_advances_early_when_every_registered_account_submitted(w3, dev_accounts
     c = fresh_coordinator
     (_, k0), (a1, k1), (a2, k2) = dev_accounts[:3]
     keeper = RoundKeeper(w3, c.address, k0, period=None, poll=0.05)
-    assert keeper.registered_accounts() == [] and keeper.step() is None  # nobody plays: no rush
+    assert keeper.registered_accounts() == []
+    assert keeper.step() is None  # nobody plays: no rush
     p1, p1b, p2 = unique_peer_id(), unique_peer_id(), unique_peer_id()
     tx(w3, k1, c.functions.registerPeer(p1))
     tx(w3, k1, c.functions.registerPeer(p1b))  # account 1 runs two peers: counted once
     tx(w3, k2, c.functions.registerPeer(p2))
     assert keeper.registered_accounts() == [a1, a2]
     tx(w3, k1, c.functions.submitReward(0, 0, 4, p1))
-    assert not keeper.all_submitted() and keeper.step() is None
+    assert not keeper.all_submitted()
+    assert keeper.step() is None
     assert rounds(c) == (0, 0)
     seen = []
     keeper.on_advance = lambda r, s: seen.append((r, s))
@@ -85,7 +89,8 @@ def test_advances_early_when_every_registered_account_submitted(w3, dev_accounts
         tx(w3, k2, c.functions.submitReward(0, 0, 2, p2))
         assert wait_for(lambda: seen)
         time.sleep(0.3)  # round 1: nobody has submitted yet, so no further advance
-    assert seen == [(1, 0)] and rounds(c) == (1, 0)
+    assert seen == [(1, 0)]
+    assert rounds(c) == (1, 0)
     # A later registration is picked up by the incremental log scan.
     p3 = unique_peer_id()
     tx(w3, dev_accounts[3][1], c.functions.registerPeer(p3))
@@ -107,7 +112,8 @@ def test_only_the_stage_manager_can_advance(w3, dev_accounts, fresh_coordinator)
     keeper = RoundKeeper(w3, fresh_coordinator.address, dev_accounts[1][1], period=0.0)
     with pytest.raises(ChainError) as info:
         keeper.advance()
-    assert info.value.kind == "revert:OnlyStageManager" and info.value.revert == "OnlyStageManager"
+    assert info.value.kind == "revert:OnlyStageManager"
+    assert info.value.revert == "OnlyStageManager"
     assert keeper.step() is None  # the background loop records it instead of dying
     assert keeper.last_error.kind == "revert:OnlyStageManager"
     assert rounds(fresh_coordinator) == (0, 0)
@@ -118,7 +124,8 @@ def test_rpc_down_is_recorded_not_raised(dev_accounts):
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     keeper = RoundKeeper(url, "0x" + "22" * 20, dev_accounts[0][1], period=0.0, timeout=2)
-    assert keeper.step() is None and keeper.last_error.kind == "unreachable"
+    assert keeper.step() is None
+    assert keeper.last_error.kind == "unreachable"
     with pytest.raises(ChainError) as info:
         keeper.advance()
     assert info.value.kind == "unreachable"

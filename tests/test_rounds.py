@@ -36,7 +36,8 @@ class NoSleep(threading.Event):
 
 def test_local_source_counts_from_zero():
     src = LocalRoundSource()
-    assert src.next_round(None) == Ticket(0) and src.next_round(4) == Ticket(5)
+    assert src.next_round(None) == Ticket(0)
+    assert src.next_round(4) == Ticket(5)
 
 
 def test_behind_jumps_to_the_current_round_and_says_so():
@@ -44,7 +45,8 @@ def test_behind_jumps_to_the_current_round_and_says_so():
     clock = Clock([7])
     src = SyncedRoundSource(clock, on_join=lambda now, was: joins.append((now, was)))
     assert src.next_round(2) == Ticket(7, confirmed=True)
-    assert joins == [(7, 3)] and clock.announced == [7]
+    assert joins == [(7, 3)]
+    assert clock.announced == [7]
 
 
 def test_in_step_plays_the_next_round():
@@ -63,7 +65,8 @@ def test_ahead_waits_with_doubling_backoff_capped():
 def test_peer_consensus_never_makes_a_peer_wait():
     stop = NoSleep()
     src = SyncedRoundSource(Clock([1], wait_when_ahead=False), stop=stop)
-    assert src.next_round(4) == Ticket(5) and stop.waits == []
+    assert src.next_round(4) == Ticket(5)
+    assert stop.waits == []
 
 
 def test_stop_while_waiting():
@@ -84,7 +87,8 @@ def test_an_unreachable_chain_is_not_raced_ahead_of():
     played = [src.next_round(3) for _ in range(3)]
     assert played == [Ticket(3, confirmed=False)] * 3
     assert src.next_round(3) == Ticket(4, confirmed=True)  # waited once at 3, then the chain moved
-    assert stop.waits == [1] and seen == [True, False, True]
+    assert stop.waits == [1]
+    assert seen == [True, False, True]
 
 
 def test_confirmed_round_restored_after_offline_rounds_does_not_wait():

@@ -72,26 +72,35 @@ def test_capabilities_are_consistent():
 def test_correct_program_passes_its_tests():
     r = run_with_tests("def add(a, b):\n    return a + b\n", "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n")
     assert isinstance(r, SandboxResult)
-    assert r.ok and r.reason == "ok" and r.returncode == 0, r
-    assert r.isolation == ISOLATION and r.weaker == WEAKER
+    assert r.ok, r
+    assert r.reason == "ok", r
+    assert r.returncode == 0, r
+    assert r.isolation == ISOLATION
+    assert r.weaker == WEAKER
 
 
 def test_wrong_program_fails_with_assertion_error():
     r = run_with_tests("def add(a, b):\n    return a - b\n", "assert add(2, 3) == 5\n")
-    assert not r.ok and r.reason == "error" and r.returncode == 1
-    assert "AssertionError" in r.stderr and "tests.py" in r.stderr
+    assert not r.ok
+    assert r.reason == "error"
+    assert r.returncode == 1
+    assert "AssertionError" in r.stderr
+    assert "tests.py" in r.stderr
 
 
 @pytest.mark.parametrize("escape", ["import sys\nsys.exit(0)\n", "import os\nos._exit(0)\n",
                                     "def add(a, b):\n    return a + b\nraise SystemExit(0)\n"])
 def test_exiting_before_the_tests_is_not_a_pass(escape):
     r = run_with_tests(escape, "assert add(2, 3) == 5\n")
-    assert not r.ok and r.reason == "error", r
+    assert not r.ok, r
+    assert r.reason == "error", r
 
 
 def test_pass_marker_is_not_shown():
     r = run_with_tests("import sys\ndef f():\n    return 1\nprint('note', file=sys.stderr)\n", "assert f() == 1\n")
-    assert r.ok and r.stderr == "note" and "rlswarm-tests-passed" not in r.stdout + r.stderr
+    assert r.ok
+    assert r.stderr == "note"
+    assert "rlswarm-tests-passed" not in r.stdout + r.stderr
 
 
 def test_concurrent_runs_do_not_interfere():
@@ -101,12 +110,15 @@ def test_concurrent_runs_do_not_interfere():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda i: run_python(code, stdin=str(i)), range(4)))
     for i, r in enumerate(results):
-        assert r.ok and r.stdout.split()[0] == str(i), r
+        assert r.ok, r
+        assert r.stdout.split()[0] == str(i), r
 
 
 def test_syntax_error_and_main_guard():
     bad = run_with_tests("def f(:\n", "assert f() == 1\n")
-    assert not bad.ok and "SyntaxError" in bad.stderr and "solution.py" in bad.stderr
+    assert not bad.ok
+    assert "SyntaxError" in bad.stderr
+    assert "solution.py" in bad.stderr
     # a demo block that reads stdin must not run (or block) while the solution is judged
     demo = "def f():\n    return 1\nif __name__ == '__main__':\n    print(f(int(input())))\n"
     assert run_with_tests(demo, "assert f() == 1\n").ok
@@ -114,13 +126,15 @@ def test_syntax_error_and_main_guard():
 
 def test_stdin_and_stdout():
     r = run_python("import sys\nprint(sys.stdin.read().upper())", stdin="hello")
-    assert r.ok and r.stdout.strip() == "HELLO"
+    assert r.ok
+    assert r.stdout.strip() == "HELLO"
 
 
 def test_infinite_loop_hits_cpu_limit():
     t0 = time.monotonic()
     r = run_python("while True:\n    pass\n", limits=SandboxLimits(cpu_seconds=1, wall_seconds=10))
-    assert not r.ok and r.reason == "cpu", r
+    assert not r.ok, r
+    assert r.reason == "cpu", r
     assert time.monotonic() - t0 < 5
 
 
@@ -130,7 +144,9 @@ def test_sleeping_program_and_escaped_children_are_killed_at_wall_clock():
         code = "import os, time\nif os.fork() == 0:\n    os.setsid()\ntime.sleep(100)\n"
     t0 = time.monotonic()
     r = run_python(code, limits=SandboxLimits(wall_seconds=1))
-    assert not r.ok and r.reason == "timeout" and r.returncode is None
+    assert not r.ok
+    assert r.reason == "timeout"
+    assert r.returncode is None
     assert time.monotonic() - t0 < 4
 
 
@@ -139,7 +155,8 @@ def test_background_children_die_with_the_program():
     if "pid_namespace" not in ISOLATION:  # without one, only the process group is swept
         code = code.replace("    os.setsid()\n", "")
     r = run_python(code)
-    assert r.ok and r.stdout.strip() == "bye"
+    assert r.ok
+    assert r.stdout.strip() == "bye"
     # the fixture checks the sleeping child is gone
 
 
@@ -149,13 +166,15 @@ def test_fork_bomb_is_contained():
             "    try:\n        os.fork()\n"
             "    except OSError:\n        pass\n")
     r = run_python(code, limits=SandboxLimits(processes=16, wall_seconds=3))
-    assert not r.ok and r.reason in ("timeout", "cpu"), r
+    assert not r.ok, r
+    assert r.reason in ("timeout", "cpu"), r
     # the fixture then checks nothing survived and the host can still fork
 
 
 def test_huge_allocation_is_a_memory_error():
     r = run_python("x = bytearray(4 * 2**30)\n")
-    assert not r.ok and r.reason == "memory", r
+    assert not r.ok, r
+    assert r.reason == "memory", r
     assert "MemoryError" in r.stderr
 
 
@@ -163,7 +182,8 @@ def test_huge_file_write_is_bounded():
     name = f"big-{uuid.uuid4().hex}.bin"
     code = f"with open({name!r}, 'wb') as f:\n    f.write(b'x' * (100 * 2**20))\n"
     r = run_python(code)
-    assert not r.ok and r.reason == "file_size", r
+    assert not r.ok, r
+    assert r.reason == "file_size", r
     assert not any(name in files for _, _, files in os.walk(tempfile.gettempdir()))
 
 
@@ -204,7 +224,8 @@ def test_network_is_unreachable():
             "except OSError as e:\n    print('blocked', e)\n")
     try:
         r = run_python(code)
-        assert r.ok and r.stdout.startswith("blocked"), r
+        assert r.ok, r
+        assert r.stdout.startswith("blocked"), r
         with pytest.raises(BlockingIOError):
             server.accept()  # nothing ever reached the host's listener
     finally:
@@ -225,8 +246,10 @@ def test_identity_file_is_unreadable(tmp_path):
             "    try:\n        print(open(p).read())\n"
             "    except OSError as e:\n        print('denied', type(e).__name__)\n")
     r = run_python(code)
-    assert r.ok and "denied" in r.stdout
-    assert secret not in r.stdout and secret not in r.stderr
+    assert r.ok
+    assert "denied" in r.stdout
+    assert secret not in r.stdout
+    assert secret not in r.stderr
 
 
 def test_environment_is_empty(monkeypatch):
@@ -235,7 +258,8 @@ def test_environment_is_empty(monkeypatch):
     r = run_python("import json, os, sys\nprint(json.dumps([dict(os.environ), sys.path]))")
     env, path = json.loads(r.stdout)
     assert set(env) <= {"PATH", "LANG", "LC_CTYPE"}, env
-    assert "HF_TOKEN" not in env and "HOME" not in env
+    assert "HF_TOKEN" not in env
+    assert "HOME" not in env
     assert "hf_secret_value_123" not in r.stdout
     assert not any("injected" in p or "site-packages" in p for p in path)
 
@@ -265,10 +289,12 @@ def test_huge_output_is_truncated():
     r = run_python(code, limits=limits)
     assert r.ok, r.reason
     assert r.stdout == "a" * 4096
-    assert len(r.stderr) == 4096 and r.stderr.endswith("END")
+    assert len(r.stderr) == 4096
+    assert r.stderr.endswith("END")
 
 
 def test_impossible_limits_return_a_result_not_an_exception():
     r = run_python("print(1)", limits=SandboxLimits(memory_bytes=2**20))
     assert isinstance(r, SandboxResult)
-    assert not r.ok and r.reason in ("memory", "error", "killed", "unavailable")
+    assert not r.ok
+    assert r.reason in ("memory", "error", "killed", "unavailable")

@@ -87,7 +87,8 @@ def test_signing_key_is_the_libp2p_identity(swarm):
     for dht in swarm.values():
         assert publisher_peer_id(dht.subkey) == dht.peer_id
         addrs = dht.visible_maddrs()
-        assert addrs and all(a.endswith(f"/p2p/{dht.peer_id}") for a in addrs)
+        assert addrs
+        assert all(a.endswith(f"/p2p/{dht.peer_id}") for a in addrs)
 
 
 def test_store_under_another_peers_subkey_is_refused(swarm):
@@ -203,9 +204,11 @@ def test_three_peers_exchange_and_exit_early(swarm):
         for other in "ABC":
             if other != name:
                 (item,) = got[swarm[other].peer_id]
-                assert item.ref == ("gen", 1, 0, 10) and item.round == 10
+                assert item.ref == ("gen", 1, 0, 10)
+                assert item.round == 10
                 assert item.completions == [f"{other} answer 1", f"{other} answer 2"]
-                assert item.batch_id == batch_id_of(f"{other} question 10") and item.rewards == [1.0, 0.0]
+                assert item.batch_id == batch_id_of(f"{other} question 10")
+                assert item.rewards == [1.0, 0.0]
         assert c.last_gather_seconds < 5.0  # early exit, far below the 15 s deadline
 
 
@@ -235,7 +238,8 @@ def test_records_outside_the_window_are_refused_and_counted(swarm):
     publish(swarm["B"], 40, "B")
     a = comm(swarm["A"], gather_grace=0.3, round_window=2)
     got = by_peer(a.gather(50, 0))
-    assert swarm["B"].peer_id not in got and a.last_rejected.get("stale_round", 0) >= 1
+    assert swarm["B"].peer_id not in got
+    assert a.last_rejected.get("stale_round", 0) >= 1
 
 
 def test_only_accepted_peers_are_read(swarm):
@@ -245,7 +249,8 @@ def test_only_accepted_peers_are_read(swarm):
     accept = lambda peers: {p for p in peers if p != swarm["M"].peer_id}  # noqa: E731
     a = comm(swarm["A"], gather_grace=0.5, directory=Directory(swarm["A"], swarm["A"].peer_id, accept=accept))
     got = by_peer(a.gather(60, 0))
-    assert swarm["B"].peer_id in got and swarm["M"].peer_id not in got
+    assert swarm["B"].peer_id in got
+    assert swarm["M"].peer_id not in got
     assert a.last_rejected.get("unregistered", 0) >= 1
 
 
@@ -254,7 +259,8 @@ def test_reads_are_bounded_by_the_sample(swarm):
         publish(swarm[name], 70, name)
     a = comm(swarm["A"], gather_grace=0.5, sample_peers=1)
     got = by_peer(a.gather(70, 0))
-    assert len(got) == 1 and a.last_read["keys"] <= 3  # one peer's key, polled at most a few times
+    assert len(got) == 1
+    assert a.last_read["keys"] <= 3  # one peer's key, polled at most a few times
 
 
 def test_dht_errors_do_not_raise(swarm):

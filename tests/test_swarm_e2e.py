@@ -56,12 +56,15 @@ def test_three_peers_train_on_each_others_rollouts(tmp_path):
         # peers draw their own problems, and what they take from others is others' problems
         mine = {p for e in rollouts for p in e["own_problems"]}
         taken = [(peer, p) for e in rollouts for peer, p in e["external_problems"]]
-        assert taken and all(peer in others and p not in mine for peer, p in taken)
+        assert taken
+        assert all(peer in others and p not in mine for peer, p in taken)
         assert [e["round"] for e in evs if e["type"] == "round_finished"] == [0, 1]
-        assert evs[-1]["type"] == "node_stopped" and evs[-1]["exit_code"] == 0
+        assert evs[-1]["type"] == "node_stopped"
+        assert evs[-1]["exit_code"] == 0
     problems = {label: {p for e in evs if e["type"] == "rollouts" for p in e["own_problems"]}
                 for label, evs in by_peer.items()}
-    assert not problems["solver-0"] & problems["solver-1"] and not problems["solver-1"] & problems["solver-2"]
+    assert not problems["solver-0"] & problems["solver-1"]
+    assert not problems["solver-1"] & problems["solver-2"]
     assert leftovers(tmp_path) == []
 
 
@@ -120,7 +123,8 @@ def test_a_killed_peer_does_not_stall_the_others_and_rejoins(tmp_path):
         started = next(e for e in seen if e["type"] == "node_started")
         assert started["peer_id"] == c_id
         joined = [e for e in seen if e["type"] == "joined_round"]
-        assert joined and joined[0]["round"] > joined[0]["previous"] >= 1, seen
+        assert joined, seen
+        assert joined[0]["round"] > joined[0]["previous"] >= 1, seen
         assert seen[-1]["round"] >= joined[0]["round"]
     finally:
         for proc in procs:

@@ -50,7 +50,8 @@ def test_round_trip():
     rec = decode_rollouts(data, expected_round=3, round_window=2, expected_peer_id=PEER)
     assert (rec.peer_id, rec.round, rec.stage, rec.model) == (PEER, 3, 1, "m")
     assert rec.items == items
-    assert rec.items[1].rewards == [] and rec.items[0].batch_id == batch_id_of("Q1")
+    assert rec.items[1].rewards == []
+    assert rec.items[0].batch_id == batch_id_of("Q1")
     assert rec.items[0].ref == ("gen", 1, 2, 9)
 
 
@@ -241,5 +242,6 @@ def test_fuzz_only_record_errors():
             assert exc.reason in REASONS
             outcomes[exc.reason] = outcomes.get(exc.reason, 0) + 1
     # The mutations should reach deep checks, not only the outer parser.
-    assert outcomes.get("garbage") and outcomes.get("schema")
+    assert outcomes.get("garbage")
+    assert outcomes.get("schema")
     assert len(outcomes) >= 4, outcomes

@@ -26,7 +26,8 @@ def _same_weights(a, b) -> bool:
 
 def test_shipped_tiny_weights_load(tok, caplog):
     path = m.tiny_warm_path("tiny")
-    assert path.is_file() and path.stat().st_size < 3_000_000
+    assert path.is_file()
+    assert path.stat().st_size < 3_000_000
     with caplog.at_level(logging.WARNING, logger=m.__name__):
         warm = m.build_tiny_model(tok, m.TINY_SIZES["tiny"], seed=0)
     assert not caplog.records
@@ -47,7 +48,8 @@ def test_warm_model_answers_in_format_with_varied_rewards(tok):
     torch.manual_seed(0)
     stats = ws.evaluate(model, tok, problems, samples=2, max_new_tokens=256)
     flat = [r for group in stats["rewards"] for r in group]
-    assert len(flat) == 16 and len(set(flat)) > 1  # GRPO would not skip every step
+    assert len(flat) == 16
+    assert len(set(flat)) > 1  # GRPO would not skip every step
     assert stats["fence"] >= 0.25
     assert stats["groups_with_spread"] > 0
 
@@ -55,7 +57,8 @@ def test_warm_model_answers_in_format_with_varied_rewards(tok):
 def test_builder_end_to_end(tmp_path, tok, capsys):
     assert ws.main(["--steps", "10", "--batch-size", "2", "--out", str(tmp_path)]) == 0
     path = tmp_path / "tiny.safetensors"
-    assert "wrote" in capsys.readouterr().out and path.is_file()
+    assert "wrote" in capsys.readouterr().out
+    assert path.is_file()
     model = m.build_tiny_model(tok, warm=False)
     before = [t.clone() for t in model.state_dict().values()]
     assert m.load_warm_weights(model, tok, path)
@@ -67,7 +70,8 @@ def test_training_examples_mask_only_the_answer(tok):
     assert len(examples) == 12
     for ids, n_prompt in examples:
         answer = tok.decode(ids[n_prompt:])
-        assert answer.startswith("```python\n") and answer.endswith("\n```" + m.IM_END)
+        assert answer.startswith("```python\n")
+        assert answer.endswith("\n```" + m.IM_END)
         assert tok.decode(ids[:n_prompt]).endswith("<|im_start|>assistant\n")
     _, _, labels = ws._batch(examples[:2], tok.pad_token_id)
     ids, n_prompt = examples[0]
