@@ -1,7 +1,8 @@
 """CodeZero, the game: problems, how an answer is judged, and the reward.
 
     problems.py       Problem; HumanEval, MBPP, and a peer's own problem stream
-    generator.py      procedurally generated problems at five levels, with reference solutions
+    generator.py      procedurally generated problems at five levels, with reference solutions;
+                      families.py the task families each level draws from
     refs.py           problem references other peers rebuild a problem from
     rewards.py        the CodeZero reward (-1.2 / -1.0 / judge 0-1 / +-0.2)
     judges.py         ExecutionJudge (the sandbox) and LMJudge (a frozen model)
