@@ -159,7 +159,7 @@ def test_log_out_from_the_app_signs_out_on_the_real_login_server(qtbot, tmp_path
         qtbot.addWidget(win)
         with qtbot.waitSignal(services.ready, timeout=15000):
             services.start()
-        win._logout()
+        win.sign_in.logout()
         qtbot.waitUntil(lambda: srv.store.current() is None, timeout=10000)
     finally:
         if services is not None:

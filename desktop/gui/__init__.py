@@ -6,6 +6,7 @@ the local services run in subprocesses and talk to the app through desktop.event
     flow.py          AppFlow: first run -> local services -> sign-in -> node
     first_run.py     the first-run wizard (probe, profile, model, token, identity and backup)
     main_window.py   MainWindow: sidebar of pages, notices, status bar (round news), menus
+    sign_in.py       SignIn: the sign-in page while the local services run and nobody is signed in
     supervisor.py    ProcessSupervisor (QProcess, restarts, Outcome), ProcState, RestartPolicy
     children.py      NodeSupervisor (status from events), ServicesSupervisor (ServicesEndpoints)
     state_look.py    how each ProcState reads and looks (pill, tray icon, status bar): one table

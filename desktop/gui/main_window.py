@@ -6,7 +6,6 @@ paints fast and QtWebEngine (the sign-in page) is only loaded when someone needs
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
@@ -19,6 +18,7 @@ from desktop.gui import theme
 from desktop.gui.context import AppContext, cli_command
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
+from desktop.gui.sign_in import SignIn
 from desktop.gui.state_look import look
 from desktop.gui.supervisor import ProcState
 from desktop.gui.tray import NodeActions
@@ -26,12 +26,6 @@ from desktop.gui.widgets.cards import Notice
 from desktop.gui.widgets.labels import ElidedLabel
 
 NOTICE_MS = 7000
-
-
-def _secret_file(info) -> Path:
-    # beside the API token; the name is desktop.services.login_server.SESSION_SECRET_FILE (not
-    # imported: it would load aiohttp and web3 into the GUI)
-    return Path(info.api_token_file).with_name("session_secret")
 
 
 class MainWindow(QMainWindow):
@@ -89,9 +83,10 @@ class MainWindow(QMainWindow):
             node.status_changed.connect(self._on_status)
             self.logs.connect_supervisor(node, "node")
             self._on_node_state(node.state)
+        self.sign_in = SignIn(self, services)  # the sign-in page, while one is needed
+        self.sign_in.signed_in.connect(self.signed_in)
         if services is not None:
             self.logs.connect_supervisor(services, "services")
-            services.ready.connect(self._on_services_ready)
         if themes is not None:
             themes.changed.connect(lambda _p: self.restyle())
         self.resize(QSize(1200, 780))
@@ -259,65 +254,15 @@ class MainWindow(QMainWindow):
             label.setAlignment(Qt.AlignCenter)
             label.setObjectName("muted")
             return label
-        widget = SettingsWidget(self.ctx, on_logout=self._logout,
+        base = self.sign_in.login_base()
+        widget = SettingsWidget(self.ctx, on_logout=self.sign_in.logout,
                                 autostart_command=cli_command("gui", *self.ctx.data_dir_arg),
                                 open_folder=self._open_dir,
-                                login_status_url=self._login_base() + "/login/status" if self._login_base() else None)
+                                login_status_url=base + "/login/status" if base else None)
         widget.setContentsMargins(16, 12, 16, 12)
         widget.saved.connect(lambda: self.show_notice("Settings saved", "Node settings apply the next time it "
                                                       "starts.", "ok"))
         return widget
-
-    # ---- sign-in (needed once the local services run and nobody is signed in) -----------------------
-    def _login_base(self) -> str:
-        info = getattr(self.services, "info", None)
-        return info.login_url.rstrip("/") if info is not None else ""
-
-    def _on_services_ready(self, info) -> None:
-        from desktop.gui.settings.account import signed_in_user
-        if signed_in_user(self.ctx) is None and "login" not in self.pages:
-            self.add_page("login", "Sign in", "nav-login",
-                          factory=lambda: self._build_login(info.login_url, _secret_file(info)))
-            self.show_notice("Sign in", "Sign in so your rewards can be submitted on chain.", "info")
-            if self.current_page() == "dashboard":  # the node waits for it: go there (not away from
-                self.show_page("login")            # a page the user opened)
-
-    def _build_login(self, url: str, secret_file: Path | None = None) -> QWidget:
-        from desktop.gui.login_view import LoginView
-        from desktop.gui.settings.account import signed_in_user
-        view = LoginView(f"{url.rstrip('/')}/?theme={theme.current().name}",
-                         is_signed_in=lambda: signed_in_user(self.ctx) is not None, secret_file=secret_file)
-        view.signed_in.connect(self._on_signed_in)
-        if self.themes is not None:  # the page follows the app's theme while it is open
-            def follow(palette) -> None:
-                try:
-                    view.view.page().runJavaScript(f"window.rlSwarmTheme && rlSwarmTheme('{palette.name}')")
-                except RuntimeError:  # the sign-in page is gone
-                    self.themes.changed.disconnect(follow)
-            self.themes.changed.connect(follow)
-        return view
-
-    def _on_signed_in(self) -> None:
-        self.signed_in.emit()
-        self.show_notice("Signed in", "Your account is linked to this peer.", "ok")
-        self.show_page("dashboard")
-        self.remove_page("login")
-
-    def _logout(self) -> None:
-        base = self._login_base()
-        if not base:
-            return
-        from PySide6.QtNetwork import QNetworkAccessManager, QNetworkRequest
-        self._net = getattr(self, "_net", None) or QNetworkAccessManager(self)
-        request = QNetworkRequest(QUrl(base + "/login/logout"))
-        request.setHeader(QNetworkRequest.ContentTypeHeader, "application/json")
-        # the server lets only its own page (this session's secret) switch the account
-        try:
-            request.setRawHeader(b"X-Login-Session", _secret_file(self.services.info).read_bytes().strip())
-        except OSError:
-            pass  # refused then, and the account page still shows the session
-        reply = self._net.post(request, b"{}")
-        reply.finished.connect(reply.deleteLater)
 
     def _on_services_state(self, state) -> None:
         self.services_start.setEnabled(state in (ProcState.STOPPED, ProcState.CRASHED))
