@@ -149,6 +149,9 @@ class ProfileStep(QWizardPage):
     def __init__(self):
         super().__init__()
         self.setTitle("Which swarm?")
+        # every page has a subtitle: in the Classic and Modern wizard styles a page without one
+        # loses the header and shows its title in small type
+        self.setSubTitle("Peers train together in a swarm; you can switch later in Settings.")
         self.local = QRadioButton("A local swarm on this computer (works offline; recommended to start)")
         self.testnet = QRadioButton("The public testnet (needs internet and the official login)")
         self.local.setChecked(True)
@@ -222,6 +225,7 @@ class IdentityStep(QWizardPage):
         self.identity: Identity | None = None
         self.created = False
         self.setTitle("Your peer")
+        self.setSubTitle("A key on this computer names your peer and holds its rewards.")
         self.info = QLabel()
         self.info.setWordWrap(True)
         self.encrypt = QCheckBox("Protect the backup with a passphrase")
