@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench chaos chaos-quick tokenizer contracts clean
+.PHONY: setup run test test-fast bench chaos chaos-quick package package-test tokenizer contracts clean
 
 $(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,gui]'
+	$(PY) -m pip install --quiet -e '.[test,gui,package]'
 	npm ci --no-audit --no-fund --loglevel=error   # anvil (local chain) and solc, pinned
 	touch $(STAMP)
 
@@ -43,6 +43,15 @@ chaos: setup
 
 chaos-quick: setup
 	$(PY) benchmarks/chaos.py --quick
+
+## installers: the PyInstaller bundle (build.spec), a .deb and a per-user tarball in build/packages, with figures
+package: setup
+	bash installer/linux/build.sh $(PY)
+
+## install the .deb (root) and the tarball into temporary HOMEs, self-test, upgrade, uninstall
+package-test: setup
+	GZIP_LEVEL=1 bash installer/linux/build.sh $(PY)
+	bash installer/linux/test_install.sh
 
 ## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
 tokenizer: setup

@@ -36,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--identity", type=Path, help="swarm.pem to use (created if missing)")
     node.add_argument("--json-events", action="store_true", help="write JSON-line events on stdout")
     node.add_argument("--role", choices=["solver", "proposer"], help="solver trains; proposer publishes problems")
+    node.add_argument("--control-stdin", action="store_true",
+                      help="take 'stop' and 'finish-round' lines on stdin (where signals cannot reach the node)")
     swarm = node.add_argument_group("swarm")
     swarm.add_argument("--swarm", action="store_true", default=None, help="share rollouts over the DHT")
     swarm.add_argument("--initial-peer", action="append", metavar="MADDR", dest="initial_peers",
@@ -93,6 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--pool", choices=["tiny", "small", "large"], help="override the chosen pool")
     probe.add_argument("--json", action="store_true")
 
+    selftest = sub.add_parser("self-test", help="check this installation: sandbox, window, services, a tiny round")
+    selftest.add_argument("--json", action="store_true", help="one JSON object with every check's verdict")
+    selftest.add_argument("--keep", type=Path, metavar="DIR", help="keep the checks' data here (default: a temp dir)")
+
     gui = sub.add_parser("gui", help="the desktop app")
     _common(gui)
     gui.add_argument("--screenshot", type=Path, metavar="DIR",
@@ -137,7 +143,7 @@ def cmd_node(args) -> int:
     from desktop.node.main import run_node
 
     return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity,
-                    publish_bootnode=args.publish_bootnode)
+                    publish_bootnode=args.publish_bootnode, control_stdin=args.control_stdin)
 
 
 def cmd_swarm(args) -> int:
@@ -242,6 +248,12 @@ def cmd_probe(args) -> int:
     return 0
 
 
+def cmd_self_test(args) -> int:
+    from desktop.selftest import run_self_test
+
+    return run_self_test(json_out=args.json, keep=args.keep)
+
+
 def cmd_gui(args) -> int:
     from desktop.gui.app import main as gui_main  # Qt only: no torch on this path
 
@@ -284,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                   "(rl-swarm swarm; see rl-swarm --help for a single node)", file=sys.stderr, flush=True)
             args = parser.parse_args(["swarm"])
     handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain,
-                "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui}
+                "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui, "self-test": cmd_self_test}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

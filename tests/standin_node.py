@@ -20,6 +20,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -39,12 +40,19 @@ def main() -> int:
     parser.add_argument("--join-round", type=int, help="the swarm is ahead: join at this round")
     parser.add_argument("--chain", action="store_true", help="submit each round's reward (chain_submitted)")
     parser.add_argument("--hang-in-round", type=int, help="stop answering mid-round, ignoring SIGTERM")
-    args = parser.parse_args()
+    parser.add_argument("--control-stdin", action="store_true", help="'stop' / 'finish-round' lines on stdin")
+    args, _node_args = parser.parse_known_args()  # `node --json-events --data-dir …` as the app passes them
 
     sink = EventSink(sys.stdout)
     stop = {"reason": None}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(reason="sigterm"))
     signal.signal(signal.SIGUSR1, lambda *_: stop.update(reason="finish-round"))
+    if args.control_stdin:  # as the real node's StopControl.follow does
+        def commands() -> None:
+            for line in sys.stdin:
+                if line.strip() in ("stop", "finish-round"):
+                    stop.update(reason={"stop": "stop-command"}.get(line.strip(), "finish-round"))
+        threading.Thread(target=commands, daemon=True).start()
     first = json.loads(args.state.read_text())["next"] if args.state and args.state.exists() else 0
     sink.emit("log", level="INFO", logger="standin", message=f"resuming at round {first}")
     sink.emit("node_started", peer_id="QmStandIn", name="stand in node", model="standin:0", device="cpu",
@@ -54,7 +62,7 @@ def main() -> int:
         first = args.join_round
     last = first - 1
     for rnd in range(first, first + args.rounds):
-        if stop["reason"] == "sigterm":
+        if stop["reason"] in ("sigterm", "stop-command"):
             break
         sink.emit("round_started", round=rnd, stage=0, problems=1)
         if rnd == args.crash_in_round:
@@ -66,11 +74,11 @@ def main() -> int:
             time.sleep(3600)
         began = time.monotonic()
         deadline = began + args.round_seconds
-        while time.monotonic() < deadline and stop["reason"] != "sigterm":
+        while time.monotonic() < deadline and stop["reason"] not in ("sigterm", "stop-command"):
             if stop["reason"] == "finish-round" and args.round_seconds == float("inf"):
                 break
             time.sleep(0.02)
-        if stop["reason"] == "sigterm":  # a stop mid-round: the round is lost, as with the real node
+        if stop["reason"] in ("sigterm", "stop-command"):  # a stop mid-round: the round is lost, as with the real node
             break
         reward = round(0.1 * (rnd % 5), 3)
         sink.emit("rewards", round=rnd, mean=reward, own=[reward, reward], transplanted=[])

@@ -142,8 +142,6 @@ def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp
 def test_log_out_from_the_app_signs_out_on_the_real_login_server(qtbot, tmp_path):
     """Settings' Log out posts to /login/logout as the app's own page would: JSON, with the
     session's secret, which the server now requires."""
-    import json
-
     from desktop.services.login_server import LoginServer
     srv = LoginServer(tmp_path / "services", "http://127.0.0.1:9", "0x" + "00" * 20, port=0,
                       use_keyring=False).run_in_thread()

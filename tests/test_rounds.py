@@ -96,3 +96,23 @@ def test_confirmed_round_restored_after_offline_rounds_does_not_wait():
     src = SyncedRoundSource(Clock([3]), stop=NoSleep())
     src.confirmed = 2  # from the checkpoint: rounds after 2 were played offline
     assert src.next_round(8) == Ticket(3, confirmed=True)
+
+
+def test_stop_commands_come_in_as_lines():
+    import io
+
+    from desktop.node.rounds import StopControl
+
+    unknown = []
+    stop = StopControl()
+    stop.follow(io.StringIO("hello\nfinish-round\n"), on_unknown=unknown.append).join(5)
+    assert stop.after_round.is_set()
+    assert not stop.now.is_set()
+    assert unknown == ["hello"]
+    stop.follow(io.StringIO("  stop \n")).join(5)
+    assert stop.now.is_set()
+    assert stop.reason == "stop-command"
+    idle = StopControl()
+    idle.follow(io.StringIO("")).join(5)  # end of stream is not a stop
+    assert not idle.now.is_set()
+    assert not idle.after_round.is_set()

@@ -119,7 +119,12 @@ def _short_reason(exc: BaseException) -> str:
 
 
 def _load_mbpp_dataset(source: str, split: str, cache_dir: str | None):
-    import datasets  # heavy (pyarrow, pandas): only paid for when MBPP is actually used
+    try:
+        import datasets  # heavy (pyarrow, pandas): only paid for when MBPP is actually used
+    except ImportError:  # the installed app leaves it out (160 MB of pyarrow for an optional source)
+        raise ProblemSourceError("MBPP needs the 'datasets' package, which this installation does not "
+                                 "include: use problems.source 'generated' or 'humaneval', or run from "
+                                 "a source install (pip install datasets)") from None
 
     if _is_local(source):
         path = Path(source).expanduser()

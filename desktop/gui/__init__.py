@@ -7,7 +7,8 @@ the local services run in subprocesses and talk to the app through desktop.event
     first_run.py     the first-run wizard (probe, profile, model, token, identity and backup)
     main_window.py   MainWindow: sidebar of pages, notices, status bar (round news), menus
     sign_in.py       SignIn: the sign-in page while the local services run and nobody is signed in
-    supervisor.py    ProcessSupervisor (QProcess, restarts, Outcome), ProcState, RestartPolicy
+    supervisor.py    ProcessSupervisor: one QProcess, its lines and events, restarts, stop and kill
+    run_outcome.py   ProcState, RestartPolicy, Outcome: what a run is and how it ended (no Qt)
     children.py      NodeSupervisor (status from events), ServicesSupervisor (ServicesEndpoints)
     state_look.py    how each ProcState reads and looks (pill, tray icon, status bar): one table
     tray.py          the tray icon, its menu, notifications; NodeActions shared with the window

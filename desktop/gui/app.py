@@ -130,7 +130,8 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
     app.setWindowIcon(theme.icon("app", size=256))
     from desktop.gui.settings.huggingface import node_env
     node = NodeSupervisor(lambda: ctx.app_node_command(*node_args), parent=app,
-                          env_factory=lambda: node_env(ctx), log_path=ctx.paths.logs / "node-console.log")
+                          env_factory=lambda: node_env(ctx), log_path=ctx.paths.logs / "node-console.log",
+                          stop_by_stdin=not ctx.runtime.signals_reach_children)
     services = ServicesSupervisor(lambda: ctx.services_command(), parent=app,
                                   log_path=ctx.paths.logs / "services-console.log")
     has_tray = tray_available()
@@ -192,11 +193,34 @@ class _FirstPaint(QObject):
 
     def _done(self) -> None:
         print("painted", flush=True)
-        self.app.quit()
+        if os.environ.get(FIRST_PAINT_ENV) == "web":
+            self._load_web()
+        else:
+            self.app.quit()
+
+    def _load_web(self) -> None:
+        """`rl-swarm self-test`: the embedded browser the sign-in page needs renders a page too."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtWebEngineWidgets import QWebEngineView
+
+        from desktop.paths import resource_path
+
+        self.view = QWebEngineView()
+        self.view.resize(400, 300)
+
+        def finished(ok: bool) -> None:
+            print("web ok" if ok else "web failed", flush=True)
+            self.app.quit()
+
+        self.view.loadFinished.connect(finished)
+        QTimer.singleShot(60_000, lambda: finished(False))
+        self.view.load(QUrl.fromLocalFile(str(resource_path("web", "index.html"))))
+        self.view.show()
 
 
 def _quit_after_first_paint(window, app: QApplication) -> None:
-    """For benchmarks/gui_startup.py: say "painted" after the first frame, then quit."""
+    """For benchmarks/gui_startup.py: say "painted" after the first frame, then quit (with
+    RL_SWARM_GUI_QUIT_AFTER_PAINT=web, after a page has loaded in the embedded browser)."""
     window.installEventFilter(_FirstPaint(app))
 
 

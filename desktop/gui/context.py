@@ -5,23 +5,17 @@ Light on purpose (no Qt widgets, no torch): pages, the supervisor and tests all 
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from typing import TYPE_CHECKING
 
 from desktop.paths import AppPaths
+from desktop.runtime import Native, Wsl
+from desktop.runtime import current as current_runtime
 
 if TYPE_CHECKING:  # pydantic costs ~0.2 s at start-up: loaded when the config is first read
     from desktop.config import Config
-
-
-def cli_command(*args: str) -> list[str]:
-    """argv that runs `rl-swarm ARGS` in a child process, from a checkout or a frozen app."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, *args]
-    return [sys.executable, "-m", "desktop.cli", *args]
 
 
 @dataclass
@@ -29,6 +23,7 @@ class AppContext:
     paths: AppPaths
     data_dir_arg: list[str] = field(default_factory=list)  # ["--data-dir", D] when not the default
     config_error: str | None = None  # why the user's config.yaml could not be read, at the last load
+    runtime: Native | Wsl = field(default_factory=current_runtime)  # where node and services run
 
     @classmethod
     def create(cls, data_dir: str | Path | None = None) -> "AppContext":
@@ -68,8 +63,16 @@ class AppContext:
         return str(self.paths.config_file)
 
     # ---- child processes ---------------------------------------------------------------------------
+    def _child_data_args(self) -> list:
+        """``--data-dir`` for a child: inside WSL the platform dirs are the distro's, so the app's
+        own data dir is always named there (as a path, for the runtime to translate)."""
+        if self.data_dir_arg or isinstance(self.runtime, Wsl):
+            return ["--data-dir", PurePath(self.paths.data)]
+        return []
+
     def node_command(self, *extra: str) -> list[str]:
-        return cli_command("node", "--json-events", *self.data_dir_arg, *extra)
+        control = [] if self.runtime.signals_reach_children else ["--control-stdin"]
+        return self.runtime.command("node", "--json-events", *control, *self._child_data_args(), *extra)
 
     def app_node_command(self, *extra: str) -> list[str]:
         """The app's own peer: on the DHT; on the local profile it is the swarm's first peer."""
@@ -79,7 +82,7 @@ class AppContext:
         return self.node_command(*swarm, *extra)
 
     def services_command(self, *extra: str) -> list[str]:
-        return cli_command("services", "--json", "--log-events", *self.data_dir_arg, *extra)
+        return self.runtime.command("services", "--json", "--log-events", *self._child_data_args(), *extra)
 
     def gui_settings_file(self) -> Path:
         return self.paths.config / "gui.ini"

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QGridLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QStyle,
                                QVBoxLayout, QWizard, QWizardPage)
 
-from desktop.gui.context import AppContext, cli_command
+from desktop.frozen import self_command
+from desktop.gui.context import AppContext
 from desktop.gui.settings.general import gui_settings
 from desktop.gui.settings.huggingface import hf_token_store
 from desktop.gui.settings.identity import identity_path
@@ -293,7 +294,7 @@ class FirstRunWizard(QWizard):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Welcome to RL Swarm")
-        self.preflight = PreflightStep(probe_command or cli_command("probe", "--json", *ctx.data_dir_arg))
+        self.preflight = PreflightStep(probe_command or self_command("probe", "--json", *ctx.data_dir_arg))
         self.profile = ProfileStep()
         self.model = ModelStep()
         self.hf = HfStep()

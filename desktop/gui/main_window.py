@@ -14,8 +14,9 @@ from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListW
                                QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget)
 
 from desktop import __version__
+from desktop.frozen import self_command
 from desktop.gui import theme
-from desktop.gui.context import AppContext, cli_command
+from desktop.gui.context import AppContext
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
 from desktop.gui.sign_in import SignIn
@@ -256,7 +257,7 @@ class MainWindow(QMainWindow):
             return label
         base = self.sign_in.login_base()
         widget = SettingsWidget(self.ctx, on_logout=self.sign_in.logout,
-                                autostart_command=cli_command("gui", *self.ctx.data_dir_arg),
+                                autostart_command=self_command("gui", *self.ctx.data_dir_arg),
                                 open_folder=self._open_dir,
                                 login_status_url=base + "/login/status" if base else None)
         widget.setContentsMargins(16, 12, 16, 12)

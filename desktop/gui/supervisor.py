@@ -9,12 +9,10 @@ and imports only Qt and the light `desktop.events`, never torch/transformers/hiv
 from __future__ import annotations
 
 import collections
-import enum
 import json
 import os
 import signal
 import time
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Callable
@@ -23,65 +21,12 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from desktop import events
 from desktop.event_text import WARNING, record_level
+from desktop.gui.run_outcome import POSIX, Outcome, ProcState, RestartPolicy  # noqa: F401  (re-exported)
 
-POSIX = os.name == "posix"
 MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
 TAIL_LINES = 50
 LOG_ROTATE_BYTES = 5 << 20
 SWEEP_GRACE_MS = 2000  # leftover grandchildren get SIGTERM, then SIGKILL after this
-
-
-class ProcState(enum.Enum):
-    STOPPED = "stopped"
-    STARTING = "starting"
-    RUNNING = "running"
-    STOPPING = "stopping"
-    CRASHED = "crashed"
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    max_restarts: int = 3
-    backoff_start: float = 2.0
-    backoff_factor: float = 2.0
-    backoff_max: float = 60.0
-    reset_after: float = 300.0  # a run this long (seconds) was healthy: forget earlier crashes
-
-    def delay(self, attempt: int) -> float:
-        return min(self.backoff_max, self.backoff_start * self.backoff_factor ** (attempt - 1))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one run ended. exit_code is None when the program never started."""
-
-    exit_code: int | None
-    exit_status: str  # "normal" | "crashed" (killed by a signal, or never started)
-    state: ProcState
-    was_requested_stop: bool
-    last_error: str | None
-    stderr_tail: str
-    restarts: int  # automatic restarts that led up to this run
-    name: str = "process"
-    last_round: int | None = None  # the node's last completed round, when known
-
-    @property
-    def ok(self) -> bool:
-        return self.state is ProcState.STOPPED
-
-    def describe(self) -> str:
-        who = f"The {self.name}"
-        if self.ok:
-            done = self.last_round is not None and self.last_round >= 0
-            after = f" after round {self.last_round}" if done else ""
-            return f"{who} stopped{after}."
-        if self.exit_code is None:
-            how = "could not start"
-        elif self.exit_status == "crashed" and POSIX:
-            how = f"was killed by signal {self.exit_code}"
-        else:
-            how = f"crashed (exit code {self.exit_code})"
-        return f"{who} {how}: {self.last_error}" if self.last_error else f"{who} {how}."
 
 
 class ProcessSupervisor(QObject):
@@ -100,9 +45,12 @@ class ProcessSupervisor(QObject):
     def __init__(self, name: str, argv_factory: Callable[[], list[str]], *, parent: QObject | None = None,
                  restart: RestartPolicy | None = None, env: dict | None = None,
                  env_factory: Callable[[], dict] | None = None,
-                 log_path: Path | None = None, stop_timeout: float = 30.0) -> None:
+                 log_path: Path | None = None, stop_timeout: float = 30.0, stop_by_stdin: bool = False) -> None:
         super().__init__(parent)
         self.name = name
+        # a child that signals cannot reach (the node inside WSL) is asked on its stdin instead:
+        # "stop" / "finish-round" lines, which `rl-swarm node --control-stdin` reads
+        self.stop_by_stdin = stop_by_stdin
         self._argv_factory = argv_factory
         self.policy = restart or RestartPolicy()
         self._env = dict(env or {})
@@ -161,7 +109,10 @@ class ProcessSupervisor(QObject):
             return
         self._terminated = True
         self._set_state(ProcState.STOPPING)
-        if POSIX:
+        if self.stop_by_stdin:
+            self._proc.write(b"stop\n")
+            self._kill_timer.start(int(self.stop_timeout * 1000))
+        elif POSIX:
             self._proc.terminate()
             self._kill_timer.start(int(self.stop_timeout * 1000))
         else:
@@ -173,6 +124,11 @@ class ProcessSupervisor(QObject):
         """Let the node finish its current round, then exit (SIGUSR1); stop() where impossible."""
         if self._requested:
             return  # already stopping; a second click must not turn into a hard stop
+        if self.stop_by_stdin and self._proc is not None:
+            self._requested = True
+            self._set_state(ProcState.STOPPING)
+            self._proc.write(b"finish-round\n")  # read whenever the node gets to it: no race
+            return
         if not POSIX or self._proc is None or self._state is not ProcState.RUNNING:
             self.stop()  # before the child has installed its handler SIGUSR1 would kill it outright
             return
@@ -201,8 +157,11 @@ class ProcessSupervisor(QObject):
         self._terminated = True
         self._set_state(ProcState.STOPPING)
         pgid = self._pgid
-        if POSIX:
-            proc.terminate()
+        if self.stop_by_stdin or POSIX:
+            if self.stop_by_stdin:
+                proc.write(b"stop\n")
+            else:
+                proc.terminate()
             proc.waitForFinished(int((self.stop_timeout if timeout is None else timeout) * 1000))
         if self._proc is proc:
             self._kill()
@@ -235,7 +194,8 @@ class ProcessSupervisor(QObject):
                            "RL_SWARM_PARENT_PID": str(os.getpid())}.items():
             env.insert(key, str(value))
         proc.setProcessEnvironment(env)
-        proc.setStandardInputFile(QProcess.nullDevice())
+        if not self.stop_by_stdin:
+            proc.setStandardInputFile(QProcess.nullDevice())
         if POSIX:
             # Own session: a Ctrl-C in the app's terminal does not reach the child, and the child's
             # own children share a process group we can kill as a whole.

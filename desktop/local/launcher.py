@@ -18,6 +18,7 @@ from typing import IO
 
 from desktop.event_text import describe
 from desktop.events import EventError, decode
+from desktop.frozen import self_command
 from desktop.node_status import NodeStatus
 from desktop.proc_stop import terminate_then_kill
 
@@ -72,7 +73,7 @@ class LocalSwarm:
 
     # ---- processes -----------------------------------------------------------------------------
     def _command(self, peer: Peer, bootstrap: list[str]) -> list[str]:
-        cmd = [sys.executable, "-m", "desktop.cli", "node", "--json-events", "--swarm",
+        cmd = [*self_command("node"), "--json-events", "--swarm",
                "--data-dir", str(peer.data_dir), "--role", peer.role,
                "--expected-peers", str(len(self.solvers) - 1), "--gather-timeout", str(self.gather_timeout)]
         if peer.role == "solver":

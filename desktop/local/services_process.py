@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import urllib.request
 from pathlib import Path
 
 from desktop.events import EventError, decode
+from desktop.frozen import self_command
 from desktop.proc_stop import terminate_then_kill
 
 
@@ -35,8 +35,7 @@ class ServicesProcess:
     def start(self) -> dict:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / "services-stderr.log", "ab") as err:
-            self.proc = subprocess.Popen([sys.executable, "-m", "desktop.cli", "services", "--json",
-                                          "--data-dir", str(self.data_dir)],
+            self.proc = subprocess.Popen(self_command("services", "--json", "--data-dir", str(self.data_dir)),
                                          stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                          start_new_session=True)
         first: list[str] = []

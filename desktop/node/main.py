@@ -81,7 +81,7 @@ def _install_signals(stop) -> None:
 
 
 def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events: bool,
-             identity_path=None, publish_bootnode: bool = False) -> int:
+             identity_path=None, publish_bootnode: bool = False, control_stdin: bool = False) -> int:
     from desktop.identity import IdentityError, load_or_create_identity
 
     from desktop.node.rounds import StopControl
@@ -103,6 +103,8 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         log.info("identity %s (%s) %s", identity.peer_id, identity.name, "created" if created else "loaded")
 
         _install_signals(stop)
+        if control_stdin:
+            stop.follow(sys.stdin, on_unknown=lambda c: log.warning("unknown command on stdin: %r", c))
         from desktop.parent_watch import watch_parent
 
         watch_parent(lambda: stop.stop(reason="app-exited"))

@@ -16,7 +16,8 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QWidget
 
-from desktop.gui.context import AppContext, cli_command
+from desktop.frozen import self_command
+from desktop.gui.context import AppContext
 
 from .base import SettingsPage
 
@@ -129,7 +130,7 @@ class GeneralPage(SettingsPage):
                  autostart_command: list[str] | None = None):
         super().__init__(ctx, parent)
         # What autostart runs: the app itself, on the same data dir as now.
-        self.autostart_command = autostart_command or cli_command("gui", *ctx.data_dir_arg)
+        self.autostart_command = autostart_command or self_command("gui", *ctx.data_dir_arg)
         self.start_at_login = QCheckBox("Start RL Swarm Desktop when I log in")
         self.close_to_tray = QCheckBox("Closing the window keeps the node running in the tray")
         self._layout.addWidget(self.start_at_login)
