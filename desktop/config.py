@@ -120,6 +120,11 @@ class LoggingConfig(_Section):
     backups: int = Field(3, ge=0, le=100)
 
 
+class UpdatesConfig(_Section):
+    check: bool = True             # look for a newer release at most once a day (desktop.updates)
+    feed_url: str | None = None    # the release feed; none set: no check is made
+
+
 class Config(_Section):
     """Every setting. ``training.problems_per_round`` and ``game.num_transplant_trees`` are older
     names: when set, they are read as ``swarm.local_groups`` and ``swarm.external_groups``."""
@@ -138,6 +143,7 @@ class Config(_Section):
     ports: PortsConfig = PortsConfig()
     hf: HfConfig = HfConfig()
     logging: LoggingConfig = LoggingConfig()
+    updates: UpdatesConfig = UpdatesConfig()
     _user_keys: set[str] = PrivateAttr(default_factory=set)  # dotted keys the user's file or flags set
 
     @model_validator(mode="after")

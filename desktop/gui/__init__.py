@@ -12,6 +12,7 @@ the local services run in subprocesses and talk to the app through desktop.event
     children.py      NodeSupervisor (status from events), ServicesSupervisor (ServicesEndpoints)
     state_look.py    how each ProcState reads and looks (pill, tray icon, status bar): one table
     tray.py          the tray icon, its menu, notifications; NodeActions shared with the window
+    update_check.py  "version X is available": the check in a thread, Download (sha256-checked)
     login_view.py    the login server's sign-in page in a QWebEngineView
     theme.py         light and dark palettes, the stylesheet, tinted icons
     screenshots.py   every page as PNG with a running tiny node

@@ -169,6 +169,10 @@ def main(argv: list[str] | None = None) -> int:
 
         window.flow = AppFlow(window)
         QTimer.singleShot(0, window.flow.start)  # once the window is on screen
+        from desktop.gui.update_check import UpdateCheck
+
+        window.updates = UpdateCheck(window)
+        window.updates.start()  # a while later, in a worker thread; only with a feed configured
     _quit_on_signals(app, lambda: _quit_now(window, app))
     loop = _event_loop(app)
     try:

@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
         self.tray = None        # TrayController
         self.flow = None        # AppFlow
         self.first_run = None   # FirstRunWizard, while it is open
+        self.updates = None     # UpdateCheck
         self.notices: list[tuple[str, str, str]] = []  # every notice shown, oldest first
 
         central = QWidget()
@@ -298,14 +299,16 @@ class MainWindow(QMainWindow):
         self.dashboard.show_identity(ident.name, ident.peer_id)
 
     # ---- notices ----------------------------------------------------------------------------------
-    def show_notice(self, title: str, text: str, kind: str = "info", timeout_ms: int = NOTICE_MS) -> Notice:
-        """An in-app notification (the tray's fallback, and for things said inside the window)."""
+    def show_notice(self, title: str, text: str, kind: str = "info", timeout_ms: int = NOTICE_MS,
+                    action: tuple[str, Callable[[], None]] | None = None) -> Notice:
+        """An in-app notification (the tray's fallback, and for things said inside the window),
+        with at most one button (``action``: its label and what it does)."""
         self.notices.append((title, text, kind))
         while self.notice_area.count() >= 3:  # keep the page visible: at most three at once
             old = self.notice_area.takeAt(0).widget()
             if old is not None:
                 old.dismiss()
-        notice = Notice(title, text, kind)
+        notice = Notice(title, text, kind, action=action)
         self.notice_area.addWidget(notice)
         if timeout_ms > 0 and kind != "error":  # errors stay until dismissed
             QTimer.singleShot(timeout_ms, notice, notice.dismiss)

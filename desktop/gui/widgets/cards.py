@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
@@ -96,7 +98,8 @@ class StatePill(QWidget):
 class Notice(QFrame):
     """One in-app notification: a coloured strip with a title, a message and a close button."""
 
-    def __init__(self, title: str, text: str, kind: str, parent: QWidget | None = None) -> None:
+    def __init__(self, title: str, text: str, kind: str, parent: QWidget | None = None,
+                 action: tuple[str, Callable[[], None]] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("notice")
         self.setProperty("kind", kind)
@@ -107,6 +110,11 @@ class Notice(QFrame):
         label.setWordWrap(True)
         label.setTextFormat(Qt.RichText)
         row.addWidget(label, 1)
+        self.action_button = None
+        if action is not None:  # one thing the user can do about it (e.g. "Download")
+            self.action_button = QPushButton(action[0])
+            self.action_button.clicked.connect(lambda: (action[1](), self.dismiss()))
+            row.addWidget(self.action_button, 0, Qt.AlignTop)
         close = QPushButton()
         close.setObjectName("link")
         close.setIcon(theme.icon("close", theme.current().muted, 32))
