@@ -72,31 +72,41 @@ def wsl_standin(tmp_path, monkeypatch):
 
 
 def _supervised(ctx, *extra, **kw):
-    return NodeSupervisor(lambda: ctx.node_command(*extra), stop_by_stdin=not ctx.runtime.signals_reach_children,
-                          **kw)
+    sup = NodeSupervisor(lambda: ctx.node_command(*extra), stop_by_stdin=not ctx.runtime.signals_reach_children,
+                         **kw)
+    sup.events = []
+    sup.event.connect(sup.events.append)
+    return sup
+
+
+def _start_until(qtbot, sup, etype: str, timeout_ms: int) -> None:
+    sup.events.clear()
+    sup.start()
+    qtbot.waitUntil(lambda: any(e["type"] == etype for e in sup.events), timeout=timeout_ms)
+
+
+def _stopped_by_stdin(qtbot, sup, timeout_ms: int):
+    with qtbot.waitSignal(sup.finished, timeout=timeout_ms) as done:
+        sup.stop()
+    assert done.args[0].ok
+    assert done.args[0].exit_status == "normal"  # asked on stdin, not killed
+    stopped = [e for e in sup.events if e["type"] == "node_stopped"]
+    assert stopped[-1]["reason"] == "stop-command"
+    assert stopped[-1]["exit_code"] == 0
+    assert sup.state is ProcState.STOPPED
 
 
 def test_through_wsl_a_node_is_stopped_and_finishes_rounds_by_stdin(qtbot, tmp_path, wsl_standin, monkeypatch):
     monkeypatch.setenv("RL_SWARM_WSL_EXE", f"{sys.executable} {ROOT / 'tests' / 'standin_node.py'}")
     ctx = AppContext.create(tmp_path / "data")
     sup = _supervised(ctx, "--round-seconds", "0.3")
-    events = []
-    sup.event.connect(events.append)
-    sup.start()
-    qtbot.waitUntil(lambda: any(e["type"] == "round_finished" for e in events), timeout=30_000)
+    _start_until(qtbot, sup, "round_finished", 30_000)
     with qtbot.waitSignal(sup.finished, timeout=30_000) as done:
         sup.finish_round_then_stop()
     assert done.args[0].ok
-    assert events[-1]["reason"] == "finish-round"
-    events.clear()
-    sup.start()
-    qtbot.waitUntil(lambda: any(e["type"] == "round_started" for e in events), timeout=30_000)
-    with qtbot.waitSignal(sup.finished, timeout=30_000) as done:
-        sup.stop()
-    assert done.args[0].ok
-    assert done.args[0].exit_status == "normal"  # asked on stdin, not killed
-    assert events[-1]["reason"] == "stop-command"
-    assert sup.state is ProcState.STOPPED
+    assert sup.events[-1]["reason"] == "finish-round"
+    _start_until(qtbot, sup, "round_started", 30_000)
+    _stopped_by_stdin(qtbot, sup, 30_000)
 
 
 @pytest.mark.slow
@@ -105,15 +115,6 @@ def test_the_real_node_through_the_wsl_code_path(qtbot, tmp_path, wsl_standin):
     config = tmp_path / "fast.yaml"
     config.write_text("training:\n  max_new_tokens: 24\nchain:\n  enabled: false\n")
     sup = _supervised(ctx, "--pool", "tiny", "--config", str(config))
-    events = []
-    sup.event.connect(events.append)
-    sup.start()
-    qtbot.waitUntil(lambda: any(e["type"] == "round_finished" for e in events), timeout=240_000)
-    with qtbot.waitSignal(sup.finished, timeout=120_000) as done:
-        sup.stop()
-    assert done.args[0].ok
-    assert done.args[0].exit_status == "normal"
-    stopped = [e for e in events if e["type"] == "node_stopped"]
-    assert stopped[-1]["reason"] == "stop-command"
-    assert stopped[-1]["exit_code"] == 0
+    _start_until(qtbot, sup, "round_finished", 240_000)
+    _stopped_by_stdin(qtbot, sup, 120_000)
     assert (tmp_path / "data" / "identity" / "swarm.pem").is_file()  # the app's data dir, named across
