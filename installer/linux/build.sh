@@ -15,7 +15,7 @@ OUT="$ROOT/build/packages"
 BUNDLE="$ROOT/build/dist/rl-swarm-desktop"
 
 began=$(date +%s)
-"$PY" -m PyInstaller --noconfirm --log-level WARN --distpath build/dist --workpath build/work build.spec
+"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist --workpath build/work build.spec
 built=$(date +%s)
 rm -rf "$OUT" && mkdir -p "$OUT"
 

@@ -23,7 +23,7 @@ for size in 16 32 128 256 512; do
 done
 iconutil -c icns "$SET" -o build/icons/rl-swarm.icns
 
-"$PY" -m PyInstaller --noconfirm --log-level WARN --distpath build/dist --workpath build/work build.spec
+"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist --workpath build/work build.spec
 APP="build/dist/RL Swarm.app"
 [ -d "$APP" ] || { echo "build_app.sh: $APP was not built" >&2; exit 1; }
 bash installer/macos/sign_and_notarize.sh "$APP"
