@@ -4,6 +4,7 @@
 #
 #   installer/linux/build.sh [PYTHON]          (PYTHON: the venv's interpreter, default .venv/bin/python)
 #   GZIP_LEVEL=1 installer/linux/build.sh      (faster, larger archives: what package-test uses)
+#   REUSE_BUNDLE=1 installer/linux/build.sh    (repackage build/dist as it is: installer work only)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 PY="${1:-$ROOT/.venv/bin/python}"
@@ -15,7 +16,11 @@ OUT="$ROOT/build/packages"
 BUNDLE="$ROOT/build/dist/rl-swarm-desktop"
 
 began=$(date +%s)
-"$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist --workpath build/work build.spec
+if [ "${REUSE_BUNDLE:-0}" = 1 ] && [ -x "$BUNDLE/rl-swarm-desktop" ]; then
+  echo "build.sh: reusing $BUNDLE"
+else
+  "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist --workpath build/work build.spec
+fi
 built=$(date +%s)
 rm -rf "$OUT" && mkdir -p "$OUT"
 
