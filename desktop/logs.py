@@ -54,6 +54,16 @@ class RedactingFormatter(logging.Formatter):
 MAX_RECORD_CHARS = 16_000  # a record with a huge repr stays one bounded line of the event stream
 
 
+def _level_name(levelno: int) -> str:
+    """The standard name for a record's level: a library may rename levels for its own output
+    (``logging.addLevelName(WARNING, "WARN")``), the protocol keeps one spelling."""
+    for number, name in ((logging.CRITICAL, "CRITICAL"), (logging.ERROR, "ERROR"), (logging.WARNING, "WARNING"),
+                         (logging.INFO, "INFO")):
+        if levelno >= number:
+            return name
+    return "DEBUG"
+
+
 class EventHandler(logging.Handler):
     """Records as ``log`` events: ``emit_event("log", level=..., logger=..., message=...)``."""
 
@@ -67,7 +77,7 @@ class EventHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
-            self._emit_event("log", level=record.levelname, logger=record.name,
+            self._emit_event("log", level=_level_name(record.levelno), logger=record.name,
                              message=redact(message)[:MAX_RECORD_CHARS])
         except Exception:  # logging must never take the process down
             self.handleError(record)
