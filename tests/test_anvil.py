@@ -110,6 +110,7 @@ def test_context_manager_starts_and_stops(binary):
     assert not node.running
 
 
+@pytest.mark.slow
 def test_port_in_use_is_an_error(binary):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

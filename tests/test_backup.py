@@ -44,6 +44,7 @@ def test_plain_export_is_an_exact_owner_only_copy(two_keys, tmp_path):
     assert load_identity(dest).peer_id == current.peer_id  # usable as swarm.pem as is
 
 
+@pytest.mark.slow
 def test_encrypted_export_round_trip_and_wrong_passphrase(two_keys, tmp_path):
     current, other = two_keys
     dest = export_backup(other.path, tmp_path / "other.rlbackup", "correct horse")
@@ -117,6 +118,7 @@ def test_bad_backups_are_refused_and_change_nothing(two_keys, tmp_path, content,
     assert sorted(p.name for p in current.path.parent.iterdir()) == ["swarm.pem"]
 
 
+@pytest.mark.slow
 def test_flipped_ciphertext_and_missing_files(two_keys, tmp_path):
     current, _ = two_keys
     dest = export_backup(current.path, tmp_path / "b.rlbackup", "pw")

@@ -70,6 +70,7 @@ def test_a_restarted_peer_replaces_its_old_address(login):
     assert coordinator.functions.getBootnodes().call() == [f"/ip4/127.0.0.1/tcp/5001/p2p/{other}", second]
 
 
+@pytest.mark.slow
 def test_the_list_stays_bounded(login):
     srv, coordinator = login
     for n in range(20):

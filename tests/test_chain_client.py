@@ -164,6 +164,7 @@ def test_no_contract_at_address_is_bad_response(anvil, dev_accounts):
 
 # ---------------------------------------------------------------- the chain as round source
 
+@pytest.mark.slow
 def test_chain_round_source_behind_jumps_ahead_waits(anvil, w3, dev_accounts, fresh_coordinator):
     from desktop.services.round_keeper import RoundKeeper
 
@@ -446,6 +447,7 @@ def test_a_submission_ahead_of_the_chain_waits_until_the_chain_gets_there(tmp_pa
     assert client.has_submitted(ahead, 0, user.address)
 
 
+@pytest.mark.slow
 def test_login_server_with_chain_down_is_a_retried_server_error(anvil, coordinator, login):
     server = login(rpc_url=closed_port_url())
     user = login.sign_in("down@example.com")

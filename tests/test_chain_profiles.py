@@ -1,5 +1,6 @@
 """Which coordinator a node uses: the local services' discovery file, or the public testnet."""
 
+import pytest
 import socket
 import subprocess
 import sys
@@ -25,6 +26,7 @@ def test_local_profile_without_services_has_no_chain(tmp_path):
     assert resolve_profile(load_config(None, {"chain.enabled": False, "profile": "testnet"}), tmp_path) is None
 
 
+@pytest.mark.slow
 def test_status_against_an_unreachable_rpc_is_a_clear_error(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

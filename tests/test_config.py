@@ -107,6 +107,7 @@ def _node(args, tmp_path):
                           timeout=120, cwd=tmp_path)
 
 
+@pytest.mark.slow
 def test_node_refuses_a_config_yaml_that_is_a_directory(tmp_path):
     data = tmp_path / "d"
     (data / "config" / "config.yaml").mkdir(parents=True)

@@ -89,6 +89,7 @@ def test_abi_has_the_public_interface():
 
 @pytest.mark.skipif(not (REPO / "node_modules" / "solc").is_dir() or not shutil.which("node"),
                     reason="recompiling needs node and `npm ci`")
+@pytest.mark.slow
 def test_recompile_gives_the_committed_artifact():
     out = subprocess.run(["node", "resources/contracts/compile.js", "--check"], cwd=REPO,
                          capture_output=True, text=True, timeout=120)

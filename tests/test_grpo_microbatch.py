@@ -29,6 +29,7 @@ def _groups(trainer, n=3):
     return trainer.generate(prompts, ids), [[1.0, 0.0, 0.5, -1.0], [0.2, 1.2, 0.2, -1.0], [0.0, 1.0, 0.0, 1.0]][:n]
 
 
+@pytest.mark.slow
 def test_chunked_logps_equal_the_full_log_softmax(tokenizer):
     trainer = _trainer(tokenizer, logit_chunk=5)
     groups, _ = _groups(trainer)

@@ -109,6 +109,7 @@ def test_dashboard_follows_a_real_node(qtbot, tmp_path, node_output):
     assert "total reward" in win.status_peers.text()
 
 
+@pytest.mark.slow
 def test_sign_in_page_comes_with_the_services_and_goes_once_signed_in(qtbot, tmp_path):
     # a real child that announces itself like `rl-swarm services --json`; nothing listens on the
     # login URL, so the page shows its "could not load" panel, which is fine for the flow

@@ -28,6 +28,7 @@ def ctx(tmp_path, monkeypatch):
     keyring.set_keyring(previous)
 
 
+@pytest.mark.slow
 def test_wizard_probes_then_writes_settings_and_identity(qtbot, ctx, tmp_path):
     assert needs_first_run(ctx)
     wizard = FirstRunWizard(ctx, choose_backup_path=lambda suggested: tmp_path / "first.rlbackup")
@@ -126,6 +127,7 @@ print("switched", flush=True)
 """
 
 
+@pytest.mark.slow
 def test_switching_the_theme_with_the_wizard_open_does_not_crash(tmp_path):
     # in a child: the crash this guards against (a new QStyle per switch) killed the process
     import os

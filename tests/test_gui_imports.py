@@ -26,6 +26,7 @@ print(json.dumps({"modules": names, "failed": failed, "heavy": heavy}))
 """
 
 
+@pytest.mark.slow
 def test_every_gui_module_imports_without_the_ml_stack():
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     code = f"HEAVY = {HEAVY!r}\n" + _PROBE

@@ -183,6 +183,7 @@ def test_sign_in_through_the_page_emits_signed_in(qtbot, server, make_view):
     assert not view.timer.isActive()  # polling stops once done
 
 
+@pytest.mark.slow
 def test_server_down_shows_message_and_retry_recovers(qtbot, make_view):
     port = _free_port()
     url = f"http://127.0.0.1:{port}/"

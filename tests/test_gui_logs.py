@@ -125,6 +125,7 @@ def test_follow_tail_pauses_on_scroll_up_and_resumes_at_bottom(page, qtbot):
     assert bar.value() == bar.maximum()
 
 
+@pytest.mark.slow
 def test_line_count_stays_bounded(qtbot, tmp_path):
     page = LogsPage(tmp_path, max_lines=1000)
     qtbot.addWidget(page)

@@ -213,6 +213,7 @@ def test_autostart_entry_linux_disabled_and_macos(ctx, tmp_path):
     assert not autostart_enabled("darwin")
 
 
+@pytest.mark.slow
 def test_identity_page_export_and_confirmed_import(qtbot, ctx, tmp_path):
     current = create_identity(ctx.paths.identity)
     other = create_identity(tmp_path / "elsewhere" / "swarm.pem")
@@ -260,6 +261,7 @@ def test_identity_page_export_and_confirmed_import(qtbot, ctx, tmp_path):
     assert len(asked) == 2
 
 
+@pytest.mark.slow
 def test_identity_page_buttons_report_errors(qtbot, ctx, tmp_path):
     create_identity(ctx.paths.identity)
     corrupt = tmp_path / "corrupt.pem"
@@ -289,6 +291,7 @@ def test_identity_page_buttons_report_errors(qtbot, ctx, tmp_path):
     assert "Wrong passphrase" in page.status.text()
 
 
+@pytest.mark.slow
 def test_identity_page_import_button_works_off_the_gui_thread(qtbot, ctx, tmp_path):
     current = create_identity(ctx.paths.identity)
     other = create_identity(tmp_path / "elsewhere" / "swarm.pem")
@@ -326,6 +329,7 @@ def test_identity_page_import_button_works_off_the_gui_thread(qtbot, ctx, tmp_pa
     assert not page.busy
 
 
+@pytest.mark.slow
 def test_identity_page_refuses_a_crafted_kdf_without_running_it(qtbot, ctx, tmp_path):
     current = create_identity(ctx.paths.identity)
     good = export_backup(current.path, tmp_path / "good.rlbackup", "long passphrase").read_bytes()
@@ -359,6 +363,7 @@ class _StatusHandler(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_account_page_file_network_and_logout(qtbot, ctx):
     user_data = ctx.paths.data / "login" / "userData.json"
     user_data.parent.mkdir(parents=True)
@@ -399,6 +404,7 @@ def test_about_page_versions_and_folders(qtbot, ctx):
                                           "Hugging Face", "About"]
 
 
+@pytest.mark.slow
 def test_gui_modules_stay_light():
     """The GUI process never loads the training stack."""
     import subprocess

@@ -106,12 +106,14 @@ def _stops_on(sig: int, argv: list[str], env: dict, wanted: tuple[str, ...], tmp
         out.close()
 
 
+@pytest.mark.slow
 def test_sigterm_with_a_tray_stops_node_services_and_app(tmp_path):
     data = _data_dir(tmp_path, signed_in=True)
     _stops_on(signal.SIGTERM, [sys.executable, "-c", WITH_TRAY, "gui", "--data-dir", str(data)], _env(),
               ("anvil", "p2pd"), tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
 def test_a_stop_signal_with_a_tray_stops_services_and_app(tmp_path, sig):
     data = _data_dir(tmp_path, signed_in=False)  # nobody signed in: the services, no node
@@ -147,6 +149,7 @@ def real_tray(tmp_path):
                 proc.wait(10)
 
 
+@pytest.mark.slow
 def test_sigterm_with_a_real_tray_stops_services_and_app(tmp_path, real_tray):
     data = _data_dir(tmp_path, signed_in=False)
     _stops_on(signal.SIGTERM, [sys.executable, "-m", "desktop.cli", "gui", "--data-dir", str(data)], real_tray,

@@ -105,6 +105,7 @@ def standin(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "tests" / "standin_node.py"), *args]
 
 
+@pytest.mark.slow
 def test_graceful_stop_of_a_running_node(qtbot):
     sup = NodeSupervisor(lambda: standin("--round-seconds", "0.2"))
     rec = Recorder(sup)
@@ -128,6 +129,7 @@ def test_graceful_stop_of_a_running_node(qtbot):
     assert sup.status.state == "stopped"
 
 
+@pytest.mark.slow
 def test_finish_round_then_stop_completes_the_round_in_progress(qtbot):
     sup = NodeSupervisor(lambda: standin("--round-seconds", "0.5"))
     rec = Recorder(sup)
@@ -144,6 +146,7 @@ def test_finish_round_then_stop_completes_the_round_in_progress(qtbot):
     assert outcome.describe() == f"The node stopped after round {asked[0]}."
 
 
+@pytest.mark.slow
 def test_a_crash_mid_round_restarts_and_resumes_after_the_last_finished_round(qtbot, tmp_path):
     state = tmp_path / "standin.json"
     crash = ["--crash-in-round", "2", "--exit-code", "7"]
@@ -166,6 +169,7 @@ def test_a_crash_mid_round_restarts_and_resumes_after_the_last_finished_round(qt
     assert [row["round"] for row in sup.status.history] == [0, 1, 2, 3, 4, 5]
 
 
+@pytest.mark.slow
 def test_a_hung_node_is_killed_when_stopped(qtbot):
     sup = NodeSupervisor(lambda: standin("--hang-in-round", "1"), stop_timeout=0.5)
     rec = Recorder(sup)
@@ -210,6 +214,7 @@ def test_finish_round_then_stop_on_the_real_node(qtbot, node_argv):
     assert outcome.describe() == f"The node stopped after round {asked[0]}."
 
 
+@pytest.mark.slow
 def test_crash_restarts_with_backoff_then_gives_up(qtbot):
     argv = script("""
         import sys
@@ -237,6 +242,7 @@ def test_crash_restarts_with_backoff_then_gives_up(qtbot):
     assert len(rec.outcomes) == 3  # nothing more after giving up
 
 
+@pytest.mark.slow
 def test_long_run_resets_restart_counter_and_stop_cancels_retry(qtbot):
     argv = script("import sys, time; time.sleep(0.2); sys.exit(1)")
     policy = RestartPolicy(max_restarts=1, backoff_start=0.05, reset_after=0.1)
@@ -255,6 +261,7 @@ def test_long_run_resets_restart_counter_and_stop_cancels_retry(qtbot):
     assert sup.state is ProcState.STOPPED
 
 
+@pytest.mark.slow
 def test_partial_lines_oversized_lines_and_garbage(qtbot):
     event = {"v": events.VERSION, "type": "warning", "ts": 1.0, "message": "split in two"}
     argv = script(f"""
@@ -297,6 +304,7 @@ def family(parent_ignores_term: bool) -> list[str]:
     """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parent_ignores_term", [False, True])
 def test_no_child_left_behind(qtbot, tmp_path, parent_ignores_term):
     argv = family(parent_ignores_term)

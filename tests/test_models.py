@@ -56,6 +56,7 @@ def test_tiny_round_trip(tiny_tok):
     assert len(ids) < len(norm.encode())  # it actually learned merges for code
 
 
+@pytest.mark.slow
 def test_tokenizer_build_is_deterministic_and_quick(tmp_path):
     t0 = time.perf_counter()
     a = tokenizer_build.build(tmp_path / "a", vocab_size=600, max_stdlib_bytes=150_000)
@@ -105,6 +106,7 @@ def reference_encode(text: str, ranks: dict[bytes, int]) -> list[int]:
     return ids
 
 
+@pytest.mark.slow
 def test_qwen_vocab_and_specials(qwen_tok):
     assert len(qwen_tok) == m.QWEN_VOCAB_SIZE == 151665
     for offset, (text, _) in enumerate(m.QWEN_ADDED_TOKENS):
@@ -154,6 +156,7 @@ def test_qwen_cache_is_reused(qwen_tok, qwen_cache):
     assert again("def f(): pass")["input_ids"] == qwen_tok("def f(): pass")["input_ids"]
 
 
+@pytest.mark.slow
 def test_qwen_damaged_cache_is_rebuilt(tmp_path, qwen_tok, qwen_cache):
     good = next(Path(qwen_cache).glob("qwen2.5-*.json"))
     (tmp_path / good.name).write_text("{not json")

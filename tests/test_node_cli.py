@@ -175,6 +175,7 @@ def test_identity_error_is_printed_exactly_once(tmp_path, json_events):
         assert [events.decode(line)["type"] for line in proc.stdout.splitlines()] == ["error", "node_stopped"]
 
 
+@pytest.mark.slow
 def test_probe_json(tmp_path):
     out = subprocess.run(CLI + ["probe", "--json", "--data-dir", str(tmp_path)], capture_output=True,
                          text=True, check=True, env=_env(), timeout=120)

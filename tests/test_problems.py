@@ -58,6 +58,7 @@ def test_humaneval_has_all_164_with_fields(humaneval):
         assert p.tests.rstrip().endswith(f"check({p.entry_point})")
 
 
+@pytest.mark.slow
 def test_humaneval_canonical_passes_and_wrong_fails(humaneval):
     solutions = humaneval_solutions()
     # a spread-out sample incl. /10 and /38, whose prompts define helpers the tests replay
@@ -141,6 +142,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_mbpp_from_local_jsonl(offline, tmp_path):
     path = write_jsonl(tmp_path / "mbpp.jsonl", MBPP_ROWS)
     problems = load_mbpp(str(path), cache_dir=str(offline))
@@ -188,6 +190,7 @@ def test_mbpp_hub_offline_is_a_clear_error(offline):
 # --- generator ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", range(LEVELS))
 def test_generated_reference_passes_and_wrong_fails(level):
     for seed in (0, 1, 2, 12345):

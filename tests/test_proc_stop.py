@@ -1,5 +1,6 @@
 """terminate_then_kill: the one SIGTERM -> grace -> SIGKILL routine, on real processes."""
 
+import pytest
 import signal
 import subprocess
 import sys
@@ -24,6 +25,7 @@ def test_a_polite_child_stops_on_sigterm_without_waiting_out_the_grace():
     assert time.monotonic() - started < 15  # not the 30 s grace
 
 
+@pytest.mark.slow
 def test_a_child_ignoring_sigterm_is_killed_with_its_whole_group():
     proc = subprocess.Popen([sys.executable, "-c", STUBBORN], start_new_session=True, stdout=subprocess.PIPE,
                             text=True)

@@ -73,6 +73,7 @@ def test_controller_goes_down_then_ignores_nan():
 # --- Proposer ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("level", range(5))
 def test_proposer_makes_sandbox_valid_problems_at_the_level(level):
     p = Proposer(seed=7, controller=DifficultyController(level=level))
@@ -86,6 +87,7 @@ def test_proposer_makes_sandbox_valid_problems_at_the_level(level):
     assert again == problem
 
 
+@pytest.mark.slow
 def test_proposer_rejects_problems_the_sandbox_refutes(monkeypatch):
     p = Proposer(seed=1)
     fine = Problem("x", "q", "assert f(2) == 4\n", entry_point="f", difficulty=0)
@@ -234,6 +236,7 @@ def test_channels_exchange_and_count_refusals(mem):
         SolverChannel(mem["B"], mem["A"].peer_id, Directory(mem["B"], mem["B"].peer_id))
 
 
+@pytest.mark.slow
 def test_loop_summary_and_sink(mem, monkeypatch):
     events = []
     prop = Proposer(seed=3, controller=DifficultyController(every=1, window=1))
@@ -292,6 +295,7 @@ def _solver_finding(dht, timeout=10.0):
     return SolverChannel(dht, dht.peer_id, directory)
 
 
+@pytest.mark.slow
 @pytest.mark.swarm
 def test_dht_proposer_to_solver_and_back(swarm):
     a = proposer_channel(swarm["A"])
@@ -310,6 +314,7 @@ def test_dht_proposer_to_solver_and_back(swarm):
         (swarm["B"].peer_id, sent.id, [1.0, -0.2])]
 
 
+@pytest.mark.slow
 @pytest.mark.swarm
 def test_dht_loop_raises_difficulty_when_solvers_improve(swarm):
     loop = ProposerLoop(Proposer(seed=5, controller=DifficultyController(every=2, window=2)),

@@ -135,6 +135,7 @@ def test_parse_verdict_is_fast_on_pathological_text():
 
 
 # ---- the execution judge ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_execution_judge_on_real_solutions():
     judge = ExecutionJudge()
     assert isinstance(judge, Judge)

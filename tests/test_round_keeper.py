@@ -45,6 +45,7 @@ def test_advance_once_and_callback(w3, dev_accounts, fresh_coordinator):
     assert rounds(fresh_coordinator) == (2, 0)
 
 
+@pytest.mark.slow
 def test_advances_on_schedule(anvil, dev_accounts, fresh_coordinator):
     seen = []
     done = threading.Event()
@@ -68,6 +69,7 @@ def test_advances_on_schedule(anvil, dev_accounts, fresh_coordinator):
     assert rounds(fresh_coordinator)[0] == len(seen)
 
 
+@pytest.mark.slow
 def test_advances_early_when_every_registered_account_submitted(w3, dev_accounts, fresh_coordinator):
     c = fresh_coordinator
     (_, k0), (a1, k1), (a2, k2) = dev_accounts[:3]

@@ -96,6 +96,7 @@ def _stopped_by_stdin(qtbot, sup, timeout_ms: int):
     assert sup.state is ProcState.STOPPED
 
 
+@pytest.mark.slow
 def test_through_wsl_a_node_is_stopped_and_finishes_rounds_by_stdin(qtbot, tmp_path, wsl_standin, monkeypatch):
     monkeypatch.setenv("RL_SWARM_WSL_EXE", f"{sys.executable} {ROOT / 'tests' / 'standin_node.py'}")
     ctx = AppContext.create(tmp_path / "data")

@@ -130,6 +130,7 @@ def test_stdin_and_stdout():
     assert r.stdout.strip() == "HELLO"
 
 
+@pytest.mark.slow
 def test_infinite_loop_hits_cpu_limit():
     t0 = time.monotonic()
     r = run_python("while True:\n    pass\n", limits=SandboxLimits(cpu_seconds=1, wall_seconds=10))
@@ -138,6 +139,7 @@ def test_infinite_loop_hits_cpu_limit():
     assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.slow
 def test_sleeping_program_and_escaped_children_are_killed_at_wall_clock():
     code = "import os, time\nos.fork()\ntime.sleep(100)\n"
     if "pid_namespace" in ISOLATION:  # a child that leaves the session must not outlive it either
@@ -160,6 +162,7 @@ def test_background_children_die_with_the_program():
     # the fixture checks the sleeping child is gone
 
 
+@pytest.mark.slow
 def test_fork_bomb_is_contained():
     code = ("import os\n"
             "while True:\n"
@@ -178,6 +181,7 @@ def test_huge_allocation_is_a_memory_error():
     assert "MemoryError" in r.stderr
 
 
+@pytest.mark.slow
 def test_huge_file_write_is_bounded():
     name = f"big-{uuid.uuid4().hex}.bin"
     code = f"with open({name!r}, 'wb') as f:\n    f.write(b'x' * (100 * 2**20))\n"

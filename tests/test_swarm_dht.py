@@ -83,6 +83,7 @@ def by_peer(rollouts) -> dict:
 
 # --- identity, signing and what honest nodes store ------------------------------------------
 
+@pytest.mark.slow
 def test_signing_key_is_the_libp2p_identity(swarm):
     for dht in swarm.values():
         assert publisher_peer_id(dht.subkey) == dht.peer_id
@@ -138,6 +139,7 @@ def test_tuple_and_list_subkeys_are_refused(swarm):
     assert all(isinstance(k, bytes) for k in swarm["A"].get(key))
 
 
+@pytest.mark.slow
 def test_unvalidating_attacker_cannot_forge_a_peer_or_slow_reads(swarm):
     """A modified client (no validators) stores forged, junk and plain values: honest peers refuse
     them all, readers see only the genuine record, and a read does not wait out any timeout."""
@@ -212,6 +214,7 @@ def test_three_peers_exchange_and_exit_early(swarm):
         assert c.last_gather_seconds < 5.0  # early exit, far below the 15 s deadline
 
 
+@pytest.mark.slow
 def test_no_barrier_without_expected_peers(swarm):
     """SAPO's asynchrony: a reader waits the short grace for peers of its round, then takes
     what is there; a silent peer costs it the grace, never the timeout."""
@@ -225,6 +228,7 @@ def test_no_barrier_without_expected_peers(swarm):
     assert got[swarm["C"].peer_id][0].round == 19
 
 
+@pytest.mark.slow
 def test_each_peer_round_is_handed_out_once(swarm):
     publish(swarm["B"], 30, "B")
     a = comm(swarm["A"], gather_grace=0.3)
@@ -242,6 +246,7 @@ def test_records_outside_the_window_are_refused_and_counted(swarm):
     assert a.last_rejected.get("stale_round", 0) >= 1
 
 
+@pytest.mark.slow
 def test_only_accepted_peers_are_read(swarm):
     """On a chain only registered peers count: a stranger's record is never even fetched."""
     publish(swarm["B"], 60, "B")
@@ -281,6 +286,7 @@ def test_dht_errors_do_not_raise(swarm):
 
 # --- lifecycle ---------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_shutdown_leaves_no_p2pd(tmp_path):
     dht = SwarmDHT(create_identity(tmp_path / "x.pem").path, startup_timeout=START_S)
     daemons = p2pd_under(dht._dht.pid)
@@ -301,6 +307,7 @@ def test_identity_already_taken(swarm):
     assert {p.pid for p in p2pd_under(psutil.Process().pid)} == before
 
 
+@pytest.mark.slow
 def test_unreachable_initial_peers(tmp_path, swarm):
     before = {p.pid for p in p2pd_under(psutil.Process().pid)}
     nobody = create_identity(tmp_path / "nobody.pem").peer_id

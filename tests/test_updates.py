@@ -45,6 +45,7 @@ def _feed(server, version="0.2.0", sha=None, **extra):
     return server["url"] + "/feed.json"
 
 
+@pytest.mark.slow
 def test_a_newer_release_is_offered_once_a_day(server, tmp_path):
     url, state = _feed(server), tmp_path / "update-check.json"
     found = updates.check(url, "0.1.0", state, platform="linux-deb", now=1_000_000)
@@ -77,6 +78,7 @@ def test_turned_off_or_without_a_feed_nothing_is_asked(server, tmp_path):
      "no valid sha256"),
     (b"{" + b" " * (updates.MAX_FEED_BYTES + 10) + b"}", "larger than"),
 ])
+@pytest.mark.slow
 def test_a_bad_feed_is_ignored_with_a_log_line(server, tmp_path, caplog, feed, says):
     server["feed"] = feed
     with caplog.at_level(logging.INFO, logger="desktop.updates"):
@@ -90,6 +92,7 @@ def test_an_unreachable_feed_is_a_log_line_not_an_error(tmp_path, caplog):
     assert "unreachable" in caplog.text
 
 
+@pytest.mark.slow
 def test_download_keeps_only_a_file_that_matches_its_sha256(server, tmp_path):
     good = updates.parse_feed(server["feed"] or json.dumps({}).encode(), "0.1.0", "linux-deb")
     assert good is None  # no feed served yet

@@ -41,6 +41,7 @@ def test_shipped_tiny_weights_load(tok, caplog):
     assert _same_weights(warm, loaded)
 
 
+@pytest.mark.slow
 def test_warm_model_answers_in_format_with_varied_rewards(tok):
     model = m.build_tiny_model(tok, m.TINY_SIZES["tiny"]).eval()
     gen = ProblemGenerator(2024)
@@ -54,6 +55,7 @@ def test_warm_model_answers_in_format_with_varied_rewards(tok):
     assert stats["groups_with_spread"] > 0
 
 
+@pytest.mark.slow
 def test_builder_end_to_end(tmp_path, tok, capsys):
     assert ws.main(["--steps", "10", "--batch-size", "2", "--out", str(tmp_path)]) == 0
     path = tmp_path / "tiny.safetensors"
