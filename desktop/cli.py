@@ -280,7 +280,9 @@ def has_display() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if getattr(sys, "frozen", False):  # a PyInstaller app re-enters here for hivemind's DHT process
+    from desktop.frozen import FROZEN
+
+    if FROZEN:  # a PyInstaller app re-enters here for hivemind's DHT process
         import multiprocessing
 
         multiprocessing.freeze_support()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Callable
 
@@ -19,7 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QGridLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QStyle,
                                QVBoxLayout, QWizard, QWizardPage)
 
-from desktop.frozen import self_command
+from desktop.frozen import FROZEN, self_command
 from desktop.gui.context import AppContext
 from desktop.gui.settings.general import gui_settings
 from desktop.gui.settings.huggingface import hf_token_store
@@ -42,7 +41,7 @@ def needs_first_run(ctx: AppContext) -> bool:
 
 def _child_environment() -> QProcessEnvironment:
     env = QProcessEnvironment.systemEnvironment()
-    if not getattr(sys, "frozen", False):
+    if not FROZEN:
         # From a source checkout `python -m desktop.cli` needs the checkout on the path.
         root = str(Path(__file__).resolve().parents[2])
         old = env.value("PYTHONPATH", "")
