@@ -353,14 +353,15 @@ def soak(work: Path, quick: bool) -> Row:
     growth = max(s[-1] / max(1.0, s[max(1, len(s) // 5)]) - 1 for s in samples if len(s) > 2)
     rounds = [e for n in nodes for e in n.events if e["type"] == "round_finished"]
     slowest = max(e["seconds"] for e in rounds)
-    gaps = max(b["ts"] - a["ts"] for n in nodes for a, b in _pairs([e for e in n.events if e["type"] == "round_finished"]))
+    gaps, peer, after = max((b["ts"] - a["ts"], i, a["round"]) for i, n in enumerate(nodes)
+                            for a, b in _pairs([e for e in n.events if e["type"] == "round_finished"]))
     ok = growth < 0.10 and slowest < 60 and gaps < 90
     return Row(1, int(ok), 0, f"{minutes} min, {len(rounds)} rounds; RSS growth {growth:+.1%}; slowest round "
-                              f"{slowest:.1f} s, longest gap {gaps:.1f} s")
+                              f"{slowest:.1f} s, longest gap {gaps:.1f} s (peer{peer} after round {after})")
 
 
 def _pairs(items):
-    return list(zip(items, items[1:])) or [({"ts": 0}, {"ts": 0})]
+    return list(zip(items, items[1:])) or [({"ts": 0, "round": -1}, {"ts": 0})]
 
 
 SCENARIOS = {

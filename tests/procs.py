@@ -46,7 +46,8 @@ def tree_rss_mb(pid: int) -> float:
 
 
 class EventProcess:
-    """An `rl-swarm` subprocess whose stdout carries events; stderr goes to a file beside its data."""
+    """An `rl-swarm` subprocess whose stdout carries events; stderr goes to a file beside its data,
+    and the events, as read, to ``<log>.events.jsonl`` (for a look after a long run fails)."""
 
     def __init__(self, args: list[str], log: Path, extra_env: dict | None = None):
         from desktop import events
@@ -54,6 +55,7 @@ class EventProcess:
         self._events = events
         log.parent.mkdir(parents=True, exist_ok=True)
         self._err = open(log, "ab")
+        self._trace = open(log.with_name(log.name + ".events.jsonl"), "a", encoding="utf-8")
         self.proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=ROOT,
                                      env=env(**(extra_env or {})), start_new_session=True)
         self.events: list[dict] = []
@@ -68,6 +70,9 @@ class EventProcess:
                 continue
             self.events.append(event)
             self._new.put(event)
+            self._trace.write(line if line.endswith("\n") else line + "\n")
+            self._trace.flush()
+        self._trace.close()
         self._new.put(None)
 
     def wait_for(self, test, timeout: float) -> dict | None:

@@ -238,6 +238,25 @@ def test_each_peer_round_is_handed_out_once(swarm):
     assert swarm["B"].peer_id in by_peer(a.gather(31, 0))
 
 
+@pytest.mark.slow
+def test_a_peer_ahead_is_waited_for_not_skipped(swarm):
+    """B runs a round ahead: A saw B's round-71 record during its round 70, so in round 71 it
+    waits for B's next record instead of counting the old one and training on nothing new."""
+    only_b = lambda peers: {p for p in peers if p == swarm["B"].peer_id}  # noqa: E731
+    a = comm(swarm["A"], expected_peers=1, gather_timeout=10.0,
+             directory=Directory(swarm["A"], swarm["A"].peer_id, accept=only_b))
+    publish(swarm["B"], 71, "B")
+    assert [r.round for r in a.gather(70, 0)] == [71]
+    later = threading.Timer(1.0, publish, args=(swarm["B"], 72, "B"))
+    later.start()
+    try:
+        got = a.gather(71, 0)
+    finally:
+        later.join()
+    assert [r.round for r in got] == [72]
+    assert a.last_gather_seconds < 8.0
+
+
 def test_records_outside_the_window_are_refused_and_counted(swarm):
     publish(swarm["B"], 40, "B")
     a = comm(swarm["A"], gather_grace=0.3, round_window=2)

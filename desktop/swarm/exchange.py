@@ -104,7 +104,7 @@ class DHTCommunication:
         verdicts: dict[str, tuple[Any, str | None]] = {}  # peer -> (value judged, reason)
         keys = records_read = 0
         while True:
-            missing = [p for p in candidates if p not in records or records[p].round < round_number]
+            missing = [p for p in candidates if p not in records or not self._new(p, records[p], round_number)]
             if missing:
                 keys += len(missing)
                 try:
@@ -174,8 +174,13 @@ class DHTCommunication:
         if peer not in records or records[peer].round < record.round:
             records[peer] = record
 
+    def _new(self, peer: str, record: RolloutRecord, round_number: int) -> bool:
+        """Of our round or later, and not handed out already: a peer a round ahead of us showed
+        us this record last round, so only its next one counts as this round's."""
+        return record.round >= round_number and record.round > self._handed_out.get(peer, -1)
+
     def _complete(self, records: dict[str, RolloutRecord], candidates: list[str], round_number: int) -> bool:
-        current = {p for p, r in records.items() if r.round >= round_number}
+        current = {p for p, r in records.items() if self._new(p, r, round_number)}
         if self.expected_peers:
             return len(current) >= self.expected_peers
         return set(candidates) <= current
