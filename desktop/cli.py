@@ -99,6 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true", help="one JSON object with every check's verdict")
     selftest.add_argument("--keep", type=Path, metavar="DIR", help="keep the checks' data here (default: a temp dir)")
 
+    pause = sub.add_parser("pause", help="pause the node (a running one within seconds; it stays paused "
+                                         "across restarts until resumed)")
+    _common(pause)
+    pause.add_argument("--after-round", action="store_true", help="let the round in progress finish first")
+    how_long = pause.add_mutually_exclusive_group()
+    how_long.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 1h, 2d (default: until resumed)")
+    how_long.add_argument("--until-tomorrow", action="store_true", help="until 08:00 tomorrow")
+    resume = sub.add_parser("resume", help="resume a node paused by `rl-swarm pause` or the app")
+    _common(resume)
+
     gui = sub.add_parser("gui", help="the desktop app")
     _common(gui)
     gui.add_argument("--screenshot", type=Path, metavar="DIR",
@@ -143,7 +153,8 @@ def cmd_node(args) -> int:
     from desktop.node.main import run_node
 
     return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity,
-                    publish_bootnode=args.publish_bootnode, control_stdin=args.control_stdin)
+                    publish_bootnode=args.publish_bootnode, control_stdin=args.control_stdin,
+                    config_file=config_file)
 
 
 def cmd_swarm(args) -> int:
@@ -254,6 +265,39 @@ def cmd_self_test(args) -> int:
     return run_self_test(json_out=args.json, keep=args.keep)
 
 
+def cmd_pause(args) -> int:
+    import time
+
+    from desktop import pause_control
+    from desktop.paths import AppPaths
+
+    until = None
+    try:
+        if args.duration:
+            until = time.time() + pause_control.parse_duration(args.duration)
+        elif args.until_tomorrow:
+            until = pause_control.tomorrow_morning()
+    except ValueError as exc:
+        return _fail(str(exc))
+    path = pause_control.control_path(AppPaths.default(args.data_dir).data)
+    pause_control.pause(path, "after-round" if args.after_round else "now", until)
+    when = "after the round in progress" if args.after_round else "at the next safe point"
+    span = f" until {time.strftime('%a %H:%M', time.localtime(until))}" if until else " until `rl-swarm resume`"
+    print(f"paused {when}{span} ({path})")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from desktop import pause_control
+    from desktop.paths import AppPaths
+
+    path = pause_control.control_path(AppPaths.default(args.data_dir).data)
+    was = pause_control.read(path).active()
+    pause_control.resume(path)
+    print("resumed" if was else "was not paused")
+    return 0
+
+
 def cmd_gui(args) -> int:
     from desktop.gui.app import main as gui_main  # Qt only: no torch on this path
 
@@ -298,7 +342,8 @@ def main(argv: list[str] | None = None) -> int:
                   "(rl-swarm swarm; see rl-swarm --help for a single node)", file=sys.stderr, flush=True)
             args = parser.parse_args(["swarm"])
     handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain,
-                "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui, "self-test": cmd_self_test}
+                "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui, "self-test": cmd_self_test,
+                "pause": cmd_pause, "resume": cmd_resume}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -120,6 +120,30 @@ class LoggingConfig(_Section):
     backups: int = Field(3, ge=0, le=100)
 
 
+class ResourcesConfig(_Section):
+    """How hard and when the node works (desktop.resources decides; the node's governor obeys)."""
+
+    threads: int | None = Field(None, ge=1, le=256)   # torch threads and judge workers; None: all cores
+    only_when_idle: bool = False
+    idle_minutes: float = Field(5, ge=0.1, le=1440)
+    pause_on_battery: bool = True
+    schedule: bool = False                            # run only inside the weekly window below
+    run_from: str = "00:00"
+    run_until: str = "00:00"                          # equal to run_from: the whole day
+    run_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = \
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    memory_limit_mb: int | None = Field(None, ge=256, le=16_777_216)  # the node's own RSS cap
+    min_free_percent: float = Field(5.0, ge=0, le=90)  # pause when the system has less available
+
+    @field_validator("run_from", "run_until")
+    @classmethod
+    def _hhmm(cls, value: str) -> str:
+        from desktop.resources import parse_hhmm
+
+        parse_hhmm(value)
+        return value
+
+
 class UpdatesConfig(_Section):
     check: bool = True             # look for a newer release at most once a day (desktop.updates)
     feed_url: str | None = None    # the release feed; none set: no check is made
@@ -144,6 +168,7 @@ class Config(_Section):
     hf: HfConfig = HfConfig()
     logging: LoggingConfig = LoggingConfig()
     updates: UpdatesConfig = UpdatesConfig()
+    resources: ResourcesConfig = ResourcesConfig()
     _user_keys: set[str] = PrivateAttr(default_factory=set)  # dotted keys the user's file or flags set
 
     @model_validator(mode="after")

@@ -56,6 +56,11 @@ def describe(ev: dict) -> tuple[int, str]:
                       f"comm {ev['comm_s']:.2f} s)")
     if kind == "checkpoint":
         return INFO, f"round {r}: checkpoint saved to {ev['path']}"
+    if kind == "paused":
+        later = " after this round" if ev["when"] == "after-round" else ""
+        return INFO, f"paused{later} ({ev['reason']}): {ev['detail']}"
+    if kind == "resumed":
+        return INFO, f"resumed after {ev['seconds']:.0f} s paused ({ev['reason']})"
     if kind == "joined_round":
         return INFO, f"joined round {r} (the swarm was ahead of round {ev['previous']})"
     if kind == "hf_push":

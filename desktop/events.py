@@ -15,7 +15,8 @@ import threading
 import time
 from typing import IO, Any, Callable
 
-VERSION = 3  # 2: round_finished names its timings *_s; 3: log records and services_ready are events
+VERSION = 4  # 2: round_finished names its timings *_s; 3: log records and services_ready are events;
+#             4: paused / resumed
 
 NUM = (int, float)
 OPT_STR = (str, type(None))
@@ -52,6 +53,10 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     "log": {"level": str, "logger": str, "message": str},
     # `rl-swarm services --json`: the first line, where the chain and the login server listen
     "services_ready": {"rpc_url": str, "contract": str, "login_url": str, "api_token_file": str},
+    # the node waits at a safe point (reason: desktop.resources.REASONS; when: "now" / "after-round")
+    # and goes on; a pause for memory abandons the round in progress first (its work is not kept)
+    "paused": {"round": int, "reason": str, "when": str, "detail": str},
+    "resumed": {"round": int, "reason": str, "seconds": NUM},
     "warning": {"message": str},
     "error": {"message": str},
     "node_stopped": {"reason": str, "round": int, "exit_code": int},

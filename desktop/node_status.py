@@ -29,6 +29,7 @@ class NodeStatus:
     submitted: int = 0      # rewards, votes and registrations the chain accepted (or had already)
     pending: int = 0        # still queued on disk for the chain
     chain_error: str | None = None  # why the last flush stopped early, if it did
+    paused: str | None = None  # why the node waits (desktop.resources.REASONS), None while it works
     _loss: float | None = field(default=None, repr=False)
 
     def snapshot(self) -> "NodeStatus":
@@ -73,7 +74,13 @@ class NodeStatus:
             self.pending, self.chain_error = ev["pending"], ev["error"]
         elif kind == "proposer":
             self.round, self.state = ev["round"], f"round {ev['round']}: proposing at level {ev['difficulty']}"
+        elif kind == "paused":
+            self.paused = ev["reason"]
+            self.state = f"paused: {ev['detail']}" if ev["detail"] else f"paused ({ev['reason']})"
+        elif kind == "resumed":
+            self.paused, self.state = None, "resumed"
         elif kind == "node_stopped":
+            self.paused = None
             if ev["round"] >= 0:
                 self.last_completed = ev["round"]
             self.state = "stopping"

@@ -400,7 +400,7 @@ def test_about_page_versions_and_folders(qtbot, ctx):
     assert "Qt" in about.version_text()
     about.open_buttons["Logs"].click()
     assert opened == [ctx.paths.logs]
-    assert [p.title for p in w.pages] == ["General", "Node", "Identity", "Account",
+    assert [p.title for p in w.pages] == ["General", "Node", "Resources", "Identity", "Account",
                                           "Hugging Face", "About"]
 
 

@@ -51,3 +51,14 @@ def test_the_local_swarm_table_reads_events_like_the_dashboard(tmp_path):
     swarm._render()
     solver_row = next(line for line in out.getvalue().splitlines() if line.startswith("solver-0"))
     assert solver_row.split()[1:] == ["calm", "quick", "fox", "0", "+0.250", "0", "3", "finished"]
+
+
+def test_pause_and_resume_show_on_the_status():
+    st = NodeStatus()
+    st.apply({"type": "paused", "round": 4, "reason": "battery", "when": "now", "detail": "on battery power"})
+    assert (st.paused, st.state) == ("battery", "paused: on battery power")
+    st.apply({"type": "resumed", "round": 4, "reason": "battery", "seconds": 30.0})
+    assert st.paused is None and st.state == "resumed"
+    st.apply({"type": "paused", "round": 5, "reason": "user", "when": "after-round", "detail": ""})
+    st.apply({"type": "node_stopped", "reason": "sigterm", "round": 4, "exit_code": 0})
+    assert st.paused is None  # a stopped node is not "paused"

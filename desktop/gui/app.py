@@ -136,7 +136,7 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
                                   log_path=ctx.paths.logs / "services-console.log")
     has_tray = tray_available()
     window = MainWindow(ctx, node, services, themes, tray_available=has_tray)
-    window.tray = TrayController(window, window.actions, node, available=has_tray)
+    window.tray = TrayController(window, window.actions, node, available=has_tray, pause=window.pause_actions)
     # With a tray, closing the window keeps the node running; Quit in the tray menu ends it.
     app.setQuitOnLastWindowClosed(not has_tray)
     return window

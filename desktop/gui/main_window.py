@@ -19,6 +19,7 @@ from desktop.gui import theme
 from desktop.gui.context import AppContext
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
+from desktop.gui.pause_actions import PauseActions
 from desktop.gui.sign_in import SignIn
 from desktop.gui.state_look import look
 from desktop.gui.supervisor import ProcState
@@ -42,6 +43,7 @@ class MainWindow(QMainWindow):
         self.actions = NodeActions(self, node)
         self.actions.open.triggered.connect(self.bring_to_front)
         self.actions.quit.triggered.connect(self.request_quit)
+        self.pause_actions = PauseActions(self, ctx.paths.data)
         self._quitting = False
         self.quit_app: Callable[[], None] = QApplication.quit  # tests replace it
         self._told_about_tray = False
@@ -159,6 +161,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction(self.actions.quit)
         node_menu = menu.addMenu("&Node")
         for action in (self.actions.start, self.actions.finish, self.actions.stop):
+            node_menu.addAction(action)
+        node_menu.addSeparator()
+        for action in self.pause_actions.all():
             node_menu.addAction(action)
         if self.services is not None:
             # the local chain, login server and round keeper (the local profile's back end)

@@ -60,7 +60,7 @@ class TrayController(QObject):
     """Follows the node supervisor: icon by state, a menu of NodeActions, and notifications
     (started, joined a round, reward submitted or failed, crashed / restarting / gave up)."""
 
-    def __init__(self, window, actions, supervisor=None, available: bool | None = None) -> None:
+    def __init__(self, window, actions, supervisor=None, available: bool | None = None, pause=None) -> None:
         super().__init__(window)
         self.window = window
         self.actions = actions
@@ -78,6 +78,10 @@ class TrayController(QObject):
             self.menu.addSeparator()
             for action in (actions.start, actions.finish, actions.stop):
                 self.menu.addAction(action)
+            if pause is not None:  # gui.pause_actions.PauseActions: snooze without stopping
+                self.menu.addSeparator()
+                for action in pause.all():
+                    self.menu.addAction(action)
             self.menu.addSeparator()
             self.menu.addAction(actions.quit)
             self.tray = QSystemTrayIcon(self)

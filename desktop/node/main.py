@@ -56,9 +56,18 @@ def _load_model(config: Config, paths: AppPaths, sink: EventSink, device: str):
         sink.emit("download", **info)
 
     try:
+        _MEMORY["estimate"] = _check_memory(config, choice.name, device)
         model, tokenizer = load_model(choice.name, device=device, dtype=config.model.dtype,
                                       cache_dir=paths.models, progress=progress)
         return choice.name, model, tokenizer
+    except MemoryError as exc:  # refused before loading: the numbers and what to change
+        if choice.explicit:
+            raise NodeError(str(exc), EXIT_BAD_INPUT) from None
+        fallback = f"tiny:{config.model.tiny_size}"
+        sink.emit("warning", message=f"{exc} Using {fallback} instead.")
+        model, tokenizer = load_model(fallback, device=device, dtype=config.model.dtype,
+                                      cache_dir=paths.models, progress=progress)
+        return fallback, model, tokenizer
     except ModelLoadError as exc:
         if choice.explicit:
             raise NodeError(str(exc)) from None
@@ -68,6 +77,33 @@ def _load_model(config: Config, paths: AppPaths, sink: EventSink, device: str):
         model, tokenizer = load_model(fallback, device=device, dtype=config.model.dtype,
                                       cache_dir=paths.models, progress=progress)
         return fallback, model, tokenizer
+
+
+_MEMORY: dict = {}  # the guard's estimate for the model loaded, for node_started
+
+
+def _check_memory(config: Config, name: str, device: str):
+    """desktop.node.memory_guard before loading: MemoryError when the model cannot fit."""
+    import psutil
+    import torch
+
+    from desktop.node.memory_guard import check
+    from desktop.node.models import resolve_dtype
+
+    dtype_bytes = torch.empty(0, dtype=resolve_dtype(config.model.dtype, device)).element_size()
+    if device.startswith("cuda"):
+        free_mb, resident_mb = torch.cuda.mem_get_info(torch.device(device))[0] / 2**20, 0.0
+    else:  # CPU, and MPS's unified memory
+        free_mb, resident_mb = psutil.virtual_memory().available / 2**20, psutil.Process().memory_info().rss / 2**20
+    est = check(config, name, free_mb=free_mb, resident_mb=resident_mb, dtype_bytes=dtype_bytes)
+    if est is not None:
+        log.info("memory for %s: %s; %.0f MB free", name, est.describe(), free_mb)
+    return est
+
+
+def _estimate_mb() -> float | None:
+    est = _MEMORY.get("estimate")
+    return round(est.total_mb, 1) if est is not None else None
 
 
 def _install_signals(stop) -> None:
@@ -81,7 +117,8 @@ def _install_signals(stop) -> None:
 
 
 def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events: bool,
-             identity_path=None, publish_bootnode: bool = False, control_stdin: bool = False) -> int:
+             identity_path=None, publish_bootnode: bool = False, control_stdin: bool = False,
+             config_file=None) -> int:
     from desktop.identity import IdentityError, load_or_create_identity
 
     from desktop.node.rounds import StopControl
@@ -117,10 +154,11 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
             return EXIT_OK
         node, conns = _build_node(config, paths, identity, sink, stop, publish_bootnode)
         try:
+            _govern(node, config, paths, sink, stop, config_file)
             resumed = node.resume()
             sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model=node.model_name,
                       device=str(node.trainer.device), round=0 if resumed is None else resumed + 1,
-                      role=config.role)
+                      role=config.role, memory_estimate_mb=_estimate_mb())
             node.run(rounds)
         finally:
             conns.close()  # the DHT daemon must not outlive the node; last submissions flushed
@@ -144,6 +182,29 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         return EXIT_FAILURE
 
 
+def _govern(node, config: Config, paths: AppPaths, sink: EventSink, stop, config_file=None) -> None:
+    """The pause gate and its governor (desktop.node.pause): user pauses, idle, battery,
+    schedule, memory; decided once before the first round, then every few seconds."""
+    from desktop.node.pause import Governor, PauseGate
+    from desktop.pause_control import control_path
+
+    node.gate = PauseGate(sink, stop.now, keep_alive=getattr(node.comms, "keep_alive", None))
+    Governor(config.resources, node.gate, control_path(paths.data), config_file=config_file).start()
+
+
+def _apply_threads(torch, threads: int | None) -> int:
+    """resources.threads: torch's compute threads and the judge's workers (None: the cores)."""
+    cores = os.cpu_count() or 1
+    if threads is None:
+        return min(4, cores)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(max(1, threads // 2))
+    except RuntimeError:  # only settable before torch's first parallel work (a second node in-process)
+        pass
+    return max(1, min(4, threads))
+
+
 def peer_stream(seed: int, peer_id: str) -> tuple[str, int]:
     """(problem stream seed, torch seed) of one peer: from the training seed AND the peer id, so
     two peers never draw the same problems or sample the same completions."""
@@ -162,6 +223,7 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.models import pick_device
     from desktop.node.runner import Node
 
+    workers = _apply_threads(torch, config.resources.threads)
     stream, torch_seed = peer_stream(config.training.seed, identity.peer_id)
     torch.manual_seed(torch_seed)
     device = pick_device(config.model.device)
@@ -198,7 +260,7 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
                 checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
                 local_groups=config.swarm.local_groups, stop=stop,
                 after_round=[conns.chain.after_round if conns.chain else None, pusher],
-                workers=min(4, os.cpu_count() or 1), comms=conns.comms, round_source=conns.round_source,
+                workers=workers, comms=conns.comms, round_source=conns.round_source,
                 external_groups=config.swarm.external_groups, proposals=conns.proposals, resolver=resolver,
                 rng_seed=stream, difficulty=difficulty)
     return node, conns
@@ -223,7 +285,7 @@ def _make_judge(config: Config, device: str, make_judge):
     return make_judge("execution", limits=SandboxLimits(cpu_seconds=max(1, int(timeout)), wall_seconds=timeout * 2))
 
 
-_PRINTED = frozenset({"node_started", "round_finished", "warning", "node_stopped"})  # "error": run_node prints it
+_PRINTED = frozenset({"node_started", "round_finished", "paused", "resumed", "warning", "node_stopped"})  # "error": run_node prints it
 
 
 def _print_progress(event: dict) -> None:

@@ -22,6 +22,7 @@ from desktop.codezero.rewards import codezero_reward
 from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
 from desktop.node.grpo import GRPOTrainer, Group
+from desktop.node.pause import RoundAbandoned
 from desktop.node.rounds import (Communication, LocalRoundSource, RoundSource, SinglePeer, StopControl,
                                  WaitInterrupted)
 from desktop.node.sapo import choose_external, has_spread
@@ -57,7 +58,7 @@ class Node:
                  round_source: RoundSource | None = None, comms: Communication | None = None,
                  stop: StopControl | None = None, after_round=None, workers: int = 2,
                  external_groups: int = 2, proposals=None, resolver: ProblemResolver | None = None,
-                 rng_seed: str = "", difficulty=None) -> None:
+                 rng_seed: str = "", difficulty=None, gate=None) -> None:
         self.trainer = trainer
         self.model_name = model_name
         self.problems = problems
@@ -77,6 +78,7 @@ class Node:
             proposer_lookup=getattr(proposals, "lookup", None))
         self.rng_seed = rng_seed  # the node's own stream (training seed + peer id)
         self.difficulty = difficulty  # DifficultyTuner for generated problems, or None (a fixed mix)
+        self.gate = gate  # node.pause.PauseGate: where the loop waits while paused (None: never)
         self.last_completed: int | None = None
         self.step = 0  # rounds played by this node, whatever their numbers: indexes its problem stream
 
@@ -99,6 +101,12 @@ class Node:
     def _check_stop(self) -> None:
         if self.stop.now.is_set():
             raise Interrupted()
+
+    def _safe_point(self, round_number: int) -> bool:
+        """Wait here while paused; True when asked to stop (generate's stopping criterion)."""
+        if self.gate is not None:
+            self.gate.wait(round_number, at="step")
+        return self.stop.now.is_set()
 
     def _judge_texts(self, texts, limits, problem: Problem) -> list[float]:
         jobs = [self.judges.submit(codezero_reward, text, problem, self.judge, hit_token_limit=limit)
@@ -156,12 +164,13 @@ class Node:
                 problems.append(proposed)
             self.sink.emit("round_started", round=round_number, stage=stage, problems=len(problems),
                            confirmed=confirmed)
+            self._safe_point(round_number)
             self._check_stop()
 
             t = time.perf_counter()
             prompt_ids = [self.trainer.encode_prompt(self.messages(p)) for p in problems]
             groups = self.trainer.generate([p.question for p in problems], prompt_ids,
-                                           should_stop=self.stop.now.is_set)
+                                           should_stop=lambda: self._safe_point(round_number))
             times["generate_s"] += time.perf_counter() - t
             self._check_stop()
 
@@ -205,6 +214,8 @@ class Node:
             self._check_stop()
 
             train = [(g, r) for g, r in zip(groups, own_rewards) if has_spread(r)] + external
+            self._safe_point(round_number)
+            self._check_stop()
             result = self.trainer.step([g for g, _ in train], [r for _, r in train])
             times["train_s"] += result.seconds
             loss = result.loss if result.loss is not None else loss
@@ -235,6 +246,12 @@ class Node:
             while rounds is None or done < rounds:
                 if self.stop.now.is_set() or self.stop.after_round.is_set():
                     break
+                if self.gate is not None:  # paused between rounds: the next round is chosen after
+                    self.gate.wait(0 if self.last_completed is None else self.last_completed + 1, at="round")
+                    if self.stop.now.is_set():
+                        log.info("stop requested while paused after round %s", self.last_completed)
+                        break
+                round_number = None
                 try:
                     ticket = self.round_source.next_round(self.last_completed)
                     round_number = ticket.round
@@ -242,6 +259,10 @@ class Node:
                 except (Interrupted, WaitInterrupted):
                     log.info("stop requested after round %s", self.last_completed)
                     break
+                except RoundAbandoned as exc:  # nothing of it is kept: no checkpoint, no submission
+                    log.warning("round %s abandoned: %s", round_number, exc)
+                    self.sink.emit("warning", message=f"round {round_number} abandoned: {exc}")
+                    continue
                 done += 1
                 for hook in self.after_round:
                     hook(round_number, stats)

@@ -145,6 +145,10 @@ class DHTCommunication:
                     for item in record.items]
         return out
 
+    def keep_alive(self, round_number: int) -> None:
+        """Stay on the roster while not exchanging (a paused node): its entries expire."""
+        self.directory.announce(round_number)
+
     def close(self) -> None:
         if self._close_dht:
             self.dht.shutdown()

@@ -23,11 +23,12 @@ from .general import GeneralPage
 from .huggingface import HuggingFacePage
 from .identity import IdentityPage
 from .node import NodePage
+from .resources import ResourcesPage
 
 P = TypeVar("P", bound=SettingsPage)
 
 __all__ = ["AboutPage", "AccountPage", "GeneralPage", "HuggingFacePage", "IdentityPage",
-           "NodePage", "SettingsPage", "SettingsWidget"]
+           "NodePage", "ResourcesPage", "SettingsPage", "SettingsWidget"]
 
 
 class SettingsWidget(QWidget):
@@ -46,6 +47,7 @@ class SettingsWidget(QWidget):
         self.pages: list[SettingsPage] = [
             GeneralPage(ctx, autostart_command=autostart_command),
             NodePage(ctx),
+            ResourcesPage(ctx),
             IdentityPage(ctx, confirm=confirm, ask_passphrase=ask_passphrase),
             AccountPage(ctx, on_logout=on_logout, status_url=login_status_url),
             HuggingFacePage(ctx),

@@ -1,0 +1,88 @@
+"""The user's pause, kept in ``<data dir>/control.json`` so every front end says the same thing.
+
+The app's tray and settings, ``rl-swarm pause`` / ``rl-swarm resume`` and a node in another
+process all read and write this one small file; the node's governor looks at it every few
+seconds, so a pause reaches a running node without a restart and survives one (a paused node
+that is restarted stays paused, as volunteer-computing clients do). Light: no torch, no Qt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from desktop.fsutil import write_private
+
+CONTROL_NAME = "control.json"
+WHEN = ("now", "after-round")
+MAX_BYTES = 4096  # what we write is ~60 bytes; anything larger is not ours
+
+
+@dataclass(frozen=True)
+class UserPause:
+    when: str | None = None      # "now" / "after-round"; None: not paused by the user
+    until: float | None = None   # epoch seconds; None: until resumed
+
+    def active(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        return self.when is not None and (self.until is None or now < self.until)
+
+
+def control_path(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / CONTROL_NAME
+
+
+def read(path: str | os.PathLike) -> UserPause:
+    """The pause on file; a missing, unreadable or foreign file is no pause (never an error:
+    a node must not stop because someone wrote nonsense next to its data)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            return UserPause()
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, ValueError):
+        return UserPause()
+    if not isinstance(data, dict) or data.get("when") not in WHEN:
+        return UserPause()
+    until = data.get("until")
+    if isinstance(until, bool) or not isinstance(until, (int, float)) or until != until:
+        until = None
+    return UserPause(data["when"], float(until) if until is not None else None)
+
+
+def pause(path: str | os.PathLike, when: str = "now", until: float | None = None) -> UserPause:
+    if when not in WHEN:
+        raise ValueError(f"when must be one of {WHEN}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"when": when, "until": until, "at": round(time.time(), 3)}
+    write_private(path, json.dumps(record).encode())
+    return UserPause(when, until)
+
+
+def resume(path: str | os.PathLike) -> None:
+    Path(path).unlink(missing_ok=True)
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '30m', '1h', '2d' or a bare number of minutes, as seconds (ValueError otherwise)."""
+    text = str(text).strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], units[text[-1]]) if text and text[-1] in units else (text, 60)
+    try:
+        value = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (e.g. 30m, 1h, 2d)") from None
+    if not (0 < value * unit <= 366 * 86400):
+        raise ValueError(f"{text!r}: a pause lasts between 1 second and a year")
+    return value * unit
+
+
+def tomorrow_morning(now: float | None = None, hour: int = 8) -> float:
+    """Epoch seconds of ``hour``:00 tomorrow, local time (the tray's "until tomorrow")."""
+    t = time.localtime(time.time() if now is None else now)
+    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday + 1, hour, 0, 0, 0, 0, -1))
