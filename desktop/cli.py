@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     which = node.add_mutually_exclusive_group()
     which.add_argument("--pool", choices=["auto", "tiny", "small", "large"], help="model pool")
     which.add_argument("--model", help="any hub model id or local model directory")
+    node.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default: model.device in config)")
     node.add_argument("--identity", type=Path, help="swarm.pem to use (created if missing)")
     node.add_argument("--json-events", action="store_true", help="write JSON-line events on stdout")
     node.add_argument("--role", choices=["solver", "proposer"], help="solver trains; proposer publishes problems")
@@ -66,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     swarm_cmd.add_argument("--config", type=Path, help="YAML config file for every peer")
     swarm_cmd.add_argument("--no-chain", action="store_true",
                            help="no local chain: rounds are kept by the peers themselves")
+    swarm_cmd.add_argument("--gpus", metavar="all|0,1,...",
+                           help="one peer per GPU (each on its own cuda:N, with its own ports); replaces --peers")
 
     services = sub.add_parser("services", help="run the local chain, login server and round keeper")
     _common(services)
@@ -136,7 +139,7 @@ def cmd_node(args) -> int:
     if args.rounds is not None and args.rounds < 1:
         return _fail("--rounds must be at least 1")
     config_file = args.config if args.config is not None else _default_config(paths)
-    overrides = {"model.pool": args.pool, "model.name": args.model, "role": args.role,
+    overrides = {"model.pool": args.pool, "model.name": args.model, "model.device": args.device, "role": args.role,
                  "swarm.enabled": True if (args.swarm or args.initial_peers) else None,
                  "swarm.initial_peers": args.initial_peers, "swarm.port": args.dht_port,
                  "swarm.expected_peers": args.expected_peers, "swarm.gather_timeout": args.gather_timeout,
@@ -166,6 +169,15 @@ def cmd_swarm(args) -> int:
     if args.rounds < 1:
         return _fail("--rounds must be at least 1")
     node_args = ["--pool", args.pool]
+    devices: list[str] = []
+    if args.gpus is not None:
+        from desktop.probe import probe_gpus
+
+        try:
+            devices = gpu_devices(args.gpus, [g.index for g in probe_gpus()])
+        except ValueError as exc:
+            return _fail(str(exc))
+        args.peers = len(devices)
     if args.config is not None:
         try:
             load_config(args.config)  # fail here once, not in every peer
@@ -179,7 +191,24 @@ def cmd_swarm(args) -> int:
         print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {args.rounds} rounds, "
               f"data in {base}", flush=True)
     return run_swarm(base, peers=args.peers, rounds=args.rounds, proposer=args.proposer,
-                     json_events=args.json_events, node_args=node_args, chain=not args.no_chain)
+                     json_events=args.json_events, node_args=node_args, chain=not args.no_chain,
+                     devices=devices)
+
+
+def gpu_devices(spec: str, present: list[int]) -> list[str]:
+    """``--gpus all`` or ``0,2``: the cuda:N of each peer; ValueError says what is wrong."""
+    if not present:
+        raise ValueError("--gpus: no CUDA GPU found on this machine (run `rl-swarm probe`)")
+    if spec.strip().lower() == "all":
+        return [f"cuda:{i}" for i in present]
+    try:
+        wanted = [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"--gpus: {spec!r} is not 'all' or a list of GPU numbers such as 0,1") from None
+    missing = [i for i in wanted if i not in present]
+    if not wanted or missing or len(set(wanted)) != len(wanted):
+        raise ValueError(f"--gpus: {spec!r}: this machine has GPU(s) {', '.join(map(str, present))}")
+    return [f"cuda:{i}" for i in wanted]
 
 
 def cmd_services(args) -> int:

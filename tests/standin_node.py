@@ -8,7 +8,7 @@ cleanly on SIGTERM and finishes its round on SIGUSR1.
 
     python tests/standin_node.py [--rounds N] [--round-seconds S|inf] [--state FILE] [--join-round R]
                                  [--chain] [--crash-in-round R [--exit-code C] [--crash-message TEXT]]
-                                 [--hang-in-round R]
+                                 [--hang-in-round R] [--follow-pause DATA_DIR]
 
 A round of ``--round-seconds inf`` ends only when the supervisor asks to finish it (SIGUSR1).
 """
@@ -29,6 +29,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from desktop.events import EventSink  # noqa: E402  (standard library only: starts in ~50 ms)
 
 
+def wait_while_paused(data_dir: Path, rnd: int, sink, stop) -> None:
+    """The real node's gate, between rounds only: paused / resumed events around the wait."""
+    from desktop import pause_control
+
+    path, began = pause_control.control_path(data_dir), None
+    while pause_control.read(path).active() and stop["reason"] not in ("sigterm", "stop-command"):
+        if began is None:
+            began = time.monotonic()
+            sink.emit("paused", round=rnd, reason="user", when="now", detail="paused by you")
+        time.sleep(0.05)
+    if began is not None and stop["reason"] is None:
+        sink.emit("resumed", round=rnd, reason="user", seconds=round(time.monotonic() - began, 3))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=1000)
@@ -41,6 +55,7 @@ def main() -> int:
     parser.add_argument("--chain", action="store_true", help="submit each round's reward (chain_submitted)")
     parser.add_argument("--hang-in-round", type=int, help="stop answering mid-round, ignoring SIGTERM")
     parser.add_argument("--control-stdin", action="store_true", help="'stop' / 'finish-round' lines on stdin")
+    parser.add_argument("--follow-pause", type=Path, help="wait between rounds while DATA_DIR's pause file says so")
     args, _node_args = parser.parse_known_args()  # `node --json-events --data-dir …` as the app passes them
 
     sink = EventSink(sys.stdout)
@@ -62,6 +77,8 @@ def main() -> int:
         first = args.join_round
     last = first - 1
     for rnd in range(first, first + args.rounds):
+        if args.follow_pause:
+            wait_while_paused(args.follow_pause, rnd, sink, stop)
         if stop["reason"] in ("sigterm", "stop-command"):
             break
         sink.emit("round_started", round=rnd, stage=0, problems=1)

@@ -144,3 +144,26 @@ def test_closing_the_window_keeps_running_in_the_tray_unless_told_otherwise(qtbo
     win.show()
     win.close()
     assert quits == [1]
+
+
+def test_pausing_from_the_menu_reaches_the_node_and_shows(make_window, qtbot, tmp_path):
+    """Pause for 1 hour / Resume write the pause file; the node (a stand-in following it, as the
+    real node's governor does) pauses and resumes; the window's status bar says so."""
+    data = tmp_path / "peer-data"
+    node = NodeSupervisor(lambda: [sys.executable, str(STANDIN), "--round-seconds", "0.2",
+                                   "--follow-pause", str(data)])
+    win, tray = make_window(node, tray_available=True)
+    from desktop.gui.pause_actions import PauseActions
+
+    pause = PauseActions(win, data, poll_ms=100)
+    tray2 = TrayController(win, win.actions, None, available=True, pause=pause)
+    assert [a for a in tray2.menu.actions() if a in pause.all()] == pause.all()  # in the tray menu
+    win.actions.start.trigger()
+    qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
+    pause.hour.trigger()
+    qtbot.waitUntil(lambda: any(t == "Paused" for t, _, _ in tray.sent), timeout=10000)
+    assert win.node.status.paused == "user"
+    assert "paused" in win.node.status.state
+    pause.resume.trigger()
+    qtbot.waitUntil(lambda: any(t == "Resumed" for t, _, _ in tray.sent), timeout=10000)
+    assert win.node.status.paused is None

@@ -108,3 +108,16 @@ def test_bfloat16_and_checkpointing_shrink_the_estimate():
     light = estimate(shape, dtype_bytes=4, checkpointing=True, **kw).total_mb
     assert half < 0.55 * full
     assert light < 0.7 * full
+
+
+@pytest.mark.slow
+def test_the_gpu_check_benchmark_runs(tmp_path):
+    """The script a GPU machine runs, on the CPU at a tiny shape: it must not rot unseen."""
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "gpu_check.py"
+    done = subprocess.run([sys.executable, str(script), "--device", "cpu", "--shape", "tiny", "--rows", "2",
+                           "--tokens", "4"], capture_output=True, text=True, env=env(), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "bf16/fp32: generation" in done.stdout

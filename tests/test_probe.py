@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
 
@@ -185,3 +186,29 @@ def test_detect_torch_copes_with_import_failure(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_torch)
     assert probe_mod._detect_torch() == (None, [], False)
+
+
+def test_one_peer_per_gpu():
+    from desktop.cli import gpu_devices
+    from desktop.local.launcher import LocalSwarm
+
+    assert gpu_devices("all", [0, 1, 2]) == ["cuda:0", "cuda:1", "cuda:2"]
+    assert gpu_devices("2,0", [0, 1, 2]) == ["cuda:2", "cuda:0"]
+    for bad, present in [("all", []), ("3", [0, 1]), ("0,0", [0, 1]), ("x", [0]), ("", [0])]:
+        with pytest.raises(ValueError, match="--gpus"):
+            gpu_devices(bad, present)
+    swarm = LocalSwarm(Path("/tmp/nowhere"), peers=2, rounds=1, chain=False, devices=["cuda:0", "cuda:1"])
+    commands = [swarm._command(p, []) for p in swarm.peers]
+    assert [c[c.index("--device") + 1] for c in commands] == ["cuda:0", "cuda:1"]
+
+
+def test_swarm_on_gpus_without_any_says_so(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "desktop.cli", "swarm", "--gpus", "all", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    if "no CUDA GPU" not in done.stderr:
+        pytest.skip("this machine has a GPU")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert not (tmp_path / "swarm").exists()  # nothing started, nothing written

@@ -144,6 +144,17 @@ class TrayController(QObject):
         kind = ev.get("type")
         if kind == "node_started":
             self._announce_started(str(ev.get("model", "")))
+        elif kind == "paused":
+            detail = str(ev.get("detail") or ev.get("reason"))
+            if ev.get("reason") == "memory":  # worth a balloon: the user may want to close something
+                self.notify("Node paused", f"{detail}. It goes on when memory is free again.", "warn")
+            else:
+                self.news("Paused", detail)
+            if self.tray is not None:
+                self.tray.setToolTip(f"RL Swarm — paused: {detail}")
+        elif kind == "resumed":
+            self.news("Resumed", f"after {float(ev.get('seconds') or 0):.0f} s paused")
+            self._set_icon(self.supervisor.state if self.supervisor is not None else ProcState.STOPPED)
         elif kind == "joined_round":
             self.news("Joined a round", f"Caught up with the swarm at round {ev.get('round')}.")
         elif kind == "chain_submitted":

@@ -48,11 +48,13 @@ class Peer:
 class LocalSwarm:
     def __init__(self, base_dir: Path, *, peers: int, rounds: int, proposer: bool = False,
                  json_events: bool = False, node_args: list[str] | None = None, out: IO[str] = sys.stdout,
-                 startup_timeout: float = 180.0, gather_timeout: float = 60.0, chain: bool = True) -> None:
+                 startup_timeout: float = 180.0, gather_timeout: float = 60.0, chain: bool = True,
+                 devices: list[str] | None = None) -> None:
         self.base_dir = Path(base_dir)
         self.rounds = rounds
         self.json_events = json_events
         self.node_args = list(node_args or [])
+        self.devices = list(devices or [])  # solver i trains on devices[i] (one peer per GPU)
         self.out = out
         self.startup_timeout = startup_timeout
         self.gather_timeout = gather_timeout
@@ -78,6 +80,8 @@ class LocalSwarm:
                "--expected-peers", str(len(self.solvers) - 1), "--gather-timeout", str(self.gather_timeout)]
         if peer.role == "solver":
             cmd += ["--rounds", str(self.rounds)]
+            if peer.index < len(self.devices):
+                cmd += ["--device", self.devices[peer.index]]
         for maddr in bootstrap:
             cmd += ["--initial-peer", maddr]
         if self.services is not None:
@@ -228,9 +232,9 @@ class LocalSwarm:
 
 
 def run_swarm(base_dir: Path, *, peers: int, rounds: int, proposer: bool, json_events: bool,
-              node_args: list[str], chain: bool = True) -> int:
+              node_args: list[str], chain: bool = True, devices: list[str] | None = None) -> int:
     swarm = LocalSwarm(base_dir, peers=peers, rounds=rounds, proposer=proposer, json_events=json_events,
-                       node_args=node_args, chain=chain)
+                       node_args=node_args, chain=chain, devices=devices)
 
     def on_signal(signum, frame):
         swarm.request_stop()

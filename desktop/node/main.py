@@ -226,7 +226,12 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     workers = _apply_threads(torch, config.resources.threads)
     stream, torch_seed = peer_stream(config.training.seed, identity.peer_id)
     torch.manual_seed(torch_seed)
-    device = pick_device(config.model.device)
+    from desktop.node.models import ModelLoadError
+
+    try:
+        device = pick_device(config.model.device)
+    except ModelLoadError as exc:  # a device this machine does not have: the user's setting
+        raise NodeError(str(exc), EXIT_BAD_INPUT) from None
     model_name, model, tokenizer = _load_model(config, paths, sink, device)
     from desktop.config import apply_pool_defaults
 
