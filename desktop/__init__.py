@@ -21,3 +21,7 @@
 """
 
 __version__ = "0.1.0"
+
+from desktop import recursion_cap as _recursion_cap  # noqa: E402  (before anything can import web3)
+
+_recursion_cap.install()

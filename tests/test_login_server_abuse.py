@@ -9,6 +9,7 @@ import re
 import socket
 import stat
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -129,3 +130,24 @@ def test_the_session_secret_is_private_and_new_at_every_start(tmp_path):
         assert second.session_secret_file.read_text() == second.session_secret
     finally:
         second.stop_thread()
+
+
+def test_deeply_nested_json_is_a_400_not_a_crash(server):
+    """py_ecc (under web3) raises the recursion limit to 100,000, where json's C parser overflows
+    the stack on 60,000 nested brackets: the whole services process died. desktop.recursion_cap
+    lowers it again; the body is refused and the server keeps serving."""
+    import eth_account  # noqa: F401  (the import that raised the limit)
+
+    assert sys.getrecursionlimit() <= 10_000
+    for body in (b"[" * 60_000, b'{"a":' * 12_000):
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}/api/register-peer", data=body, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {server.api_token}"})
+        try:
+            urllib.request.urlopen(req, timeout=10)
+            status = 200
+        except urllib.error.HTTPError as err:
+            status = err.code
+        assert status in (400, 413)
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/login/status", timeout=10) as resp:
+        assert resp.status == 200
