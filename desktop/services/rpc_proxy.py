@@ -75,6 +75,7 @@ class RpcProxy:
     burst: float = BURST
     refused: Counter = field(default_factory=Counter)  # reason -> count, for status and tests
     forwarded: int = 0
+    join: object | None = None         # services.join_desk.JoinDesk: POST /join beside the chain
 
     def __post_init__(self) -> None:
         self._buckets: dict[str, _Bucket] = {}
@@ -140,6 +141,12 @@ class RpcProxy:
                 replies[slot] = answer if isinstance(answer, dict) else rpc_error(ok["id"], -32603, "upstream error")
         return web.json_response(replies if batch else replies[0])
 
+    async def _join(self, request: web.Request) -> web.Response:
+        if not self._allow(request.remote or "?"):
+            self.refused["rate"] += 1
+            return web.json_response({"error": "too many requests"}, status=429, headers={"Retry-After": "1"})
+        return await self.join.handle(request)
+
     async def _forward(self, requests: list[dict]) -> list:
         """Each request on its own to anvil (its batch replies need not keep our order)."""
         async def one(req: dict):
@@ -160,6 +167,8 @@ class RpcProxy:
         self._session = ClientSession(timeout=ClientTimeout(total=UPSTREAM_TIMEOUT_S))
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/", self._handle)
+        if self.join is not None:
+            app.router.add_post("/join", self._join)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
