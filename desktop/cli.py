@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from desktop import __version__
+from desktop.cli_sharing import add_sharing_commands, cmd_host, cmd_join, cmd_pause, cmd_resume
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -102,15 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true", help="one JSON object with every check's verdict")
     selftest.add_argument("--keep", type=Path, metavar="DIR", help="keep the checks' data here (default: a temp dir)")
 
-    pause = sub.add_parser("pause", help="pause the node (a running one within seconds; it stays paused "
-                                         "across restarts until resumed)")
-    _common(pause)
-    pause.add_argument("--after-round", action="store_true", help="let the round in progress finish first")
-    how_long = pause.add_mutually_exclusive_group()
-    how_long.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 1h, 2d (default: until resumed)")
-    how_long.add_argument("--until-tomorrow", action="store_true", help="until 08:00 tomorrow")
-    resume = sub.add_parser("resume", help="resume a node paused by `rl-swarm pause` or the app")
-    _common(resume)
+    add_sharing_commands(sub, _common)
 
     gui = sub.add_parser("gui", help="the desktop app")
     _common(gui)
@@ -235,8 +228,17 @@ def cmd_services(args) -> int:
         from desktop.logs import send_records_as_events
 
         send_records_as_events(sink.emit)
+    remote = None
+    if config.profile == "swarm":  # a joined swarm: only our login server, on the host's chain
+        from desktop.joining import read_swarm
+        from desktop.services.stack import RemoteChain
+
+        joined = read_swarm(paths.data)
+        if joined is None:
+            return _fail(f"profile is 'swarm' but {paths.data} has joined none: run `rl-swarm join CODE` first")
+        remote = RemoteChain(joined["rpc"], joined["contract"], int(joined["chain_id"]))
     return run_services(paths.data, events=sink, rpc_port=config.ports.rpc, login_port=config.ports.login,
-                        round_period=args.round_period)
+                        round_period=args.round_period, remote=remote)
 
 
 def cmd_chain(args) -> int:
@@ -294,39 +296,6 @@ def cmd_self_test(args) -> int:
     return run_self_test(json_out=args.json, keep=args.keep)
 
 
-def cmd_pause(args) -> int:
-    import time
-
-    from desktop import pause_control
-    from desktop.paths import AppPaths
-
-    until = None
-    try:
-        if args.duration:
-            until = time.time() + pause_control.parse_duration(args.duration)
-        elif args.until_tomorrow:
-            until = pause_control.tomorrow_morning()
-    except ValueError as exc:
-        return _fail(str(exc))
-    path = pause_control.control_path(AppPaths.default(args.data_dir).data)
-    pause_control.pause(path, "after-round" if args.after_round else "now", until)
-    when = "after the round in progress" if args.after_round else "at the next safe point"
-    span = f" until {time.strftime('%a %H:%M', time.localtime(until))}" if until else " until `rl-swarm resume`"
-    print(f"paused {when}{span} ({path})")
-    return 0
-
-
-def cmd_resume(args) -> int:
-    from desktop import pause_control
-    from desktop.paths import AppPaths
-
-    path = pause_control.control_path(AppPaths.default(args.data_dir).data)
-    was = pause_control.read(path).active()
-    pause_control.resume(path)
-    print("resumed" if was else "was not paused")
-    return 0
-
-
 def cmd_gui(args) -> int:
     from desktop.gui.app import main as gui_main  # Qt only: no torch on this path
 
@@ -372,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(["swarm"])
     handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain,
                 "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui, "self-test": cmd_self_test,
-                "pause": cmd_pause, "resume": cmd_resume}
+                "pause": cmd_pause, "resume": cmd_resume, "host": cmd_host, "join": cmd_join}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

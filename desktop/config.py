@@ -154,7 +154,7 @@ class Config(_Section):
     names: when set, they are read as ``swarm.local_groups`` and ``swarm.external_groups``."""
 
     version: int = Field(CONFIG_VERSION, ge=CONFIG_VERSION, le=CONFIG_VERSION)  # set by upgrade(), never by hand
-    profile: Literal["local", "testnet"] = "local"
+    profile: Literal["local", "testnet", "swarm"] = "local"  # swarm: one joined with an invite (joining.py)
     role: Literal["solver", "proposer"] = "solver"
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()

@@ -49,14 +49,15 @@ class EventProcess:
     """An `rl-swarm` subprocess whose stdout carries events; stderr goes to a file beside its data,
     and the events, as read, to ``<log>.events.jsonl`` (for a look after a long run fails)."""
 
-    def __init__(self, args: list[str], log: Path, extra_env: dict | None = None):
+    def __init__(self, args: list[str], log: Path, extra_env: dict | None = None, prefix: list[str] | None = None):
         from desktop import events
 
         self._events = events
         log.parent.mkdir(parents=True, exist_ok=True)
         self._err = open(log, "ab")
         self._trace = open(log.with_name(log.name + ".events.jsonl"), "a", encoding="utf-8")
-        self.proc = subprocess.Popen(CLI + args, stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=ROOT,
+        # prefix: e.g. ["ip", "netns", "exec", NS], to run it on another "machine"
+        self.proc = subprocess.Popen((prefix or []) + CLI + args, stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=ROOT,
                                      env=env(**(extra_env or {})), start_new_session=True)
         self.events: list[dict] = []
         self._new: queue.Queue = queue.Queue()

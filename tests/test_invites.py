@@ -152,3 +152,39 @@ def test_no_secret_no_funds(host, w3):  # noqa: F811
     assert status == 403 and "revoked" in reply["error"]
     assert w3.eth.get_balance(victim) == 0
     assert desk.funded == []
+
+
+# --- joining: every failure says what is wrong and leaves the data dir as it was ------------------
+
+def _snapshot(data):
+    return sorted(str(p.relative_to(data)) for p in data.rglob("*")) if data.exists() else []
+
+
+def test_join_failures_leave_nothing_behind(tmp_path, host, w3, dev_accounts):  # noqa: F811
+    from tests.chain_fixtures import _deploy
+    from desktop.joining import JoinError, join
+
+    proxy, book, desk = host
+    contract = _deploy(w3, dev_accounts).address
+    data = tmp_path / "joiner"
+    (data / "config").mkdir(parents=True)
+    (data / "config" / "config.yaml").write_text("ports:\n  login: 3999\n")
+    before = _snapshot(data)
+    invite_id, secret = book.create(expires_in=600, uses=1)
+    good = dict(rpc=proxy.url, join=proxy.url + "/join", contract=contract, id=invite_id, secret=secret)
+    cases = [
+        (dict(good, rpc="http://127.0.0.1:9"), 1, "does not answer"),
+        (dict(good, chain_id=5), 2, "not for this host"),
+        (dict(good, contract=CONTRACT), 2, "no coordinator"),
+        (dict(good, secret="not-the-secret-at-all"), 2, "not known to the host"),
+    ]
+    for fields, exit_code, message in cases:
+        with pytest.raises(JoinError, match=message) as err:
+            join(invite(**fields).code(), data, data / "config" / "config.yaml", email="me@example.org")
+        assert err.value.exit_code == exit_code
+        assert _snapshot(data) == before, fields  # no account, no session, no profile
+    joined = join(invite(**good).code(), data, data / "config" / "config.yaml", email="me@example.org")
+    assert joined.funded and w3.eth.get_balance(joined.address) > 0
+    saved = (data / "config" / "config.yaml").read_text()
+    assert "profile: swarm" in saved and "login: 3999" in saved  # the user's own settings are kept
+    assert secret not in (data / "swarm.json").read_text()  # the secret is not kept by the joiner either

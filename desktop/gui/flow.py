@@ -37,7 +37,7 @@ class AppFlow(QObject):
 
     def _go(self) -> None:
         config = self.ctx.load_config()
-        if config.profile == "local" and self.window.services is not None:
+        if config.profile in ("local", "swarm") and self.window.services is not None:
             self.window.show_notice("Starting", "Starting the local chain and login server…", "info")
             self.window.services.start()
         else:

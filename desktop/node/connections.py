@@ -51,7 +51,8 @@ def connect_chain(config, paths, identity, sink):
     org_id = config.chain.org_id or signed_in_org(profile)
     if org_id is None:
         sink.emit("warning", message="not signed in on the login server: rewards are queued until you sign in")
-    client = make_client(profile, org_id, services_path(config, paths.data) if config.profile == "local" else None)
+    following = services_path(config, paths.data) if config.profile in ("local", "swarm") else None
+    client = make_client(profile, org_id, following)
     paths.chain.mkdir(parents=True, exist_ok=True)
     link = ChainLink(client, SubmissionQueue(paths.chain / "submissions.json", client), identity.peer_id, sink,
                      submit_every=config.chain.submit_every)

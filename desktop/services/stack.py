@@ -128,14 +128,25 @@ def _deployment(chain_dir: Path, w3, chain_id: int) -> str:
     return address
 
 
+@dataclass(frozen=True)
+class RemoteChain:
+    """A hosted swarm's chain (desktop.joining saved it in ``<data>/swarm.json``): this machine
+    runs only its login server, whose accounts sign their own transactions to the host's proxy."""
+
+    rpc_url: str
+    contract: str
+    chain_id: int
+
+
 class LocalServices:
     def __init__(self, data_dir: Path, *, rpc_port: int = 8545, login_port: int = 3000,
-                 round_period: float = 60.0) -> None:
+                 round_period: float = 60.0, remote: RemoteChain | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.chain_dir = self.data_dir / "chain"
         self.rpc_port = rpc_port
         self.login_port = login_port
         self.round_period = round_period
+        self.remote = remote
         self.anvil = None
         self.login = None
         self.keeper = None
@@ -150,6 +161,8 @@ class LocalServices:
         from desktop.services.round_keeper import RoundKeeper
 
         self.chain_dir.mkdir(parents=True, exist_ok=True)
+        if self.remote is not None:
+            return await self._start_remote()
         keys = dev_private_keys(FUNDER + 1)
         stop_stale_anvil(self.chain_dir)  # a killed services process leaves its anvil running
         try:
@@ -167,6 +180,29 @@ class LocalServices:
         self.keeper.start()
         self.info = ServicesInfo(self.anvil.rpc_url, contract, self.login.url, str(self.login.api_token_file),
                                  chain_id)
+        write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
+        return self.info
+
+    async def _start_remote(self) -> ServicesInfo:
+        """The login server only, on the host's chain: no anvil, no deployment, no round keeper
+        (the host keeps the rounds) and no funder (the host's join desk funded our account)."""
+        from web3 import Web3
+
+        from desktop.chain.profiles import services_file, write_services_file
+        from desktop.services.login_server import LoginServer
+
+        r = self.remote
+        w3 = Web3(Web3.HTTPProvider(r.rpc_url, request_kwargs={"timeout": 10}))
+        try:
+            chain_id = await asyncio.to_thread(lambda: w3.eth.chain_id)
+        except Exception as exc:
+            raise ServicesError(f"the swarm's chain at {r.rpc_url} does not answer ({type(exc).__name__}); "
+                                "is the host running and reachable from here?") from None
+        if chain_id != r.chain_id:
+            raise ServicesError(f"the chain at {r.rpc_url} is chain {chain_id}, not the swarm's {r.chain_id}")
+        self.login = LoginServer(self.data_dir, r.rpc_url, r.contract, port=free_or(self.login_port))
+        await self.login.start()
+        self.info = ServicesInfo(r.rpc_url, r.contract, self.login.url, str(self.login.api_token_file), chain_id)
         write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
         return self.info
 
@@ -210,8 +246,10 @@ class LocalServices:
         services_file(self.data_dir).unlink(missing_ok=True)  # nothing listens there any more
 
 
-async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_port: int, round_period: float) -> int:
-    services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period)
+async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_port: int, round_period: float,
+                remote: RemoteChain | None = None) -> int:
+    services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period,
+                             remote=remote)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -238,7 +276,7 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
 
 
 def run_services(data_dir: Path, *, events: EventSink | None, rpc_port: int, login_port: int,
-                 round_period: float) -> int:
+                 round_period: float, remote: RemoteChain | None = None) -> int:
     """Run until SIGTERM/SIGINT or the parent's exit. With ``events`` the first line on stdout is a
     ``services_ready`` event (what the app and the launcher wait for); else a line for a person."""
-    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period))
+    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period, remote))

@@ -1,0 +1,150 @@
+"""`rl-swarm pause` / `resume` (the user's pause of a node) and `rl-swarm host` / `join` (a swarm
+shared between machines): the commands about sharing this computer and this swarm with others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _fail(message: str, code: int = 2) -> int:
+    from desktop.cli import _fail as fail  # the one way every command reports bad input
+
+    return fail(message, code)
+
+
+def _default_config(paths) -> Path | None:
+    from desktop.cli import _default_config as default
+
+    return default(paths)
+
+
+def add_sharing_commands(sub, common) -> None:
+    _common = common
+    pause = sub.add_parser("pause", help="pause the node (a running one within seconds; it stays paused "
+                                         "across restarts until resumed)")
+    _common(pause)
+    pause.add_argument("--after-round", action="store_true", help="let the round in progress finish first")
+    how_long = pause.add_mutually_exclusive_group()
+    how_long.add_argument("--for", dest="duration", metavar="DURATION", help="e.g. 30m, 1h, 2d (default: until resumed)")
+    how_long.add_argument("--until-tomorrow", action="store_true", help="until 08:00 tomorrow")
+    resume = sub.add_parser("resume", help="resume a node paused by `rl-swarm pause` or the app")
+    _common(resume)
+
+    host = sub.add_parser("host", help="host a swarm for other machines (chain proxy, join desk, bootnode) "
+                                       "and manage its invites")
+    _common(host)
+    host.add_argument("action", nargs="?", choices=["run", "invite", "revoke", "list"], default="run")
+    host.add_argument("invite_id", nargs="?", help="revoke: the invite's id (from `rl-swarm host list`)")
+    host.add_argument("--bind", default="0.0.0.0", help="interface others reach (default all)")
+    host.add_argument("--advertise", help="the address invites name (default: the bind address or this "
+                                          "machine's LAN address; behind NAT: the router's public one)")
+    host.add_argument("--port", type=int, default=8546, help="chain proxy and join desk port (default 8546)")
+    host.add_argument("--dht-port", type=int, default=4001, help="bootnode port (default 4001)")
+    host.add_argument("--name", default="swarm", help="the swarm's name, shown to joiners")
+    host.add_argument("--uses", type=int, default=1, help="joins an invite allows (default 1)")
+    host.add_argument("--expires", default="24h", help="an invite's lifetime (default 24h)")
+    join = sub.add_parser("join", help="join a hosted swarm with an invite code")
+    _common(join)
+    join.add_argument("code", help="the invite code (rlsw1.…) or link (rlswarm://join?code=…)")
+    join.add_argument("--email", help="this peer's account on the swarm (default: made from the invite)")
+
+
+
+def cmd_pause(args) -> int:
+    import time
+
+    from desktop import pause_control
+    from desktop.paths import AppPaths
+
+    until = None
+    try:
+        if args.duration:
+            until = time.time() + pause_control.parse_duration(args.duration)
+        elif args.until_tomorrow:
+            until = pause_control.tomorrow_morning()
+    except ValueError as exc:
+        return _fail(str(exc))
+    path = pause_control.control_path(AppPaths.default(args.data_dir).data)
+    pause_control.pause(path, "after-round" if args.after_round else "now", until)
+    when = "after the round in progress" if args.after_round else "at the next safe point"
+    span = f" until {time.strftime('%a %H:%M', time.localtime(until))}" if until else " until `rl-swarm resume`"
+    print(f"paused {when}{span} ({path})")
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from desktop import pause_control
+    from desktop.paths import AppPaths
+
+    path = pause_control.control_path(AppPaths.default(args.data_dir).data)
+    was = pause_control.read(path).active()
+    pause_control.resume(path)
+    print("resumed" if was else "was not paused")
+    return 0
+
+
+def cmd_host(args) -> int:
+    from desktop import pause_control
+    from desktop.config import ConfigError, load_config
+    from desktop.invites import InviteBook, InviteError
+    from desktop.paths import AppPaths
+
+    paths = AppPaths.default(args.data_dir)
+    try:
+        expires = pause_control.parse_duration(args.expires)
+    except ValueError as exc:
+        return _fail(f"--expires: {exc}")
+    if args.uses < 1:
+        return _fail("--uses must be at least 1")
+    book = InviteBook(paths.data)
+    try:
+        if args.action == "invite":
+            from desktop.services.host import make_invite
+
+            invite = make_invite(paths.data, uses=args.uses, expires_in=expires)
+            print(f"{invite.code()}\n{invite.link()}\n(id {invite.id}: {args.uses} use(s), {args.expires})")
+            return 0
+        if args.action == "revoke":
+            if not args.invite_id:
+                return _fail("usage: rl-swarm host revoke INVITE_ID")
+            return 0 if book.revoke(args.invite_id) else _fail(f"no invite {args.invite_id!r} (see rl-swarm host list)")
+        if args.action == "list":
+            import time
+
+            for invite_id, e in book.entries().items():
+                state = "revoked" if e.revoked else "expired" if e.expires <= time.time() else f"{e.uses_left} use(s) left"
+                print(f"{invite_id}  {state:<16} expires {time.strftime('%Y-%m-%d %H:%M', time.localtime(e.expires))}"
+                      f"  joined {len(e.joined)}")
+            return 0
+    except InviteError as exc:
+        return _fail(str(exc))
+    try:
+        config = load_config(_default_config(paths))
+        paths.ensure()
+    except ConfigError as exc:
+        return _fail(str(exc))
+    from desktop.logs import setup_logging
+    from desktop.services.host import run_host
+
+    setup_logging(paths.logs, "host", config.logging.level)
+    return run_host(paths.data, bind=args.bind, advertise=args.advertise, port=args.port, dht_port=args.dht_port,
+                    rpc_port=config.ports.rpc, login_port=config.ports.login, round_period=60.0, name=args.name,
+                    uses=args.uses, expires_in=expires)
+
+
+def cmd_join(args) -> int:
+    from desktop.config import ConfigError
+    from desktop.joining import JoinError, join
+    from desktop.paths import AppPaths
+
+    paths = AppPaths.default(args.data_dir)
+    try:
+        paths.ensure()
+        joined = join(args.code, paths.data, paths.config_file, email=args.email)
+    except JoinError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(f"joined '{joined.name}' as {joined.address} ({'funded by the host' if joined.funded else 'already funded'})\n"
+          f"start: rl-swarm services & rl-swarm node   (or the app: it starts both)")
+    return 0

@@ -1,0 +1,143 @@
+"""A hosted swarm across "machines": `rl-swarm host` on one, `rl-swarm join CODE` on two others,
+each joiner running its own services (login server on the host's chain) and node. The joiners
+train 2 rounds, trade rollouts through the host's bootnode and submit rewards the host's chain
+records. Machines are separate data dirs on loopback, and, where this test may make network
+namespaces (root, `ip`), separate namespaces joined by a veth pair: traffic only there."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.procs import CLI, ROOT, EventProcess, env, free_port
+
+pytestmark = pytest.mark.slow
+
+NS = ("rlsw-host", "rlsw-a", "rlsw-b")
+PROBE = ("import json, sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], "
+         "data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'}), timeout=10); "
+         "print(json.loads(r.read())['error']['code'])")
+ADDR = {"rlsw-host": "10.77.0.1", "rlsw-a": "10.77.0.2", "rlsw-b": "10.77.0.3"}
+
+
+def _netns_possible() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+@pytest.fixture
+def machines(request):
+    """{"host": (prefix, address), "a": ..., "b": ...}: how to run a command on each machine."""
+    if request.param == "loopback":
+        yield {"host": ([], "127.0.0.1"), "a": ([], "127.0.0.1"), "b": ([], "127.0.0.1")}
+        return
+    if not _netns_possible():
+        pytest.skip("network namespaces need root and iproute2")
+    run = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)  # noqa: E731
+    try:
+        run("link", "add", "rlsw-br", "type", "bridge")
+        run("link", "set", "rlsw-br", "up")
+        for i, ns in enumerate(NS):
+            run("netns", "add", ns)
+            run("link", "add", f"rlsw-v{i}", "type", "veth", "peer", "name", f"rlsw-p{i}")
+            run("link", "set", f"rlsw-p{i}", "netns", ns)
+            run("link", "set", f"rlsw-v{i}", "master", "rlsw-br")
+            run("link", "set", f"rlsw-v{i}", "up")
+            run("-n", ns, "addr", "add", f"{ADDR[ns]}/24", "dev", f"rlsw-p{i}")
+            run("-n", ns, "link", "set", f"rlsw-p{i}", "up")
+            run("-n", ns, "link", "set", "lo", "up")
+    except subprocess.CalledProcessError as exc:
+        _teardown()
+        pytest.skip(f"cannot make network namespaces here: {exc.stderr.decode()[:200]}")
+    try:
+        yield {name: (["ip", "netns", "exec", ns], ADDR[ns]) for name, ns in zip(("host", "a", "b"), NS)}
+    finally:
+        _teardown()
+
+
+def _teardown():
+    for ns in NS:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    subprocess.run(["ip", "link", "del", "rlsw-br"], capture_output=True)
+    for i in range(len(NS)):
+        subprocess.run(["ip", "link", "del", f"rlsw-v{i}"], capture_output=True)
+
+
+def _data(tmp_path: Path, name: str, **ports) -> Path:
+    data = tmp_path / name
+    (data / "config").mkdir(parents=True)
+    lines = ["ports:"] + [f"  {k}: {v}" for k, v in ports.items()]
+    lines += ["training:", "  max_new_tokens: 24", "swarm:", "  expected_peers: 1", "  gather_timeout: 30"]
+    (data / "config" / "config.yaml").write_text("\n".join(lines) + "\n")
+    return data
+
+
+@pytest.mark.parametrize("machines", ["loopback", "netns"], indirect=True)
+def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
+    host_prefix, host_ip = machines["host"]
+    host_data = _data(tmp_path, "host", rpc=free_port(), login=free_port())
+    port, dht_port = free_port(), free_port()
+    host_log = open(tmp_path / "host.out", "w")
+    host = subprocess.Popen(host_prefix + CLI + ["host", "--data-dir", str(host_data), "--bind", host_ip,
+                                                 "--port", str(port), "--dht-port", str(dht_port), "--uses", "2",
+                                                 "--name", "test lab"],
+                            stdout=host_log, stderr=subprocess.STDOUT, cwd=ROOT, env=env(), start_new_session=True)
+    procs: list = []
+    try:
+        deadline = time.monotonic() + 180
+        while "rlsw1." not in (tmp_path / "host.out").read_text():
+            assert host.poll() is None and time.monotonic() < deadline, (tmp_path / "host.out").read_text()
+            time.sleep(0.5)
+        out = (tmp_path / "host.out").read_text()
+        code = next(line for line in out.splitlines() if line.startswith("rlsw1."))
+        assert f"answers on {host_ip}: yes" in out
+
+        nodes = {}
+        for name in ("a", "b"):
+            prefix, _ip = machines[name]
+            data = _data(tmp_path, name, login=free_port())
+            done = subprocess.run(prefix + CLI + ["join", code, "--data-dir", str(data)], capture_output=True,
+                                  text=True, cwd=ROOT, env=env(), timeout=120)
+            assert done.returncode == 0, done.stderr
+            assert json.loads((data / "swarm.json").read_text())["name"] == "test lab"
+            services = EventProcess(["services", "--json", "--data-dir", str(data)], tmp_path / f"{name}-svc.err",
+                                    prefix=prefix)
+            procs.append(services)
+            assert services.wait_for(lambda e: e["type"] == "services_ready", 120), "joiner services"
+            node_cmd = ["node", "--pool", "tiny", "--json-events", "--data-dir", str(data), "--rounds", "2"]
+            node = EventProcess(node_cmd, tmp_path / f"{name}-node.err", prefix=prefix)
+            procs.append(node)
+            nodes[name] = node
+        for name, node in nodes.items():
+            assert node.proc.wait(400) == 0, (tmp_path / f"{name}-node.err").read_text()[-3000:]
+        ids = {n: next(e["peer_id"] for e in node.events if e["type"] == "dht_ready") for n, node in nodes.items()}
+        for name, node in nodes.items():
+            other = ids["b" if name == "a" else "a"]
+            got = [e for e in node.events if e["type"] == "rollouts"]
+            assert any(other in e["peers"] for e in got), f"{name} never received the other joiner's rollouts"
+            assert any(e["type"] == "chain_submitted" and e["sent"] > 0 for e in node.events), f"{name}: no reward"
+        # the host's chain knows both peers: read through the host's own (unfiltered, local) services
+        status = subprocess.run(host_prefix + CLI + ["chain", "status", "--json", "--data-dir", str(host_data)],
+                                capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120)
+        assert status.returncode == 0, status.stderr
+        report = json.dumps(json.loads(status.stdout))
+        assert all(peer in report for peer in ids.values())
+        # and a joiner, from its own machine, cannot mint itself money through the proxy
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": ["0x" + "11" * 20, "0x1"]})
+        probe = subprocess.run(machines["a"][0] + [sys.executable, "-c", PROBE, f"http://{host_ip}:{port}", body],
+                               capture_output=True, text=True, timeout=60)
+        assert probe.stdout.strip() == "-32601", probe.stderr
+    finally:
+        for p in procs:
+            p.stop()
+        os.killpg(host.pid, signal.SIGTERM)
+        try:
+            host.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(host.pid, signal.SIGKILL)
+        host_log.close()
