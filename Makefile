@@ -36,6 +36,8 @@ bench: setup
 	$(PY) benchmarks/learning.py
 	$(PY) benchmarks/sapo.py
 	$(PY) benchmarks/swarm_gather.py
+	$(PY) benchmarks/memory_guard.py --rounds 100 --qwen
+	$(PY) benchmarks/gpu_check.py
 
 ## the chaos suite, full (x50 kills, 5-minute outage, 10,000 hostile records, 1-hour soak); CI runs --quick
 chaos: setup

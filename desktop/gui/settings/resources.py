@@ -11,7 +11,7 @@ import os
 
 from pydantic import ValidationError
 from PySide6.QtCore import QTime
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QHBoxLayout, QSpinBox, QTimeEdit, QWidget)
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QTimeEdit, QWidget
 
 from desktop.config import Config, ResourcesConfig, field_bounds
 from desktop.gui.context import AppContext
@@ -50,13 +50,16 @@ class ResourcesPage(SettingsPage):
         form.addRow(self.only_idle)
         form.addRow("Start after", self.idle_minutes)
         source = idle_source()
-        self.idle_note = self.add_note(
+        self.idle_note = QLabel(
             f"This computer reports idle time ({source})." if source else
             "This computer does not report how long it has been idle, so this setting cannot pause "
             "the node here (it will keep running).")
+        self.idle_note.setWordWrap(True)
+        self.idle_note.setStyleSheet("color: palette(mid);")
+        form.addRow(self.idle_note)
 
         self.battery = QCheckBox("Pause on battery power")
-        form2 = self.add_form()
+        form2 = form  # one form: the labels line up
         form2.addRow(self.battery)
 
         self.schedule = QCheckBox("Run only during these hours")
@@ -81,6 +84,7 @@ class ResourcesPage(SettingsPage):
         self.memory_limit.setSuffix(" MB")
         self.memory_limit.setSpecialValueText("No limit")
         self.min_free = QDoubleSpinBox()
+        self.min_free.setDecimals(1)
         self.min_free.setRange(*field_bounds(ResourcesConfig, "min_free_percent"))
         self.min_free.setSuffix(" % of memory")
         form2.addRow("Node memory limit", self.memory_limit)
