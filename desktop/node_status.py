@@ -7,6 +7,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 HISTORY_ROUNDS = 500
+MAX_PEERS = 512  # the swarm view keeps the most recently heard of this many peers
 _PHASES = {"round_started": "generating", "rollouts": "judging", "rewards": "training", "train_step": "saving"}
 
 
@@ -30,11 +31,13 @@ class NodeStatus:
     pending: int = 0        # still queued on disk for the chain
     chain_error: str | None = None  # why the last flush stopped early, if it did
     paused: str | None = None  # why the node waits (desktop.resources.REASONS), None while it works
+    heard: dict[str, dict] = field(default_factory=dict)  # peer id -> {"round", "ts"}: rollouts from it
     _loss: float | None = field(default=None, repr=False)
 
     def snapshot(self) -> "NodeStatus":
         # the rows themselves are never changed once appended: a shallow copy of the list is enough
-        return dataclasses.replace(self, peers_seen=set(self.peers_seen), history=list(self.history))
+        return dataclasses.replace(self, peers_seen=set(self.peers_seen), history=list(self.history),
+                                   heard={k: dict(v) for k, v in self.heard.items()})
 
     def new_run(self) -> None:
         self._loss, self.last_completed = None, None
@@ -56,7 +59,13 @@ class NodeStatus:
         elif kind == "round_started":
             self.round, self.stage, self._loss = ev["round"], ev["stage"], None
         elif kind == "rollouts":
-            self.peers_seen.update(p for p in ev["peers"] if isinstance(p, str))
+            peers = [p for p in ev["peers"] if isinstance(p, str)]
+            self.peers_seen.update(peers)
+            for peer in peers:
+                self.heard[peer] = {"round": ev["round"], "ts": ev.get("ts", 0.0)}
+            if len(self.heard) > MAX_PEERS:
+                for peer, _ in sorted(self.heard.items(), key=lambda kv: kv[1]["ts"])[:len(self.heard) - MAX_PEERS]:
+                    del self.heard[peer]
         elif kind == "rewards":
             self.last_reward = float(ev["mean"])
             self.transplanted += len(ev["transplanted"])

@@ -81,6 +81,10 @@ class AppContext:
             swarm.append("--publish-bootnode")
         return self.node_command(*swarm, *extra)
 
+    def chain_status_command(self) -> list[str]:
+        """`rl-swarm chain status --json` for this data dir (the Swarm page runs it in the background)."""
+        return self.runtime.command("chain", "status", "--json", *self._child_data_args())
+
     def services_command(self, *extra: str) -> list[str]:
         return self.runtime.command("services", "--json", "--log-events", *self._child_data_args(), *extra)
 

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
                                     (self.actions.stop, "danger"))
         self.logs = LogsPage(ctx.paths.logs)
         self.add_page("dashboard", "Dashboard", "nav-dashboard", self.dashboard)
+        self.add_page("swarm", "Swarm", "nav-swarm", factory=self._build_swarm)
         self.add_page("logs", "Logs", "nav-logs", self.logs)
         self.add_page("settings", "Settings", "nav-settings", factory=self._build_settings)
         self._build_status_bar()
@@ -174,7 +175,7 @@ class MainWindow(QMainWindow):
             self._on_services_state(self.services.state)
         view = menu.addMenu("&View")
         for i, (key, label) in enumerate([("dashboard", "&Dashboard"), ("logs", "&Logs"),
-                                          ("settings", "&Settings")]):
+                                          ("settings", "&Settings"), ("swarm", "S&warm")]):
             action = view.addAction(label, lambda k=key: self.show_page(k))
             action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
         view.addSeparator()
@@ -252,6 +253,12 @@ class MainWindow(QMainWindow):
         icon.addPixmap(theme.pixmap(name, pal.muted, 36), QIcon.Normal)
         icon.addPixmap(theme.pixmap(name, pal.accent, 36), QIcon.Selected)
         item.setIcon(icon)
+
+    def _build_swarm(self) -> QWidget:
+        from desktop.gui.pages.swarm import SwarmPage  # built when first shown: it starts reading the chain
+
+        return SwarmPage(self.ctx.chain_status_command,
+                         lambda: self.node.status if self.node is not None else None)
 
     def _build_settings(self) -> QWidget:
         try:

@@ -1,0 +1,155 @@
+"""The Swarm page: every peer this one knows of, from the DHT and from the chain, and the leaderboard.
+
+Two sources, neither of which may block the window: what the node heard on the DHT arrives with
+its events (``NodeStatus.heard``: round and time of each peer's last rollouts), and the chain's
+view (registered peers, total rewards, wins, the winner leaderboard) comes from `rl-swarm chain
+status --json`, run as a child process every ``REFRESH_S`` seconds with a time limit. The
+page merges both into one bounded table; this peer's row is marked and bold.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Callable
+
+from PySide6.QtCore import QProcess, QTimer
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
+                               QWidget)
+
+REFRESH_S = 30
+TIMEOUT_MS = 20_000
+MAX_ROWS = 200
+MAX_REPLY = 4 * 1024 * 1024
+COLUMNS = ["Peer", "Peer id", "Round", "Total reward", "Wins", "Last heard"]
+
+
+def _ago(ts: float | None, now: float) -> str:
+    if not ts:
+        return "—"
+    seconds = max(0, now - ts)
+    return f"{seconds:.0f} s ago" if seconds < 90 else f"{seconds / 60:.0f} min ago" if seconds < 5400 else \
+        f"{seconds / 3600:.0f} h ago"
+
+
+def merge(chain: dict | None, heard: dict[str, dict], me: str | None, names: Callable[[str], str]) -> list[dict]:
+    """One row per peer: the chain's registered peers and those heard on the DHT, this peer
+    first, then by total reward; at most MAX_ROWS."""
+    rows: dict[str, dict] = {}
+    for p in (chain or {}).get("peers", []):
+        if isinstance(p, dict) and isinstance(p.get("peer_id"), str):
+            rows[p["peer_id"]] = {"peer_id": p["peer_id"], "name": str(p.get("name") or names(p["peer_id"])),
+                                  "total_reward": p.get("total_reward"), "wins": p.get("wins")}
+    for peer, info in heard.items():
+        row = rows.setdefault(peer, {"peer_id": peer, "name": names(peer), "total_reward": None, "wins": None})
+        row.update(round=info.get("round"), ts=info.get("ts"))
+    if me:
+        rows.setdefault(me, {"peer_id": me, "name": names(me), "total_reward": None, "wins": None})
+    for row in rows.values():
+        row["me"] = row["peer_id"] == me
+    ordered = sorted(rows.values(), key=lambda r: (not r["me"], -(r.get("total_reward") or 0), r["name"]))
+    return ordered[:MAX_ROWS]
+
+
+class SwarmPage(QWidget):
+    def __init__(self, command: Callable[[], list[str]], status: Callable[[], object], *,
+                 refresh_s: float = REFRESH_S, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        from desktop.identity import peer_name  # names from peer ids, as everywhere else
+
+        self._names = peer_name
+        self.command = command
+        self.status = status
+        self.chain: dict | None = None
+        self.chain_error = ""
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(20, 16, 20, 16)
+        self.title = QLabel("<h2>Swarm</h2>")
+        self.summary = QLabel("Looking for peers…")
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
+        self.leaders = QLabel("")
+        self.leaders.setWordWrap(True)
+        for widget in (self.title, self.summary, self.table, self.leaders):
+            layout.addWidget(widget)
+        self._proc: QProcess | None = None
+        self._kill = QTimer(self, singleShot=True, interval=TIMEOUT_MS)
+        self._kill.timeout.connect(self._too_slow)
+        self._timer = QTimer(self, interval=int(refresh_s * 1000))
+        self._timer.timeout.connect(self.refresh)
+        self._timer.start()
+        self._redraw = QTimer(self, interval=5000)  # the node's news and "last heard" move on their own
+        self._redraw.timeout.connect(self.render)
+        self._redraw.start()
+        self.refresh()
+
+    # ---- the chain's view, from a child process -------------------------------------------------
+    def refresh(self) -> None:
+        if self._proc is not None:
+            return  # the last one is still running: never more than one
+        cmd = self.command()
+        self._proc = QProcess(self)
+        self._proc.finished.connect(self._done)
+        self._proc.errorOccurred.connect(lambda *_: self._done(-1, None))
+        self._proc.start(cmd[0], cmd[1:])
+        self._kill.start()
+
+    def _too_slow(self) -> None:
+        if self._proc is not None:
+            self.chain_error = "the chain did not answer in time"
+            self._proc.kill()
+
+    def _done(self, code, _status) -> None:
+        proc, self._proc = self._proc, None
+        self._kill.stop()
+        if proc is None:
+            return
+        out = bytes(proc.readAllStandardOutput())[:MAX_REPLY]
+        err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
+        proc.deleteLater()
+        if code == 0:
+            try:
+                report = json.loads(out)
+                self.chain, self.chain_error = (report, "") if isinstance(report, dict) else (None, "bad reply")
+            except ValueError:
+                self.chain_error = "the chain status could not be read"
+        elif not self.chain_error:
+            self.chain_error = (err[-1] if err else "the chain status failed").removeprefix("rl-swarm: ")
+        self.render()
+
+    # ---- the table -----------------------------------------------------------------------------
+    def render(self) -> None:
+        status = self.status()
+        heard = dict(getattr(status, "heard", {}) or {})
+        me = getattr(status, "peer_id", "") or None
+        rows = merge(self.chain, heard, me, self._names)
+        now = time.time()
+        self.table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            cells = [row["name"] + ("  (you)" if row["me"] else ""), row["peer_id"],
+                     "—" if row.get("round") is None else str(row["round"]),
+                     "—" if row.get("total_reward") is None else str(row["total_reward"]),
+                     "—" if row.get("wins") is None else str(row["wins"]),
+                     "this peer" if row["me"] else _ago(row.get("ts"), now)]
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if row["me"]:
+                    font = QFont(item.font())
+                    font.setBold(True)
+                    item.setFont(font)
+                self.table.setItem(i, j, item)
+        others = len(rows) - (1 if me else 0)
+        chain = self.chain or {}
+        where = (f"chain round {chain.get('round')} ({chain.get('profile')})" if self.chain else
+                 f"chain: {self.chain_error}" if self.chain_error else "reading the chain…")
+        self.summary.setText(f"{others} other peer(s) known: {len(heard)} heard on the DHT, "
+                             f"{len(chain.get('peers', []))} registered on the chain; {where}")
+        board = [e for e in chain.get("leaderboard", []) if isinstance(e, dict)][:5]
+        self.leaders.setText("Leaderboard: " + ", ".join(f"{i + 1}. {e.get('name')} ({e.get('wins')} wins)"
+                                                         for i, e in enumerate(board)) if board else "")
