@@ -138,8 +138,7 @@ def cmd_join(args) -> int:
     from desktop.paths import AppPaths
 
     paths = AppPaths.default(args.data_dir)
-    try:
-        paths.ensure()
+    try:  # no folders made up front: a join that fails leaves the data dir as it was
         joined = join(args.code, paths.data, paths.config_file, email=args.email)
     except JoinError as exc:
         return _fail(str(exc), exc.exit_code)

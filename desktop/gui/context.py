@@ -85,6 +85,9 @@ class AppContext:
         """`rl-swarm chain status --json` for this data dir (the Swarm page runs it in the background)."""
         return self.runtime.command("chain", "status", "--json", *self._child_data_args())
 
+    def join_command(self, code: str) -> list[str]:
+        return self.runtime.command("join", code, *self._child_data_args())
+
     def services_command(self, *extra: str) -> list[str]:
         return self.runtime.command("services", "--json", "--log-events", *self._child_data_args(), *extra)
 

@@ -56,6 +56,26 @@ class AppFlow(QObject):
             self._waiting_for_login = False
             self.launch_node()
 
+    def restart(self, limit_s: float = 60.0) -> None:
+        """Stop the node and the services, then start again from the config (a new profile)."""
+        from PySide6.QtCore import QTimer
+
+        for child in (self.window.node, self.window.services):
+            if child is not None and child.state not in (ProcState.STOPPED, ProcState.CRASHED):
+                child.stop()
+        waited = {"ms": 0}
+
+        def check() -> None:
+            busy = [c for c in (self.window.node, self.window.services)
+                    if c is not None and c.state not in (ProcState.STOPPED, ProcState.CRASHED)]
+            waited["ms"] += 200
+            if busy and waited["ms"] < limit_s * 1000:
+                QTimer.singleShot(200, check)
+            else:
+                self._go()
+
+        QTimer.singleShot(200, check)
+
     def launch_node(self) -> None:
         node = self.window.node
         if node is None or not self.autostart_node or node.state not in (ProcState.STOPPED, ProcState.CRASHED):

@@ -17,6 +17,7 @@ from desktop import __version__
 from desktop.frozen import self_command
 from desktop.gui import theme
 from desktop.gui.context import AppContext
+from desktop.gui.join_swarm import JoinSwarm
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
 from desktop.gui.pause_actions import PauseActions
@@ -44,6 +45,9 @@ class MainWindow(QMainWindow):
         self.actions.open.triggered.connect(self.bring_to_front)
         self.actions.quit.triggered.connect(self.request_quit)
         self.pause_actions = PauseActions(self, ctx.paths.data)
+        self.join = JoinSwarm(self, ctx.join_command)
+        self.join.joined.connect(self._joined)
+        self.join.failed.connect(lambda why: self.show_notice("Could not join the swarm", why, "error"))
         self._quitting = False
         self.quit_app: Callable[[], None] = QApplication.quit  # tests replace it
         self._told_about_tray = False
@@ -159,6 +163,8 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open &data folder", lambda: self._open_dir(self.ctx.paths.data))
         file_menu.addAction("Open &log folder", lambda: self._open_dir(self.ctx.paths.logs))
         file_menu.addSeparator()
+        file_menu.addAction("&Join a swarm…", lambda: self.join.ask(self))
+        file_menu.addSeparator()
         file_menu.addAction(self.actions.quit)
         node_menu = menu.addMenu("&Node")
         for action in (self.actions.start, self.actions.finish, self.actions.stop):
@@ -253,6 +259,11 @@ class MainWindow(QMainWindow):
         icon.addPixmap(theme.pixmap(name, pal.muted, 36), QIcon.Normal)
         icon.addPixmap(theme.pixmap(name, pal.accent, 36), QIcon.Selected)
         item.setIcon(icon)
+
+    def _joined(self, message: str) -> None:
+        self.show_notice("Joined a swarm", f"{message.capitalize()}. Restarting on the swarm…", "ok")
+        if self.flow is not None:
+            self.flow.restart()
 
     def _build_swarm(self) -> QWidget:
         from desktop.gui.pages.swarm import SwarmPage  # built when first shown: it starts reading the chain
