@@ -34,7 +34,7 @@ def resolve_profile(config, data_dir: Path) -> ChainProfile | None:
     if not path.is_file():
         return None
     try:
-        return local_profile(path)
+        return local_profile(path, name=config.profile)  # "local", or "swarm" for a joined one
     except ServicesFileError as exc:
         log.warning("ignoring %s: %s", path, exc)
         return None

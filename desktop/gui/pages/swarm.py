@@ -33,7 +33,8 @@ def _ago(ts: float | None, now: float) -> str:
         f"{seconds / 3600:.0f} h ago"
 
 
-def merge(chain: dict | None, heard: dict[str, dict], me: str | None, names: Callable[[str], str]) -> list[dict]:
+def merge(chain: dict | None, heard: dict[str, dict], me: str | None, names: Callable[[str], str],
+          my_round: int | None = None) -> list[dict]:
     """One row per peer: the chain's registered peers and those heard on the DHT, this peer
     first, then by total reward; at most MAX_ROWS."""
     rows: dict[str, dict] = {}
@@ -46,6 +47,7 @@ def merge(chain: dict | None, heard: dict[str, dict], me: str | None, names: Cal
         row.update(round=info.get("round"), ts=info.get("ts"))
     if me:
         rows.setdefault(me, {"peer_id": me, "name": names(me), "total_reward": None, "wins": None})
+        rows[me]["round"] = my_round
     for row in rows.values():
         row["me"] = row["peer_id"] == me
     ordered = sorted(rows.values(), key=lambda r: (not r["me"], -(r.get("total_reward") or 0), r["name"]))
@@ -73,6 +75,7 @@ class SwarmPage(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeToContents)
         self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.Stretch)
         self.leaders = QLabel("")
         self.leaders.setWordWrap(True)
@@ -128,7 +131,7 @@ class SwarmPage(QWidget):
         status = self.status()
         heard = dict(getattr(status, "heard", {}) or {})
         me = getattr(status, "peer_id", "") or None
-        rows = merge(self.chain, heard, me, self._names)
+        rows = merge(self.chain, heard, me, self._names, getattr(status, "round", None))
         now = time.time()
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
