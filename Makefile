@@ -36,8 +36,8 @@ bench: setup
 	$(PY) benchmarks/learning.py
 	$(PY) benchmarks/sapo.py
 	$(PY) benchmarks/swarm_gather.py
-	$(PY) benchmarks/memory_guard.py --rounds 100 --qwen
-	$(PY) benchmarks/gpu_check.py
+	$(PY) benchmarks/memory_guard.py --rounds 100
+	$(PY) benchmarks/gpu_check.py   # a GPU machine; on a CPU: --device cpu --isolate --dtypes fp32
 
 ## the chaos suite, full (x50 kills, 5-minute outage, 10,000 hostile records, 1-hour soak); CI runs --quick
 chaos: setup

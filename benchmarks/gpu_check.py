@@ -16,11 +16,16 @@ Without a CUDA GPU and without --device it says so and exits 0: there is nothing
 from __future__ import annotations
 
 import argparse
+import json
+import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import psutil  # noqa: E402
 
 SHAPES = {  # (hidden, layers, intermediate, heads, kv heads)
     "qwen0.5b": (896, 24, 4864, 14, 2),
@@ -69,6 +74,7 @@ def measure(device: str, dtype_name: str, shape: str, rows: int, tokens: int) ->
     from desktop.node.memory_guard import Shape, estimate
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    resident = psutil.Process().memory_info().rss / 2**20
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -97,11 +103,22 @@ def measure(device: str, dtype_name: str, shape: str, rows: int, tokens: int) ->
     trainer.step(full, rewards)
     _sync(torch, device)
     step_s = time.perf_counter() - t
-    peak = torch.cuda.max_memory_allocated(device) / 2**20 if device.startswith("cuda") else None
+    on_gpu = device.startswith("cuda")
+    # on a GPU the step's VRAM; on the CPU the process's peak RSS (a child per dtype: see main)
+    peak = torch.cuda.max_memory_allocated(device) / 2**20 if on_gpu else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     est = estimate(Shape.from_config(config.to_dict()), dtype_bytes=dtype.itemsize, generations=g,
-                   max_new_tokens=tokens, groups=len(full), micro_batch_tokens=trainer.settings.micro_batch_tokens)
+                   max_new_tokens=tokens, groups=len(full), micro_batch_tokens=trainer.settings.micro_batch_tokens,
+                   resident_mb=0.0 if on_gpu else resident)
     return {"tok_s": produced / gen_s, "bound": bound, "step_s": step_s, "peak_mb": peak,
-            "estimate_mb": est.total_mb - est.parts_mb["runtime"], "params_m": est.parameters / 1e6}
+            "estimate_mb": est.total_mb - (est.parts_mb["runtime"] if on_gpu else 0.0),
+            "params_m": est.parameters / 1e6}
+
+
+def _child(device: str, dtype: str, args) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--one", device, dtype, "--shape", args.shape, "--rows",
+                           str(args.rows), "--tokens", str(args.tokens)], capture_output=True, text=True, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen0.5b")
     parser.add_argument("--rows", type=int, default=8, help="completions generated together")
     parser.add_argument("--tokens", type=int, default=128, help="new tokens per completion")
+    parser.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    parser.add_argument("--isolate", action="store_true", help="each measurement in a fresh process "
+                                                               "(a CPU's peak RSS per dtype)")
+    parser.add_argument("--one", nargs=2, metavar=("DEVICE", "DTYPE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one[0], args.one[1], args.shape, args.rows, args.tokens)))
+        return 0
     import torch
 
     devices = args.devices or [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -123,10 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     for device in devices:
         name = torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
         results = {}
-        for dtype in ("fp32", "bf16"):
+        for dtype in args.dtypes:
             if dtype == "bf16" and device.startswith("cuda") and not torch.cuda.is_bf16_supported():
                 continue
-            r = results[dtype] = measure(device, dtype, args.shape, args.rows, args.tokens)
+            r = results[dtype] = _child(device, dtype, args) if args.isolate else \
+                measure(device, dtype, args.shape, args.rows, args.tokens)
             peak = f"{r['peak_mb']:>9.0f}" if r["peak_mb"] is not None else f"{'-':>9}"
             print(f"{device:<8} {dtype:<5} {r['tok_s']:>9.0f} {r['bound']:>9.0f} {r['tok_s'] / r['bound']:>8.0%} "
                   f"{r['step_s']:>7.2f} {peak} {r['estimate_mb']:>9.0f}")

@@ -1,13 +1,13 @@
 """The memory guard's estimate beside the measured peak RSS of real nodes, and RSS over a long run.
 
-    python benchmarks/memory_guard.py [--sizes tiny tiny-m] [--rounds 100] [--qwen]
+    python benchmarks/memory_guard.py [--sizes tiny tiny-m] [--rounds 100]
 
 For each model a real `rl-swarm node` runs a few rounds; its RSS is polled every 20 ms. The table
 shows the estimate the node logged (memory_estimate_mb of node_started) beside the peak; the goal
 is estimate >= peak (never let a node in that will be killed) and not far above it. `--rounds N`
 then runs one tiny node N rounds and prints its RSS at round 5 beside the largest after it (goal:
-within 10 %). `--qwen` adds Qwen2.5-Coder-0.5B's architecture with random weights (a local model
-folder built here, ~2 GB, no download), a few minutes on a CPU.
+within 10 %). A real model's shape is measured by benchmarks/gpu_check.py (a node with random
+weights never trains: its rewards have no spread, so its peak would leave out the training step).
 """
 
 from __future__ import annotations
@@ -62,42 +62,20 @@ def run_node(args: list[str], config: str) -> dict:
         return out
 
 
-def qwen_folder(root: Path) -> Path:
-    import torch
-    from transformers import Qwen2Config, Qwen2ForCausalLM
-
-    from desktop.node.memory_guard import KNOWN
-    from desktop.node.models import load_qwen_tokenizer
-
-    folder = root / "qwen0.5b-random"
-    tok = load_qwen_tokenizer()
-    shape = dict(KNOWN["Qwen/Qwen2.5-Coder-0.5B-Instruct"])
-    config = Qwen2Config(**shape, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-    torch.manual_seed(0)
-    Qwen2ForCausalLM(config).save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", nargs="*", default=["tiny", "tiny-m"])
     parser.add_argument("--rounds", type=int, default=0, help="a long tiny run: RSS at round 5 against later")
-    parser.add_argument("--qwen", action="store_true")
     args = parser.parse_args(argv)
     fast = "training:\n  max_new_tokens: 48\n  num_generations: 4\n"
     print(f"\n{'model':<22} {'peak MB':>8} {'estimate MB':>12} {'estimate / peak':>16}")
     runs = [(f"tiny:{s}", ["--pool", "tiny", "--rounds", "3"], fast + f"model:\n  tiny_size: {s}\n") for s in args.sizes]
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.qwen:
-            runs.append(("qwen0.5b shape (fp32)", ["--model", str(qwen_folder(Path(tmp))), "--rounds", "1"],
-                         "training:\n  max_new_tokens: 64\n"))
-        for name, node_args, cfg in runs:
-            r = run_node(node_args, cfg)
-            if r["code"] != 0 or r["estimate"] is None:
-                print(f"{name:<22} failed: {r['stderr'].strip()[-200:]}")
-                continue
-            print(f"{name:<22} {r['peak']:>8.0f} {r['estimate']:>12.0f} {r['estimate'] / r['peak']:>15.2f}x")
+    for name, node_args, cfg in runs:
+        r = run_node(node_args, cfg)
+        if r["code"] != 0 or r["estimate"] is None:
+            print(f"{name:<22} failed: {r['stderr'].strip()[-200:]}")
+            continue
+        print(f"{name:<22} {r['peak']:>8.0f} {r['estimate']:>12.0f} {r['estimate'] / r['peak']:>15.2f}x")
     if args.rounds:
         r = run_node(["--pool", "tiny", "--rounds", str(args.rounds)], fast)
         rss = r["rounds"]
