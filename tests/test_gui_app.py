@@ -51,7 +51,7 @@ def window(qtbot, tmp_path):
 
 
 def test_main_window_shows_every_page(window, qtbot):
-    assert window.page_names() == ["dashboard", "logs", "settings"]
+    assert window.page_names() == ["dashboard", "swarm", "logs", "settings"]
     for key in window.page_names():
         page = window.show_page(key)
         assert window.stack.currentWidget() is page

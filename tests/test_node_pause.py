@@ -161,3 +161,39 @@ def test_memory_guard_refuses_a_model_that_cannot_fit(tmp_path):
     assert "Not enough memory" in done.stderr and "Try:" in done.stderr
     assert "bfloat16" in done.stderr and "Traceback" not in done.stderr
     assert not (data / "checkpoints").exists() or not any((data / "checkpoints").iterdir())
+
+
+def test_pause_mid_round_on_a_chain_submits_every_round_once(tmp_path):
+    """On the local chain: paused inside a round, resumed; every round the node finished put its
+    reward in exactly one submission, none dropped, none waiting, none sent twice."""
+    from tests.procs import Services
+
+    services = Services(tmp_path / "services")
+    node = None
+    try:
+        services.start()
+        org = services.account("pause@local.rl-swarm.net")
+        node = _node(tmp_path, "--rounds", "4", "--services", str(services.services_file), "--org-id", org)
+        assert node.wait_for(lambda e: e["type"] == "chain_submitted" and e["pending"] == 0, 240)
+        assert node.wait_for(lambda e: e["type"] == "round_started", 120)
+        pause_control.pause(_control(tmp_path), "now")
+        assert node.wait_for(lambda e: e["type"] == "paused", 30)
+        held = _finished(node)
+        time.sleep(4)
+        assert _finished(node) == held
+        pause_control.resume(_control(tmp_path))
+        assert node.wait_for(lambda e: e["type"] == "resumed", 30)
+        assert node.proc.wait(300) == 0
+    finally:
+        if node is not None:
+            node.stop()
+        services.stop()
+    finished = _finished(node)
+    assert len(finished) == 4 and len(set(finished)) == 4  # none lost, none played twice
+    queued = [e for e in node.events if e["type"] == "chain_queued"]
+    assert sum(e["rounds"] for e in queued) == 4  # each finished round's reward in one submission
+    state = json.loads((tmp_path / "data" / "chain" / "submissions.json").read_text())
+    assert state["items"] == []
+    assert [k for k, v in state["done"].items() if v["status"] == "dropped"] == []
+    rewards = [k for k, v in state["done"].items() if k.startswith("reward:")]
+    assert len(rewards) == len(set(rewards)) == len(queued)
