@@ -18,6 +18,10 @@
     parent_watch.py  children stop when the app dies
     frozen.py    the installed bundle: one executable as app, node and interpreter; runtime.py native or WSL children
     selftest.py  `rl-swarm self-test`; updates.py the release feed (daily, sha256-checked, never auto-installed)
+    resources.py when the node may work (one pure decide()); idle.py idle time and battery per OS;
+                 pause_control.py the user's pause (control.json)
+    invites.py   invite codes and the host's book; joining.py `rl-swarm join`; cli_sharing.py pause/host/join
+    recursion_cap.py  keeps py_ecc's recursion limit from turning a RecursionError into a segfault
 """
 
 __version__ = "0.1.0"

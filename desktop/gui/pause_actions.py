@@ -64,7 +64,7 @@ class PauseActions(QObject):
             label = "Pausing after this round"
         else:
             label = "Paused until you resume"
-        self.resume.setText(f"&Resume ({label.lower()})" if label else "&Resume")
+        self.resume.setText(f"&Resume ({label[0].lower() + label[1:]})" if label else "&Resume")
         if label != self.label:
             self.label = label
             self.changed.emit(label)
