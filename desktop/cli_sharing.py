@@ -18,8 +18,7 @@ def _default_config(paths) -> Path | None:
     return default(paths)
 
 
-def add_sharing_commands(sub, common) -> None:
-    _common = common
+def add_sharing_commands(sub, _common) -> None:
     pause = sub.add_parser("pause", help="pause the node (a running one within seconds; it stays paused "
                                          "across restarts until resumed)")
     _common(pause)
@@ -47,7 +46,6 @@ def add_sharing_commands(sub, common) -> None:
     _common(join)
     join.add_argument("code", help="the invite code (rlsw1.…) or link (rlswarm://join?code=…)")
     join.add_argument("--email", help="this peer's account on the swarm (default: made from the invite)")
-
 
 
 def cmd_pause(args) -> int:

@@ -362,5 +362,15 @@ def dump_changes(config: Config) -> str:
     return header + yaml.safe_dump(changes, sort_keys=False)
 
 
+def save_config(config: Config, path: str | Path) -> None:
+    """Write the settings that differ from the defaults to ``path``, atomically (a reader, the
+    node's governor included, never sees half a file)."""
+    from desktop.fsutil import write_private
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, dump_changes(config).encode("utf-8"))
+
+
 def dump_config(config: Config) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -89,7 +89,7 @@ def check_host(invite: Invite) -> None:
 
 
 def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | None = None) -> Joined:
-    from desktop.config import load_config, dump_changes
+    from desktop.config import load_config, save_config
     from desktop.services.accounts import AccountStore, InvalidEmail, normalize_email
 
     data_dir = Path(data_dir)
@@ -125,8 +125,7 @@ def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | Non
               "join": invite.join, "boot": list(invite.boot), "address": account.address,
               "org_id": account.org_id, "joined": int(time.time())}
     write_private(swarm_file(data_dir), json.dumps(record, indent=2).encode())
-    config_file.parent.mkdir(parents=True, exist_ok=True)
-    write_private(config_file, dump_changes(config).encode())
+    save_config(config, config_file)
     return Joined(invite.name, account.address, account.org_id, bool(reply.get("funded")), invite.rpc)
 
 

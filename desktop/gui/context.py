@@ -48,16 +48,13 @@ class AppContext:
     def save_config(self, config: "Config") -> None:
         """Write the settings that differ from the defaults (atomically). Refused with a
         ConfigError while the file on disk has errors."""
-        from desktop.config import ConfigError, dump_changes
+        from desktop.config import ConfigError, save_config
 
         self.load_config()  # the file may have been edited by hand since
         if self.config_error:
             raise ConfigError(f"not saved: {self.config_file_name()} has errors; fix or remove it first "
                               f"({self.config_error.splitlines()[0]})")
-        self.paths.config.mkdir(parents=True, exist_ok=True)
-        tmp = self.paths.config_file.with_suffix(".yaml.tmp")
-        tmp.write_text(dump_changes(config), encoding="utf-8")
-        tmp.replace(self.paths.config_file)
+        save_config(config, self.paths.config_file)
 
     def config_file_name(self) -> str:
         return str(self.paths.config_file)

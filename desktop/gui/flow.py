@@ -6,7 +6,9 @@ local profile: start the local chain + login server; when they are ready and som
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+import time
+
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.gui.supervisor import ProcState
 
@@ -56,20 +58,18 @@ class AppFlow(QObject):
             self._waiting_for_login = False
             self.launch_node()
 
+    def _running(self) -> list:
+        return [c for c in (self.window.node, self.window.services)
+                if c is not None and c.state not in (ProcState.STOPPED, ProcState.CRASHED)]
+
     def restart(self, limit_s: float = 60.0) -> None:
         """Stop the node and the services, then start again from the config (a new profile)."""
-        from PySide6.QtCore import QTimer
-
-        for child in (self.window.node, self.window.services):
-            if child is not None and child.state not in (ProcState.STOPPED, ProcState.CRASHED):
-                child.stop()
-        waited = {"ms": 0}
+        for child in self._running():
+            child.stop()
+        deadline = time.monotonic() + limit_s
 
         def check() -> None:
-            busy = [c for c in (self.window.node, self.window.services)
-                    if c is not None and c.state not in (ProcState.STOPPED, ProcState.CRASHED)]
-            waited["ms"] += 200
-            if busy and waited["ms"] < limit_s * 1000:
+            if self._running() and time.monotonic() < deadline:
                 QTimer.singleShot(200, check)
             else:
                 self._go()

@@ -56,30 +56,19 @@ def _load_model(config: Config, paths: AppPaths, sink: EventSink, device: str):
         sink.emit("download", **info)
 
     try:
-        _MEMORY["estimate"] = _check_memory(config, choice.name, device)
+        estimate = _check_memory(config, choice.name, device)
         model, tokenizer = load_model(choice.name, device=device, dtype=config.model.dtype,
                                       cache_dir=paths.models, progress=progress)
-        return choice.name, model, tokenizer
-    except MemoryError as exc:  # refused before loading: the numbers and what to change
+        return choice.name, model, tokenizer, estimate
+    except (MemoryError, ModelLoadError) as exc:  # MemoryError: refused before loading, with advice
         if choice.explicit:
-            raise NodeError(str(exc), EXIT_BAD_INPUT) from None
-        fallback = f"tiny:{config.model.tiny_size}"
-        sink.emit("warning", message=f"{exc} Using {fallback} instead.")
-        model, tokenizer = load_model(fallback, device=device, dtype=config.model.dtype,
-                                      cache_dir=paths.models, progress=progress)
-        return fallback, model, tokenizer
-    except ModelLoadError as exc:
-        if choice.explicit:
-            raise NodeError(str(exc)) from None
-        # pool "auto": a peer that cannot reach the hub still joins, with the offline model
+            raise NodeError(str(exc), EXIT_BAD_INPUT if isinstance(exc, MemoryError) else EXIT_FAILURE) from None
+        # pool "auto": a peer that cannot reach the hub, or cannot hold its model, still joins offline
         fallback = f"tiny:{config.model.tiny_size}"
         sink.emit("warning", message=f"{exc} — using the offline model {fallback} instead")
         model, tokenizer = load_model(fallback, device=device, dtype=config.model.dtype,
                                       cache_dir=paths.models, progress=progress)
-        return fallback, model, tokenizer
-
-
-_MEMORY: dict = {}  # the guard's estimate for the model loaded, for node_started
+        return fallback, model, tokenizer, None
 
 
 def _check_memory(config: Config, name: str, device: str):
@@ -99,11 +88,6 @@ def _check_memory(config: Config, name: str, device: str):
     if est is not None:
         log.info("memory for %s: %s; %.0f MB free", name, est.describe(), free_mb)
     return est
-
-
-def _estimate_mb() -> float | None:
-    est = _MEMORY.get("estimate")
-    return round(est.total_mb, 1) if est is not None else None
 
 
 def _install_signals(stop) -> None:
@@ -152,13 +136,14 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
             stop_round = -1 if last is None else last
             sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
             return EXIT_OK
-        node, conns = _build_node(config, paths, identity, sink, stop, publish_bootnode)
+        node, conns, estimate = _build_node(config, paths, identity, sink, stop, publish_bootnode)
         try:
             _govern(node, config, paths, sink, stop, config_file)
             resumed = node.resume()
             sink.emit("node_started", peer_id=identity.peer_id, name=identity.name, model=node.model_name,
                       device=str(node.trainer.device), round=0 if resumed is None else resumed + 1,
-                      role=config.role, memory_estimate_mb=_estimate_mb())
+                      role=config.role,
+                      memory_estimate_mb=round(estimate.total_mb, 1) if estimate is not None else None)
             node.run(rounds)
         finally:
             conns.close()  # the DHT daemon must not outlive the node; last submissions flushed
@@ -220,19 +205,17 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.checkpoint import CheckpointStore
     from desktop.node.grpo import GRPOSettings, GRPOTrainer
     from desktop.node.connections import connect
-    from desktop.node.models import pick_device
+    from desktop.node.models import ModelLoadError, pick_device
     from desktop.node.runner import Node
 
     workers = _apply_threads(torch, config.resources.threads)
     stream, torch_seed = peer_stream(config.training.seed, identity.peer_id)
     torch.manual_seed(torch_seed)
-    from desktop.node.models import ModelLoadError
-
     try:
         device = pick_device(config.model.device)
     except ModelLoadError as exc:  # a device this machine does not have: the user's setting
         raise NodeError(str(exc), EXIT_BAD_INPUT) from None
-    model_name, model, tokenizer = _load_model(config, paths, sink, device)
+    model_name, model, tokenizer, estimate = _load_model(config, paths, sink, device)
     from desktop.config import apply_pool_defaults
 
     pool = "tiny" if model_name.startswith("tiny:") else choose_model(config).pool
@@ -268,7 +251,7 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
                 workers=workers, comms=conns.comms, round_source=conns.round_source,
                 external_groups=config.swarm.external_groups, proposals=conns.proposals, resolver=resolver,
                 rng_seed=stream, difficulty=difficulty)
-    return node, conns
+    return node, conns, estimate
 
 
 def _make_judge(config: Config, device: str, make_judge):

@@ -44,10 +44,6 @@ class PauseGate:
         self._decision = Decision(True)
         self._changed = threading.Condition()
 
-    @property
-    def decision(self) -> Decision:
-        return self._decision
-
     def set(self, decision: Decision) -> None:
         with self._changed:
             self._decision = decision

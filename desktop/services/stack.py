@@ -155,8 +155,7 @@ class LocalServices:
     async def start(self) -> ServicesInfo:
         from web3 import Web3
 
-        from desktop.chain.anvil import Anvil, AnvilError, AnvilNotFound, dev_private_keys
-        from desktop.chain.profiles import services_file, write_services_file
+        from desktop.chain.anvil import AnvilError, AnvilNotFound, dev_private_keys
         from desktop.services.login_server import LoginServer
         from desktop.services.round_keeper import RoundKeeper
 
@@ -178,8 +177,13 @@ class LocalServices:
         self.keeper = RoundKeeper(self.anvil.rpc_url, contract, keys[OWNER], period=self.round_period,
                                   advance_when_all_submitted=True)
         self.keeper.start()
-        self.info = ServicesInfo(self.anvil.rpc_url, contract, self.login.url, str(self.login.api_token_file),
-                                 chain_id)
+        return self._advertise(self.anvil.rpc_url, contract, chain_id)
+
+    def _advertise(self, rpc_url: str, contract: str, chain_id: int) -> ServicesInfo:
+        """What the services are, in ``services.json`` for nodes started later."""
+        from desktop.chain.profiles import services_file, write_services_file
+
+        self.info = ServicesInfo(rpc_url, contract, self.login.url, str(self.login.api_token_file), chain_id)
         write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
         return self.info
 
@@ -188,7 +192,6 @@ class LocalServices:
         (the host keeps the rounds) and no funder (the host's join desk funded our account)."""
         from web3 import Web3
 
-        from desktop.chain.profiles import services_file, write_services_file
         from desktop.services.login_server import LoginServer
 
         r = self.remote
@@ -202,9 +205,7 @@ class LocalServices:
             raise ServicesError(f"the chain at {r.rpc_url} is chain {chain_id}, not the swarm's {r.chain_id}")
         self.login = LoginServer(self.data_dir, r.rpc_url, r.contract, port=free_or(self.login_port))
         await self.login.start()
-        self.info = ServicesInfo(r.rpc_url, r.contract, self.login.url, str(self.login.api_token_file), chain_id)
-        write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
-        return self.info
+        return self._advertise(r.rpc_url, r.contract, chain_id)
 
     def _start_anvil(self, port: int):
         from desktop.chain.anvil import Anvil

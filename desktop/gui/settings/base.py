@@ -7,6 +7,7 @@ value on one page never leaves the others half saved.
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from PySide6.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from desktop.gui.context import AppContext
@@ -50,3 +51,27 @@ class SettingsPage(QWidget):
     def validate(self) -> str | None:
         """A message for the user if the shown values cannot be saved, else None."""
         return None
+
+
+class ConfigPage(SettingsPage):
+    """A page that edits sections of config.yaml: ``_apply(cfg)`` writes the shown values into a
+    config (raising ValueError or pydantic's ValidationError on bad input); checking and saving
+    are the same for every such page."""
+
+    def _apply(self, cfg):
+        raise NotImplementedError
+
+    def validate(self) -> str | None:
+        try:
+            self._apply(self.ctx.load_config())
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or exc.title
+            return f"{exc.title.replace('Config', '').lower() or 'node'} {field}: {err['msg']}"
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def save(self) -> None:
+        # Load fresh: other pages (Hugging Face) write other sections of the same file.
+        self.ctx.save_config(self._apply(self.ctx.load_config()))

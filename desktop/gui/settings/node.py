@@ -7,13 +7,12 @@ so the page and the node never disagree on what is valid. Changes apply at the n
 
 from __future__ import annotations
 
-from pydantic import ValidationError
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 from desktop.config import Config, TrainingConfig, field_bounds
 from desktop.gui.context import AppContext
 
-from .base import SettingsPage
+from .base import ConfigPage
 
 CUSTOM = "custom"
 POOL_CHOICES = [
@@ -27,7 +26,7 @@ DTYPES = ["float32", "bfloat16", "float16", "auto"]
 DEVICES = ["auto", "cpu", "cuda", "mps"]
 
 
-class NodePage(SettingsPage):
+class NodePage(ConfigPage):
     title = "Node"
     icon_name = "applications-science"
 
@@ -112,18 +111,3 @@ class NodePage(SettingsPage):
         self.temperature.setValue(t.temperature)
         self.dtype.setCurrentText(cfg.model.dtype)
         self.device.setCurrentText(cfg.model.device)
-
-    def validate(self) -> str | None:
-        try:
-            self._apply(self.ctx.load_config())
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            field = ".".join(str(p) for p in err["loc"]) or exc.title
-            return f"{exc.title.replace('Config', '').lower() or 'node'} {field}: {err['msg']}"
-        except ValueError as exc:
-            return str(exc)
-        return None
-
-    def save(self) -> None:
-        # Load fresh: other pages (Hugging Face) write other sections of the same file.
-        self.ctx.save_config(self._apply(self.ctx.load_config()))

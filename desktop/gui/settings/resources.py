@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 
-from pydantic import ValidationError
 from PySide6.QtCore import QTime
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSpinBox, QTimeEdit, QWidget
 
@@ -17,7 +16,7 @@ from desktop.config import Config, ResourcesConfig, field_bounds
 from desktop.gui.context import AppContext
 from desktop.resources import DAYS
 
-from .base import SettingsPage
+from .base import ConfigPage
 
 
 def idle_source() -> str | None:
@@ -28,7 +27,7 @@ def idle_source() -> str | None:
     return probe.source if probe.idle_seconds() is not None else None
 
 
-class ResourcesPage(SettingsPage):
+class ResourcesPage(ConfigPage):
     title = "Resources"
     icon_name = "preferences-system-performance"
 
@@ -135,16 +134,3 @@ class ResourcesPage(SettingsPage):
         self._schedule_toggled(r.schedule)
         self.memory_limit.setValue(r.memory_limit_mb or 0)
         self.min_free.setValue(r.min_free_percent)
-
-    def validate(self) -> str | None:
-        try:
-            self._apply(self.ctx.load_config())
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            return f"resources {'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
-        except ValueError as exc:
-            return str(exc)
-        return None
-
-    def save(self) -> None:
-        self.ctx.save_config(self._apply(self.ctx.load_config()))
