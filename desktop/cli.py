@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from desktop import __version__
-from desktop.cli_sharing import add_sharing_commands, cmd_host, cmd_join, cmd_pause, cmd_resume
+from desktop.cli_sharing import (add_sharing_commands, cmd_host, cmd_join, cmd_pause, cmd_resume,
+                                 cmd_swarm_status)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -237,8 +238,9 @@ def cmd_services(args) -> int:
         if joined is None:
             return _fail(f"profile is 'swarm' but {paths.data} has joined none: run `rl-swarm join CODE` first")
         remote = RemoteChain(joined["rpc"], joined["contract"], int(joined["chain_id"]))
+    hosting = config.hosting if config.hosting.enabled and config.profile == "local" else None
     return run_services(paths.data, events=sink, rpc_port=config.ports.rpc, login_port=config.ports.login,
-                        round_period=args.round_period, remote=remote)
+                        round_period=args.round_period, remote=remote, hosting=hosting)
 
 
 def cmd_chain(args) -> int:
@@ -341,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             args = parser.parse_args(["swarm"])
     handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain,
                 "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui, "self-test": cmd_self_test,
-                "pause": cmd_pause, "resume": cmd_resume, "host": cmd_host, "join": cmd_join}
+                "pause": cmd_pause, "resume": cmd_resume, "host": cmd_host, "join": cmd_join,
+                "swarm-status": cmd_swarm_status}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -34,18 +34,24 @@ def add_sharing_commands(sub, _common) -> None:
     _common(host)
     host.add_argument("action", nargs="?", choices=["run", "invite", "revoke", "list"], default="run")
     host.add_argument("invite_id", nargs="?", help="revoke: the invite's id (from `rl-swarm host list`)")
-    host.add_argument("--bind", default="0.0.0.0", help="interface others reach (default all)")
+    host.add_argument("--bind", help="interface others reach (default: config hosting.bind, all interfaces)")
     host.add_argument("--advertise", help="the address invites name (default: the bind address or this "
                                           "machine's LAN address; behind NAT: the router's public one)")
-    host.add_argument("--port", type=int, default=8546, help="chain proxy and join desk port (default 8546)")
-    host.add_argument("--dht-port", type=int, default=4001, help="bootnode port (default 4001)")
-    host.add_argument("--name", default="swarm", help="the swarm's name, shown to joiners")
+    host.add_argument("--port", type=int, help="chain proxy and join desk port (default 8546)")
+    host.add_argument("--dht-port", type=int, help="bootnode port (default 4001)")
+    host.add_argument("--name", help="the swarm's name, shown to joiners (default: config hosting.name)")
     host.add_argument("--uses", type=int, default=1, help="joins an invite allows (default 1)")
     host.add_argument("--expires", default="24h", help="an invite's lifetime (default 24h)")
     join = sub.add_parser("join", help="join a hosted swarm with an invite code")
     _common(join)
     join.add_argument("code", help="the invite code (rlsw1.…) or link (rlswarm://join?code=…)")
     join.add_argument("--email", help="this peer's account on the swarm (default: made from the invite)")
+    join.add_argument("--check", action="store_true", help="only check from this machine that the invited swarm "
+                                                           "answers (nothing saved, no use of the invite spent)")
+    status = sub.add_parser("swarm-status", help="every peer this node heard on the DHT or the chain lists: "
+                                                 "rounds, rewards, wins, last heard; the leaderboard")
+    _common(status)
+    status.add_argument("--json", action="store_true")
 
 
 def cmd_pause(args) -> int:
@@ -124,10 +130,17 @@ def cmd_host(args) -> int:
     from desktop.logs import setup_logging
     from desktop.services.host import run_host
 
+    from pydantic import ValidationError
+
+    chosen = {k: v for k, v in {"bind": args.bind, "advertise": args.advertise, "port": args.port,
+                                "dht_port": args.dht_port, "name": args.name}.items() if v is not None}
+    try:
+        settings = type(config.hosting).model_validate({**config.hosting.model_dump(), **chosen})
+    except ValidationError as exc:
+        return _fail(f"bad hosting option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
     setup_logging(paths.logs, "host", config.logging.level)
-    return run_host(paths.data, bind=args.bind, advertise=args.advertise, port=args.port, dht_port=args.dht_port,
-                    rpc_port=config.ports.rpc, login_port=config.ports.login, round_period=60.0, name=args.name,
-                    uses=args.uses, expires_in=expires)
+    return run_host(paths.data, settings=settings, rpc_port=config.ports.rpc, login_port=config.ports.login,
+                    round_period=60.0, uses=args.uses, expires_in=expires)
 
 
 def cmd_join(args) -> int:
@@ -135,6 +148,13 @@ def cmd_join(args) -> int:
     from desktop.joining import JoinError, join
     from desktop.paths import AppPaths
 
+    if args.check:
+        from desktop.joining import check_invite
+
+        results = check_invite(args.code)
+        for what, ok, detail in results:
+            print(f"{'ok ' if ok else 'NO '} {what:<10} {detail}")
+        return 0 if all(ok for _, ok, _ in results) else 1
     paths = AppPaths.default(args.data_dir)
     try:  # no folders made up front: a join that fails leaves the data dir as it was
         joined = join(args.code, paths.data, paths.config_file, email=args.email)
@@ -144,4 +164,49 @@ def cmd_join(args) -> int:
         return _fail(str(exc))
     print(f"joined '{joined.name}' as {joined.address} ({'funded by the host' if joined.funded else 'already funded'})\n"
           f"start: rl-swarm services & rl-swarm node   (or the app: it starts both)")
+    return 0
+
+
+def cmd_swarm_status(args) -> int:
+    import json
+    import time
+
+    from desktop.chain.status import ChainUnavailable, chain_status
+    from desktop.config import ConfigError, load_config
+    from desktop.identity import peer_name
+    from desktop.node_status import STATUS_FILE, read_status_file
+    from desktop.paths import AppPaths
+    from desktop.swarm_view import format_table, merge
+
+    paths = AppPaths.default(args.data_dir)
+    try:
+        config = load_config(_default_config(paths))
+    except ConfigError as exc:
+        return _fail(str(exc))
+    node = read_status_file(paths.data / STATUS_FILE)  # the DHT side: what this data dir's node heard
+    try:
+        chain, chain_error = chain_status(config, paths), None
+    except ChainUnavailable as exc:
+        chain, chain_error = None, str(exc)
+    if node is None and chain is None:
+        return _fail(f"nothing to show: no node has run on {paths.data} and {chain_error}", 1)
+    heard = (node or {}).get("heard", {})
+    rows = merge(chain, heard, (node or {}).get("peer_id"), peer_name, (node or {}).get("round"))
+    now = time.time()
+    if args.json:
+        print(json.dumps({"node": node, "chain": chain, "chain_error": chain_error, "peers": rows}, indent=2))
+        return 0
+    if node is None:
+        print(f"no node has run on {paths.data} yet: peers heard on the DHT appear once one does")
+    else:
+        updated = now - float(node.get("updated") or 0)
+        print(f"this peer {node.get('name')}: {node.get('state')} (news {updated:.0f} s old), "
+              f"{len(heard)} peer(s) heard on the DHT")
+    print(f"chain: round {chain['round']}, {len(chain['peers'])} registered peer(s) ({chain['profile']}, "
+          f"{chain['rpc_url']})" if chain else f"chain: {chain_error}")
+    print("\n" + format_table(rows, now))
+    board = (chain or {}).get("leaderboard", [])[:10]
+    if board:
+        print("\nleaderboard\n" + "\n".join(f"{i + 1:>3}. {e['name']:34} {e['wins']:>5} wins"
+                                              for i, e in enumerate(board)))
     return 0

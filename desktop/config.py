@@ -144,6 +144,18 @@ class ResourcesConfig(_Section):
         return value
 
 
+class HostingConfig(_Section):
+    """Local profile: this machine's swarm opened to others (`rl-swarm services` then also runs what
+    `rl-swarm host` runs: the chain proxy with its join desk and a bootnode; desktop.services.host)."""
+
+    enabled: bool = False
+    name: str = Field("swarm", min_length=1, max_length=64)
+    bind: str = "0.0.0.0"              # the interface others reach
+    advertise: str | None = None       # the address invites name (behind NAT: the router's public one)
+    port: int = Field(8546, ge=1, le=65535)       # chain proxy and join desk
+    dht_port: int = Field(4001, ge=1, le=65535)   # bootnode
+
+
 class UpdatesConfig(_Section):
     check: bool = True             # look for a newer release at most once a day (desktop.updates)
     feed_url: str | None = None    # the release feed; none set: no check is made
@@ -169,6 +181,7 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     updates: UpdatesConfig = UpdatesConfig()
     resources: ResourcesConfig = ResourcesConfig()
+    hosting: HostingConfig = HostingConfig()
     _user_keys: set[str] = PrivateAttr(default_factory=set)  # dotted keys the user's file or flags set
 
     @model_validator(mode="after")

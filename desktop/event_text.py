@@ -28,6 +28,12 @@ def describe(ev: dict) -> tuple[int, str]:
         return record_level(ev["level"]), f"{ev['logger']}: {ev['message']}"
     if kind == "services_ready":
         return INFO, f"local chain at {ev['rpc_url']} (coordinator {ev['contract']}), login page at {ev['login_url']}"
+    if kind == "hosting":
+        if ev["error"]:
+            return WARNING, f"not hosting: {ev['error']}"
+        yes = lambda ok: "answers" if ok else "does NOT answer"  # noqa: E731
+        return INFO, (f"hosting '{ev['name']}' for other machines at {ev['address']}: chain proxy {ev['rpc']} "
+                      f"{yes(ev['rpc_answers'])}, bootnode {yes(ev['dht_answers'])}")
     if kind == "node_started":
         return INFO, (f"node started: {ev['name']} ({ev['peer_id']}), model {ev['model']} on {ev['device']}, "
                       f"role {ev['role']}, from round {r}")

@@ -15,8 +15,8 @@ import threading
 import time
 from typing import IO, Any, Callable
 
-VERSION = 4  # 2: round_finished names its timings *_s; 3: log records and services_ready are events;
-#             4: paused / resumed
+VERSION = 5  # 2: round_finished names its timings *_s; 3: log records and services_ready are events;
+#             4: paused / resumed; 5: hosting
 
 NUM = (int, float)
 OPT_STR = (str, type(None))
@@ -53,6 +53,11 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     "log": {"level": str, "logger": str, "message": str},
     # `rl-swarm services --json`: the first line, where the chain and the login server listen
     "services_ready": {"rpc_url": str, "contract": str, "login_url": str, "api_token_file": str},
+    # services with config hosting.enabled, right after services_ready: where other machines reach
+    # this swarm and whether its ports answer on that address (checked from this machine); error:
+    # why it could not be opened (then the services run for this machine alone)
+    "hosting": {"name": str, "rpc": str, "boot": list, "address": str, "rpc_answers": bool,
+                "dht_answers": bool, "error": OPT_STR},
     # the node waits at a safe point (reason: desktop.resources.REASONS; when: "now" / "after-round")
     # and goes on; a pause for memory abandons the round in progress first (its work is not kept)
     "paused": {"round": int, "reason": str, "when": str, "detail": str},

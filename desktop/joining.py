@@ -88,6 +88,45 @@ def check_host(invite: Invite) -> None:
         raise JoinError(f"the host's chain has no coordinator at {invite.contract}: the invite is out of date")
 
 
+def check_invite(code: str) -> list[tuple[str, bool, str]]:
+    """`rl-swarm join --check`: from this machine, does the invited swarm answer? (check, ok,
+    detail) for the code, the host's chain, its join desk and its bootnode. Touches no file and
+    spends no use of the invite: a host behind NAT asks a friend to run it."""
+    import socket
+
+    from desktop.node.connections import dial_endpoint
+
+    try:
+        invite = decode(code)
+    except InviteError as exc:
+        return [("invite", False, str(exc))]
+    results = [("invite", True, f"'{invite.name}', valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(invite.expires))}")]
+    try:
+        check_host(invite)
+        results.append(("chain", True, f"{invite.rpc} is chain {invite.chain_id} with the coordinator"))
+    except JoinError as exc:
+        results.append(("chain", False, str(exc)))
+    status, reply = 0, {}
+    try:  # no secret: the desk must answer, and refuse
+        status, reply = _post(invite.join, {"invite": invite.id, "secret": "", "address": "0x" + "0" * 40})
+    except (OSError, urllib.error.URLError) as exc:
+        reply = {"error": str(getattr(exc, "reason", exc))}
+    results.append(("join desk", status in (400, 403), f"{invite.join} answers" if status in (400, 403) else
+                    f"{invite.join} does not answer as a join desk ({reply.get('error') or f'HTTP {status}'})"))
+    for maddr in invite.boot:
+        end = dial_endpoint(maddr)
+        if end is None:
+            results.append(("bootnode", False, f"{maddr} is not a TCP address"))
+            continue
+        try:
+            socket.create_connection(end[:2], timeout=TIMEOUT_S).close()
+            results.append(("bootnode", True, f"{end[0]}:{end[1]} answers"))
+        except OSError as exc:
+            results.append(("bootnode", False, f"{end[0]}:{end[1]} does not answer ({exc.strerror or exc}): "
+                                               "the host must open or forward this TCP port"))
+    return results
+
+
 def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | None = None) -> Joined:
     from desktop.config import load_config, save_config
     from desktop.services.accounts import AccountStore, InvalidEmail, normalize_email

@@ -98,3 +98,56 @@ class NodeStatus:
         if kind in _PHASES:
             self.state = f"round {self.round}: {_PHASES[kind]}"
         return True
+
+
+# ---- the status file: a running node's view for other processes (`rl-swarm swarm-status`) -------
+STATUS_FILE = "node-status.json"
+MAX_STATUS_BYTES = 1024 * 1024
+_WRITE_ON = {"node_started", "dht_ready", "round_finished", "paused", "resumed", "node_stopped"}
+
+
+class StatusFile:
+    """An event listener that keeps ``<data dir>/node-status.json`` (peer, round, state, rewards,
+    the peers heard on the DHT) up to date: rewritten atomically when something a reader shows
+    changes at a round's end or a change of state, never per token or step."""
+
+    def __init__(self, path) -> None:
+        from pathlib import Path
+
+        self.path = Path(path)
+        self.status = NodeStatus()
+
+    def __call__(self, ev: dict) -> None:
+        if not self.status.apply(ev) or ev["type"] not in _WRITE_ON or not self.status.peer_id:
+            return  # nothing before node_started: a node refused at start leaves no file
+        import json
+        import time
+
+        from desktop.fsutil import write_private
+
+        s = self.status
+        state = "stopped" if ev["type"] == "node_stopped" else s.state
+        data = {"peer_id": s.peer_id, "name": s.name, "round": s.round, "state": state,
+                "last_reward": s.last_reward, "total_reward": round(s.total_reward, 4),
+                "heard": s.heard, "updated": time.time()}
+        try:
+            write_private(self.path, json.dumps(data).encode())
+        except OSError:  # a full disk must not stop training; the app has the events anyway
+            pass
+
+
+def read_status_file(path) -> dict | None:
+    """What StatusFile last wrote, checked; None when there is none or it is not ours."""
+    import json
+    from pathlib import Path
+
+    try:
+        raw = Path(path).read_bytes()[:MAX_STATUS_BYTES + 1]
+        data = json.loads(raw) if len(raw) <= MAX_STATUS_BYTES else None
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("peer_id"), str):
+        return None
+    heard = data.get("heard") if isinstance(data.get("heard"), dict) else {}
+    data["heard"] = {k: v for k, v in list(heard.items())[:MAX_PEERS] if isinstance(k, str) and isinstance(v, dict)}
+    return data

@@ -28,6 +28,8 @@ def test_every_type_round_trips_through_a_line():
         "log": dict(level="INFO", logger="desktop.node", message="m"),
         "services_ready": dict(rpc_url="http://127.0.0.1:8545", contract="0x0", login_url="http://127.0.0.1:3000",
                                api_token_file="/t"),
+        "hosting": dict(name="lab", rpc="http://10.0.0.2:8546", boot=["/ip4/10.0.0.2/tcp/4001/p2p/Qm1"],
+                        address="10.0.0.2", rpc_answers=True, dht_answers=False, error=None),
         "paused": dict(round=3, reason="idle", when="now", detail="the computer is in use"),
         "resumed": dict(round=3, reason="idle", seconds=12.5),
         "warning": dict(message="w"),
@@ -48,10 +50,10 @@ def test_every_type_round_trips_through_a_line():
     '{"v": 1, "type": "warning", "ts": 1, "message": "protocol 1: before timings were named *_s"}',
     '{"v": 2, "type": "log", "ts": 1, "level": "INFO", "logger": "x", "message": "protocol 2: no records"}',
     '{"v": 3, "type": "paused", "ts": 1, "round": 1, "reason": "user", "when": "now", "detail": "protocol 3: no pauses"}',
-    '{"v": 4, "type": "nope", "ts": 1}', '{"v": 4, "type": "warning", "ts": 1}',
-    '{"v": 4, "type": "warning", "ts": 1, "message": 5}',
-    '{"v": 4, "type": "round_started", "ts": 1, "round": true, "stage": 0, "problems": 1}',
-    '{"v": 4, "type": "log", "ts": 1, "level": 20, "logger": "x", "message": "m"}',
+    '{"v": 5, "type": "nope", "ts": 1}', '{"v": 5, "type": "warning", "ts": 1}',
+    '{"v": 5, "type": "warning", "ts": 1, "message": 5}',
+    '{"v": 5, "type": "round_started", "ts": 1, "round": true, "stage": 0, "problems": 1}',
+    '{"v": 5, "type": "log", "ts": 1, "level": 20, "logger": "x", "message": "m"}',
 ])
 def test_invalid_lines_are_rejected(line):
     with pytest.raises(events.EventError):

@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
-from desktop.gui.pages.swarm import MAX_ROWS, SwarmPage, merge  # noqa: E402
+from desktop.gui.pages.swarm import SwarmPage  # noqa: E402
+from desktop.swarm_view import MAX_ROWS, merge  # noqa: E402
 from tests.procs import CLI, Services  # noqa: E402
 
 

@@ -126,12 +126,19 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
             got = [e for e in node.events if e["type"] == "rollouts"]
             assert any(other in e["peers"] for e in got), f"{name} never received the other joiner's rollouts"
             assert any(e["type"] == "chain_submitted" and e["sent"] > 0 for e in node.events), f"{name}: no reward"
-        # the Swarm page's source, on joiner a's machine (through the host's proxy), lists both peers
-        status = subprocess.run(machines["a"][0] + CLI + ["chain", "status", "--json", "--data-dir", str(datas["a"])],
+        # `rl-swarm swarm-status` on joiner a's machine (the Swarm page's rows): the DHT side from its
+        # node's status file, the chain side through the host's proxy; both peers, with rewards
+        status = subprocess.run(machines["a"][0] + CLI + ["swarm-status", "--json", "--data-dir", str(datas["a"])],
                                 capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120)
         assert status.returncode == 0, status.stderr
-        report = json.dumps(json.loads(status.stdout))
-        assert all(peer in report for peer in ids.values())
+        view = json.loads(status.stdout)
+        rows = {row["peer_id"]: row for row in view["peers"]}
+        assert rows[ids["a"]]["me"] and view["node"]["state"] == "stopped"
+        assert rows[ids["b"]]["round"] is not None and rows[ids["b"]]["ts"]  # heard on the DHT
+        assert all(rows[i]["total_reward"] is not None for i in ids.values())  # registered on the chain
+        table = subprocess.run(machines["b"][0] + CLI + ["swarm-status", "--data-dir", str(datas["b"])],
+                               capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120)
+        assert table.returncode == 0 and ids["a"] in table.stdout and "(you)" in table.stdout, table.stderr
         # and a joiner, from its own machine, cannot mint itself money through the proxy
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "anvil_setBalance", "params": ["0x" + "11" * 20, "0x1"]})
         probe = subprocess.run(machines["a"][0] + [sys.executable, "-c", PROBE, f"http://{host_ip}:{port}", body],

@@ -82,6 +82,14 @@ def test_three_rounds_emit_valid_events_and_exit_zero(tmp_path):
     assert evs[-1]["round"] == 2
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["round-00000001.pt", "round-00000002.pt"]
     assert (tmp_path / "logs" / "node.log").read_text().count("identity Qm") == 1
+    # what it left for `rl-swarm swarm-status`: this peer, its last round, stopped (no chain here)
+    shown = subprocess.run(CLI + ["swarm-status", "--json", "--data-dir", str(tmp_path)], capture_output=True,
+                           text=True, env=_env(), timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    view = json.loads(shown.stdout)
+    assert (view["node"]["peer_id"], view["node"]["round"], view["node"]["state"]) == (started["peer_id"], 2, "stopped")
+    assert view["chain"] is None and view["chain_error"]
+    assert [row["peer_id"] for row in view["peers"]] == [started["peer_id"]] and view["peers"][0]["me"]
 
 
 @pytest.mark.slow

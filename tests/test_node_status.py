@@ -1,7 +1,7 @@
 """What the dashboard shows, folded from real protocol events (no Qt needed)."""
 
 from desktop.events import make
-from desktop.node_status import NodeStatus
+from desktop.node_status import MAX_PEERS, NodeStatus, StatusFile, read_status_file
 
 
 def test_rounds_rewards_and_chain_submissions_are_folded_in():
@@ -62,3 +62,31 @@ def test_pause_and_resume_show_on_the_status():
     st.apply({"type": "paused", "round": 5, "reason": "user", "when": "after-round", "detail": ""})
     st.apply({"type": "node_stopped", "reason": "sigterm", "round": 4, "exit_code": 0})
     assert st.paused is None  # a stopped node is not "paused"
+
+
+def test_the_status_file_is_written_at_round_ends_and_read_back_bounded(tmp_path):
+    path = tmp_path / "node-status.json"
+    keep = StatusFile(path)
+    keep(make("warning", message="before the node started"))
+    keep(make("error", message="a refused start writes nothing"))
+    assert not path.exists()
+    keep(make("node_started", peer_id="Qm1", name="a b c", model="tiny:tiny", device="cpu", round=0, role="solver"))
+    keep(make("round_started", round=0, stage=0, problems=1))
+    keep(make("rollouts", round=0, own=2, received=2, peers=["QmA"], rejected={}))
+    first = read_status_file(path)
+    assert first["heard"] == {} and first["state"] == "waiting for a round"  # not rewritten mid-round
+    keep(make("round_finished", round=0, seconds=1.0, generate_s=0.5, judge_s=0.2, train_s=0.1, comm_s=0.2,
+              reward_mean=0.5))
+    done = read_status_file(path)
+    assert done["round"] == 0 and set(done["heard"]) == {"QmA"} and done["total_reward"] == 0.5
+    keep(make("node_stopped", reason="finished", round=0, exit_code=0))
+    assert read_status_file(path)["state"] == "stopped"
+
+    for junk in (b"", b"[]", b"{\"peer_id\": 5}", b"\xff" * 10, b" " * (2 * 1024 * 1024)):
+        path.write_bytes(junk)
+        assert read_status_file(path) is None
+    path.write_text('{"peer_id": "Qm1", "heard": {"QmA": {"round": 1}, "7": 3, "QmB": {}}}')
+    assert set(read_status_file(path)["heard"]) == {"QmA", "QmB"}
+    many = {f"Qm{i}": {"round": 1} for i in range(MAX_PEERS * 2)}
+    path.write_text('{"peer_id": "Qm1", "heard": %s}' % __import__("json").dumps(many))
+    assert len(read_status_file(path)["heard"]) == MAX_PEERS

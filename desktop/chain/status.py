@@ -31,6 +31,7 @@ def chain_status(config, paths) -> dict:
         totals = client.total_rewards(ids) if ids else {}
         wins = {pid: client.total_wins(pid) for pid in ids}
         leaderboard = client.winner_leaderboard(0, 10)
+        bootnodes = client.bootnodes()
     except ChainError as exc:
         raise ChainUnavailable(f"cannot read the coordinator at {profile.rpc_url}: {exc}") from None
     except Exception as exc:  # a node that is not an EVM RPC, a wrong contract, ...
@@ -41,6 +42,7 @@ def chain_status(config, paths) -> dict:
         "peers": [{"peer_id": pid, "name": peer_name(pid), "eoa": eoa, "total_reward": totals.get(pid, 0),
                    "wins": wins.get(pid, 0)} for pid, eoa in peers],
         "leaderboard": [{"peer_id": pid, "name": peer_name(pid), "wins": n} for pid, n in leaderboard],
+        "bootnodes": bootnodes,
     }
 
 
@@ -56,4 +58,7 @@ def format_status(report: dict) -> str:
     lines += [f"{i + 1:>3}. {e['name']:28} {e['wins']:>5} wins" for i, e in enumerate(report["leaderboard"])]
     if not report["leaderboard"]:
         lines.append("  (no votes yet)")
+    lines += ["", "bootnodes"] + [f"  {b[:200]}" for b in report.get("bootnodes", [])]
+    if not report.get("bootnodes"):
+        lines.append("  (none yet)")
     return "\n".join(lines)

@@ -59,6 +59,7 @@ class ServicesSupervisor(ProcessSupervisor):
     """`rl-swarm services --json`: RUNNING once its ``services_ready`` event says where everything listens."""
 
     ready = Signal(object)  # ServicesEndpoints
+    hosting = Signal(dict)  # the `hosting` event: where other machines reach this swarm, or why not
     running_on_spawn = False
 
     def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
@@ -69,6 +70,8 @@ class ServicesSupervisor(ProcessSupervisor):
         self.info = None
 
     def _on_event(self, ev: dict) -> None:
+        if ev["type"] == "hosting":
+            self.hosting.emit(ev)
         if ev["type"] != "services_ready" or self.info is not None:
             return
         info = ServicesEndpoints(**{k: ev[k] for k in ("rpc_url", "contract", "login_url", "api_token_file")})

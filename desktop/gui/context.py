@@ -85,6 +85,10 @@ class AppContext:
     def join_command(self, code: str) -> list[str]:
         return self.runtime.command("join", code, *self._child_data_args())
 
+    def host_invite_command(self, uses: int, expires: str) -> list[str]:
+        return self.runtime.command("host", "invite", "--uses", str(uses), "--expires", expires,
+                                    *self._child_data_args())
+
     def services_command(self, *extra: str) -> list[str]:
         return self.runtime.command("services", "--json", "--log-events", *self._child_data_args(), *extra)
 

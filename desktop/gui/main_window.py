@@ -17,6 +17,7 @@ from desktop import __version__
 from desktop.frozen import self_command
 from desktop.gui import theme
 from desktop.gui.context import AppContext
+from desktop.gui.host_swarm import HostSwarm
 from desktop.gui.join_swarm import JoinSwarm
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
@@ -46,7 +47,10 @@ class MainWindow(QMainWindow):
         self.actions.quit.triggered.connect(self.request_quit)
         self.pause_actions = PauseActions(self, ctx.paths.data)
         self.join = JoinSwarm(self, ctx.join_command)
-        self.join.joined.connect(self._joined)
+        self.join.joined.connect(lambda said: self._restart("Joined a swarm", f"{said.capitalize()}. "
+                                                                               "Restarting on the swarm…"))
+        self.host = HostSwarm(self, ctx, services)
+        self.host.changed.connect(lambda said: self._restart("Host a swarm", said))
         self.join.failed.connect(lambda why: self.show_notice("Could not join the swarm", why, "error"))
         self._quitting = False
         self.quit_app: Callable[[], None] = QApplication.quit  # tests replace it
@@ -164,6 +168,7 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open &log folder", lambda: self._open_dir(self.ctx.paths.logs))
         file_menu.addSeparator()
         file_menu.addAction("&Join a swarm…", lambda: self.join.ask(self))
+        file_menu.addAction("&Host a swarm…", lambda: self.host.ask(self))
         file_menu.addSeparator()
         file_menu.addAction(self.actions.quit)
         node_menu = menu.addMenu("&Node")
@@ -260,8 +265,9 @@ class MainWindow(QMainWindow):
         icon.addPixmap(theme.pixmap(name, pal.accent, 36), QIcon.Selected)
         item.setIcon(icon)
 
-    def _joined(self, message: str) -> None:
-        self.show_notice("Joined a swarm", f"{message.capitalize()}. Restarting on the swarm…", "ok")
+    def _restart(self, title: str, message: str) -> None:
+        """A new profile or a swarm opened to others: the services and the node start again."""
+        self.show_notice(title, message, "ok")
         if self.flow is not None:
             self.flow.restart()
 

@@ -18,6 +18,7 @@ from desktop.config import Config
 from desktop.event_text import WARNING, describe
 from desktop.events import EventSink
 from desktop.logs import FILE_ONLY, send_records_as_events
+from desktop.node_status import STATUS_FILE, StatusFile
 from desktop.paths import AppPaths
 
 log = logging.getLogger("desktop.node")
@@ -114,6 +115,7 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         send_records_as_events(sink.emit)
     else:
         sink.subscribe(_print_progress)
+    sink.subscribe(StatusFile(paths.data / STATUS_FILE))  # what `rl-swarm swarm-status` reads
     stop_round = 0
     try:
         identity_file = identity_path or config.identity_path or paths.identity

@@ -278,6 +278,13 @@ def _load_pretrained(path: Path, label: str, device: str, dtype: torch.dtype):
     try:
         tok = AutoTokenizer.from_pretrained(str(path), padding_side="left", local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+    except ModuleNotFoundError as err:  # the installed app carries only the common causal LM families
+        if not (err.name or "").startswith("transformers.models."):
+            raise ModelLoadError(f"Could not load model {label!r}: {first_line(err)}") from err
+        family = err.name.split(".")[2]
+        raise ModelLoadError(f"Model {label!r} is a '{family}' model, which this build of the app cannot run "
+                             "(it carries Qwen2/Qwen3, Llama, Mistral, Gemma, Phi-3 and GPT-2 families); "
+                             "choose one of those, or run from source.") from err
     except Exception as err:  # missing files, unknown architecture, corrupt weights
         raise ModelLoadError(f"Could not load model {label!r} from {path}: {first_line(err)}") from err
     _ensure_pad(tok)

@@ -52,6 +52,22 @@ def answers(address: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
+async def publish_bootnode(info, boot: list[str]) -> str | None:
+    """Put the bootnode on the coordinator (the local login server's own route), so this machine's
+    own nodes, which read their bootnodes from the chain, meet the joiners there. None when it
+    worked, else why not (the swarm runs without it: joiners have the address in the invite)."""
+    import aiohttp
+
+    token = Path(info.api_token_file).read_text(encoding="utf-8").strip()
+    try:
+        async with aiohttp.ClientSession(trust_env=False, timeout=aiohttp.ClientTimeout(total=60)) as http:
+            async with http.post(info.login_url + "/api/add-bootnodes", json={"addrs": boot},
+                                 headers={"Authorization": f"Bearer {token}"}) as reply:
+                return None if reply.status == 200 else f"HTTP {reply.status}: {(await reply.text())[:200]}"
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        return str(exc) or type(exc).__name__
+
+
 def make_invite(data_dir: str | Path, *, uses: int = 1, expires_in: float = 86400.0) -> Invite:
     """A new invite for the swarm this data dir hosts (its host.json)."""
     try:
@@ -64,46 +80,88 @@ def make_invite(data_dir: str | Path, *, uses: int = 1, expires_in: float = 8640
                   name=facts.get("name", "swarm"))
 
 
-async def _run(data_dir: Path, *, bind: str, advertise: str | None, port: int, dht_port: int, rpc_port: int,
-               login_port: int, round_period: float, name: str, uses: int, expires_in: float) -> int:
-    from desktop.chain.anvil import dev_private_keys
-    from desktop.identity import load_or_create_identity
-    from desktop.services.chain_writer import ChainWriter
-    from desktop.services.join_desk import JoinDesk
-    from desktop.services.rpc_proxy import RpcProxy
-    from desktop.services.stack import FUNDER, LocalServices, ServicesError
-    from desktop.swarm.dht import SwarmDHT, SwarmError
+class HostOpening:
+    """What hosting adds to running local services: the filtering proxy with its join desk and a
+    bootnode on ``settings.bind``, the bootnode put on the chain, and host.json for invites.
+    Used by `rl-swarm host` and, with config ``hosting.enabled``, by `rl-swarm services`."""
+
+    def __init__(self, data_dir: Path, settings) -> None:
+        self.data_dir, self.settings = Path(data_dir), settings  # settings: config.HostingConfig
+        self.proxy = self.writer = self.dht = None
+
+    async def start(self, info) -> dict:
+        """Open the swarm; returns its facts (what host.json and the `hosting` event hold, plus
+        whether the ports answer on the advertised address). Raises OSError, SwarmError."""
+        from desktop.chain.anvil import dev_private_keys
+        from desktop.identity import load_or_create_identity
+        from desktop.services.chain_writer import ChainWriter
+        from desktop.services.join_desk import JoinDesk
+        from desktop.services.rpc_proxy import RpcProxy
+        from desktop.services.stack import FUNDER
+        from desktop.swarm.dht import SwarmDHT
+
+        s = self.settings
+        identity, _ = load_or_create_identity(self.data_dir / "host" / "bootnode.pem")
+        self.dht = await asyncio.to_thread(SwarmDHT, identity.path, host=s.bind, port=s.dht_port)
+        public = s.advertise or advertised_address(s.bind)
+        listening = self.dht.visible_maddrs()
+        dht_port = next((int(m.split("/tcp/")[1].split("/")[0]) for m in listening if "/tcp/" in m), s.dht_port)
+        boot = [f"/ip4/{public}/tcp/{dht_port}/p2p/{self.dht.peer_id}"]
+        self.writer = ChainWriter(info.rpc_url, info.contract, funder_key=dev_private_keys(FUNDER + 1)[FUNDER])
+        desk = JoinDesk(InviteBook(self.data_dir), self.writer.ensure_funded, chain_id=info.chain_id,
+                        contract=info.contract)
+        self.proxy = await RpcProxy(info.rpc_url, host=s.bind, port=s.port, join=desk).start()
+        url = f"http://{public}:{self.proxy.port}"
+        facts = {"rpc": url, "join": url + "/join", "chain_id": info.chain_id, "contract": info.contract,
+                 "boot": boot, "name": s.name}
+        write_private(host_file(self.data_dir), json.dumps(facts, indent=2).encode())
+        not_published = await publish_bootnode(info, boot)
+        if not_published:
+            log.warning("bootnode not put on the chain (%s): this machine's own nodes may not meet the joiners",
+                        not_published)
+        return {**facts, "address": public, "dht_port": dht_port, "port": self.proxy.port,
+                "rpc_answers": answers(public, self.proxy.port), "dht_answers": answers(public, dht_port)}
+
+    async def stop(self) -> None:
+        if self.proxy is not None:
+            await self.proxy.stop()
+        if self.writer is not None:
+            await self.writer.close()
+        if self.dht is not None:
+            await asyncio.to_thread(self.dht.shutdown)
+        self.proxy = self.writer = self.dht = None
+        host_file(self.data_dir).unlink(missing_ok=True)
+
+
+def describe(facts: dict) -> str:
+    """The preflight for a person: where others reach this swarm, whether it answers there, and
+    what to do when the machines are not on one network."""
+    yes = lambda ok: "yes" if ok else "NO"  # noqa: E731
+    return (f"hosting '{facts['name']}'\n"
+            f"  chain proxy + join  {facts['rpc']}   answers on {facts['address']}: {yes(facts['rpc_answers'])}\n"
+            f"  bootnode            {facts['boot'][0]}   answers: {yes(facts['dht_answers'])}\n"
+            f"  others reach this machine as {facts['address']}; from outside this network forward TCP ports "
+            f"{facts['port']} and {facts['dht_port']} on your router to it, and invite with the router's public "
+            f"address (--advertise). Checked from this machine only: a joiner's `rl-swarm join --check CODE` "
+            f"checks from theirs.")
+
+
+async def _run(data_dir: Path, *, settings, rpc_port: int, login_port: int, round_period: float,
+               uses: int, expires_in: float) -> int:
+    from desktop.services.stack import LocalServices, ServicesError
+    from desktop.swarm.dht import SwarmError
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period)
-    proxy = writer = dht = None
+    opening = HostOpening(data_dir, settings)
     try:
         info = await services.start()
-        identity, _ = load_or_create_identity(data_dir / "host" / "bootnode.pem")
-        dht = await asyncio.to_thread(SwarmDHT, identity.path, host=bind, port=dht_port)
-        public = advertise or advertised_address(bind)
-        listening = dht.visible_maddrs()
-        dht_port = next((int(m.split("/tcp/")[1].split("/")[0]) for m in listening if "/tcp/" in m), dht_port)
-        boot = [f"/ip4/{public}/tcp/{dht_port}/p2p/{dht.peer_id}"]
-        writer = ChainWriter(info.rpc_url, info.contract, funder_key=dev_private_keys(FUNDER + 1)[FUNDER])
-        desk = JoinDesk(InviteBook(data_dir), writer.ensure_funded, chain_id=info.chain_id, contract=info.contract)
-        proxy = await RpcProxy(info.rpc_url, host=bind, port=port, join=desk).start()
-        url = f"http://{public}:{proxy.port}"
-        write_private(host_file(data_dir), json.dumps({"rpc": url, "join": url + "/join", "chain_id": info.chain_id,
-                                                       "contract": info.contract, "boot": boot, "name": name},
-                                                      indent=2).encode())
-        dht_open = answers(public, dht_port)
+        facts = await opening.start(info)
         invite = make_invite(data_dir, uses=uses, expires_in=expires_in)
-        print(f"hosting '{name}'\n"
-              f"  chain proxy + join  {url}   answers on {public}: {'yes' if answers(public, proxy.port) else 'NO'}\n"
-              f"  bootnode            {boot[0]}   answers: {'yes' if dht_open else 'NO'}\n"
-              f"  others reach this machine as {public}; from outside this network forward TCP ports "
-              f"{proxy.port} and {dht_port} on your router to it, and invite with the router's public "
-              f"address (--advertise)\n\n"
-              f"invite ({uses} use(s), {expires_in / 3600:g} h):\n{invite.code()}\n\n"
+        print(f"{describe(facts)}\n\ninvite ({uses} use(s), {expires_in / 3600:g} h):\n{invite.code()}\n\n"
               "more: rl-swarm host invite   revoke: rl-swarm host revoke ID   Ctrl-C stops the swarm", flush=True)
         await services.watch(stop)
         return 0
@@ -111,14 +169,8 @@ async def _run(data_dir: Path, *, bind: str, advertise: str | None, port: int, d
         print(f"rl-swarm host: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        if proxy is not None:
-            await proxy.stop()
-        if writer is not None:
-            await writer.close()
-        if dht is not None:
-            await asyncio.to_thread(dht.shutdown)
+        await opening.stop()
         await services.stop()
-        host_file(data_dir).unlink(missing_ok=True)
 
 
 def run_host(data_dir: Path, **kw) -> int:

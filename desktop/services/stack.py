@@ -248,7 +248,7 @@ class LocalServices:
 
 
 async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_port: int, round_period: float,
-                remote: RemoteChain | None = None) -> int:
+                remote: RemoteChain | None = None, hosting=None) -> int:
     services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period,
                              remote=remote)
     stop = asyncio.Event()
@@ -258,6 +258,7 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
     from desktop.parent_watch import watch_parent
 
     watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
+    opening = None
     try:
         info = await services.start()
         if events is not None:
@@ -267,17 +268,49 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
                   f"login page     {info.login_url}/#s={services.login.session_secret}\n"
                   f"API token      {info.api_token_file}\n"
                   "press Ctrl-C to stop", flush=True)
+        if hosting is not None:
+            opening = await _open(data_dir, hosting, info, events)
         await services.watch(stop)
         return 0
     except ServicesError as exc:
         print(f"rl-swarm services: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
+        if opening is not None:
+            await opening.stop()
         await services.stop()
 
 
+async def _open(data_dir: Path, settings, info: ServicesInfo, events: EventSink | None):
+    """config hosting.enabled: open this swarm to other machines (services.host). A port in use
+    or a wrong address is said (a `hosting` event with its error) and the services go on for
+    this machine alone."""
+    from desktop.services.host import HostOpening, describe
+    from desktop.swarm.dht import SwarmError
+
+    opening = HostOpening(data_dir, settings)
+    try:
+        facts = await opening.start(info)
+    except (OSError, SwarmError) as exc:
+        await opening.stop()
+        log.warning("cannot host the swarm: %s", exc)
+        if events is not None:
+            events.emit("hosting", name=settings.name, rpc="", boot=[], address="", rpc_answers=False,
+                        dht_answers=False, error=f"cannot open the swarm to others: {exc}")
+        else:
+            print(f"not hosting: {exc}", file=sys.stderr, flush=True)
+        return None
+    if events is not None:
+        events.emit("hosting", **{k: facts[k] for k in ("name", "rpc", "boot", "address", "rpc_answers",
+                                                         "dht_answers")}, error=None)
+    else:
+        print(describe(facts), flush=True)
+    return opening
+
+
 def run_services(data_dir: Path, *, events: EventSink | None, rpc_port: int, login_port: int,
-                 round_period: float, remote: RemoteChain | None = None) -> int:
+                 round_period: float, remote: RemoteChain | None = None, hosting=None) -> int:
     """Run until SIGTERM/SIGINT or the parent's exit. With ``events`` the first line on stdout is a
-    ``services_ready`` event (what the app and the launcher wait for); else a line for a person."""
-    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period, remote))
+    ``services_ready`` event (what the app and the launcher wait for); else a line for a person.
+    ``hosting`` (config.HostingConfig): also open the swarm to other machines."""
+    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period, remote, hosting))

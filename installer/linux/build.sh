@@ -21,6 +21,7 @@ if [ "${REUSE_BUNDLE:-0}" = 1 ] && [ -x "$BUNDLE/rl-swarm-desktop" ]; then
 else
   "$PY" -m PyInstaller --noconfirm --clean --log-level WARN --distpath build/dist --workpath build/work build.spec
 fi
+"$PY" installer/linux/strip_bundle.py "$BUNDLE"
 built=$(date +%s)
 rm -rf "$OUT" && mkdir -p "$OUT"
 
@@ -55,7 +56,7 @@ packaged=$(date +%s)
 # ---- figures ----------------------------------------------------------------------------------------
 paint="$("$PY" installer/linux/first_paint.py "$BUNDLE/rl-swarm-desktop")"
 echo
-echo "bundle            $(du -sh "$BUNDLE" | cut -f1)  ($BUNDLE; goal <= 1.0 GB)"
+echo "bundle            $(du -sb "$BUNDLE" | awk '{printf "%.0f MB = %.2f GiB", $1/1e6, $1/2^30}')  ($BUNDLE; goal <= 1.0 GB)"
 echo "largest parts     $(du -sk "$BUNDLE"/_internal/* | sort -rn | head -5 | awk '{printf "%s %d MB, ", $2, $1/1024}' | sed "s|$BUNDLE/_internal/||g")"
 echo ".deb              $(du -sh "$DEB_FILE" | cut -f1)  $DEB_FILE"
 echo "tarball           $(du -sh "$TAR_FILE" | cut -f1)  $TAR_FILE"

@@ -18,40 +18,12 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
+from desktop.swarm_view import cells, merge
+
 REFRESH_S = 30
 TIMEOUT_MS = 20_000
-MAX_ROWS = 200
 MAX_REPLY = 4 * 1024 * 1024
 COLUMNS = ["Peer", "Peer id", "Round", "Total reward", "Wins", "Last heard"]
-
-
-def _ago(ts: float | None, now: float) -> str:
-    if not ts:
-        return "—"
-    seconds = max(0, now - ts)
-    return f"{seconds:.0f} s ago" if seconds < 90 else f"{seconds / 60:.0f} min ago" if seconds < 5400 else \
-        f"{seconds / 3600:.0f} h ago"
-
-
-def merge(chain: dict | None, heard: dict[str, dict], me: str | None, names: Callable[[str], str],
-          my_round: int | None = None) -> list[dict]:
-    """One row per peer: the chain's registered peers and those heard on the DHT, this peer
-    first, then by total reward; at most MAX_ROWS."""
-    rows: dict[str, dict] = {}
-    for p in (chain or {}).get("peers", []):
-        if isinstance(p, dict) and isinstance(p.get("peer_id"), str):
-            rows[p["peer_id"]] = {"peer_id": p["peer_id"], "name": str(p.get("name") or names(p["peer_id"])),
-                                  "total_reward": p.get("total_reward"), "wins": p.get("wins")}
-    for peer, info in heard.items():
-        row = rows.setdefault(peer, {"peer_id": peer, "name": names(peer), "total_reward": None, "wins": None})
-        row.update(round=info.get("round"), ts=info.get("ts"))
-    if me:
-        rows.setdefault(me, {"peer_id": me, "name": names(me), "total_reward": None, "wins": None})
-        rows[me]["round"] = my_round
-    for row in rows.values():
-        row["me"] = row["peer_id"] == me
-    ordered = sorted(rows.values(), key=lambda r: (not r["me"], -(r.get("total_reward") or 0), r["name"]))
-    return ordered[:MAX_ROWS]
 
 
 class SwarmPage(QWidget):
@@ -135,12 +107,7 @@ class SwarmPage(QWidget):
         now = time.time()
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
-            cells = [row["name"] + ("  (you)" if row["me"] else ""), row["peer_id"],
-                     "—" if row.get("round") is None else str(row["round"]),
-                     "—" if row.get("total_reward") is None else str(row["total_reward"]),
-                     "—" if row.get("wins") is None else str(row["wins"]),
-                     "this peer" if row["me"] else _ago(row.get("ts"), now)]
-            for j, text in enumerate(cells):
+            for j, text in enumerate(cells(row, now)):
                 item = QTableWidgetItem(text)
                 if row["me"]:
                     font = QFont(item.font())
