@@ -21,16 +21,19 @@ TIMEOUT_MS = 60_000
 EXPIRIES = [("1 hour", "1h"), ("1 day", "24h"), ("1 week", "7d")]
 
 
-def qr_pixmap(text: str, scale: int = 4) -> QPixmap:
-    """The text as a QR code (segno, pure Python); an empty pixmap when segno is missing."""
+def qr_pixmap(text: str, size: int = 240) -> QPixmap:
+    """The text as a QR code about ``size`` pixels wide, whole pixels per module (segno, pure
+    Python); an empty pixmap when segno is missing."""
     try:
         import segno
     except ImportError:
         return QPixmap()
     import io
 
+    code = segno.make(text, error="l")  # a screen is not a dirty label: the lowest correction, fewer modules
+    width, _ = code.symbol_size(scale=1, border=2)
     out = io.BytesIO()
-    segno.make(text, error="m").save(out, kind="png", scale=scale, border=2)
+    code.save(out, kind="png", scale=max(1, size // width), border=2)
     pixmap = QPixmap()
     pixmap.loadFromData(out.getvalue(), "PNG")
     return pixmap
@@ -94,6 +97,8 @@ class HostDialog(QDialog):
         self.toggle.clicked.connect(self._toggle)
         buttons.rejected.connect(self.reject)
         col.addWidget(buttons)
+        if self.hosting:
+            self.show_event(last_event)
 
     def _build_invite(self, box: QWidget) -> None:
         col = QVBoxLayout(box)
@@ -126,8 +131,10 @@ class HostDialog(QDialog):
         col.addLayout(row)
         self.invite_code = ""
 
-    def show_event(self, ev: dict) -> None:
+    def show_event(self, ev: dict | None) -> None:
         self.preflight.setText(preflight_text(ev, self.hosting))
+        if ev and ev.get("address") and not self.advertise.text():
+            self.advertise.setText(ev["address"])  # what was chosen automatically
 
     def _toggle(self) -> None:
         if self.hosting:
@@ -167,7 +174,7 @@ class HostDialog(QDialog):
             return
         self.invite_code = found[0]
         self.code.setPlainText(f"{found[0]}\n\n{links[0] if links else ''}")
-        self.qr.setPixmap(qr_pixmap(links[0] if links else found[0]))
+        self.qr.setPixmap(qr_pixmap(found[0]))  # the code alone: Join a swarm… takes it as the link
         self.copy.setEnabled(True)
 
 
