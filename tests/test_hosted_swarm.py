@@ -23,6 +23,11 @@ NS = ("rlsw-host", "rlsw-a", "rlsw-b")
 PROBE = ("import json, sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], "
          "data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'}), timeout=10); "
          "print(json.loads(r.read())['error']['code'])")
+ACCOUNT = ("import json, sys, pathlib, urllib.request as u; i = json.loads(pathlib.Path(sys.argv[1], 'chain', "
+           "'services.json').read_text()); t = pathlib.Path(i['api_token_file']).read_text().strip(); "
+           "r = u.build_opener(u.ProxyHandler({})).open(u.Request(i['login_url'] + '/api/local-account', "
+           "data=b'{\"email\": \"host@lab.rl-swarm.net\"}', headers={'Authorization': 'Bearer ' + t, "
+           "'Content-Type': 'application/json'}), timeout=30); print(json.loads(r.read())['orgId'])")
 ADDR = {"rlsw-host": "10.77.0.1", "rlsw-a": "10.77.0.2", "rlsw-b": "10.77.0.3"}
 
 
@@ -74,18 +79,19 @@ def _teardown():
         subprocess.run(["ip", "link", "del", f"rlsw-v{i}"], capture_output=True)
 
 
-def _data(tmp_path: Path, name: str, **ports) -> Path:
+def _data(tmp_path: Path, name: str, dht_host: str | None = None, **ports) -> Path:
     data = tmp_path / name
     (data / "config").mkdir(parents=True)
     lines = ["ports:"] + [f"  {k}: {v}" for k, v in ports.items()]
-    lines += ["training:", "  max_new_tokens: 24", "swarm:", "  expected_peers: 1", "  gather_timeout: 30"]
+    lines += ["training:", "  max_new_tokens: 24", "swarm:", "  expected_peers: 2", "  gather_timeout: 30"]
+    lines += [f"  host: {dht_host}"] if dht_host else []
     (data / "config" / "config.yaml").write_text("\n".join(lines) + "\n")
     return data
 
 
 def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
     host_prefix, host_ip = machines["host"]
-    host_data = _data(tmp_path, "host", rpc=free_port(), login=free_port())
+    host_data = _data(tmp_path, "host", dht_host=host_ip, rpc=free_port(), login=free_port())
     port, dht_port = free_port(), free_port()
     host_log = open(tmp_path / "host.out", "w")
     host = subprocess.Popen(host_prefix + CLI + ["host", "--data-dir", str(host_data), "--bind", host_ip,
@@ -103,9 +109,22 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
         assert f"answers on {host_ip}: yes" in out
 
         nodes, datas = {}, {}
+        # the host trains too, as the app's own peer does: signed in on its own login server (what the
+        # app's sign-in page does), it finds the bootnode on the chain
+        made = subprocess.run(host_prefix + [sys.executable, "-c", ACCOUNT, str(host_data)], capture_output=True,
+                              text=True, timeout=60)
+        assert made.returncode == 0, made.stderr
+        node_cmd = ["node", "--pool", "tiny", "--json-events", "--swarm", "--data-dir", str(host_data), "--rounds", "3",
+                    "--org-id", made.stdout.strip()]
+        nodes["host"] = EventProcess(node_cmd, tmp_path / "host-node.err", prefix=host_prefix)
+        procs.append(nodes["host"])
         for name in ("a", "b"):
             prefix, _ip = machines[name]
             data = datas[name] = _data(tmp_path, name, login=free_port())
+            check = subprocess.run(prefix + CLI + ["join", "--check", code], capture_output=True, text=True, cwd=ROOT,
+                                   env=env(), timeout=120)  # the preflight from outside the host's machine
+            assert check.returncode == 0, check.stdout + check.stderr
+            assert [line[:2] for line in check.stdout.splitlines()] == ["ok"] * 4, check.stdout
             done = subprocess.run(prefix + CLI + ["join", code, "--data-dir", str(data)], capture_output=True,
                                   text=True, cwd=ROOT, env=env(), timeout=120)
             assert done.returncode == 0, done.stderr
@@ -121,11 +140,12 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
         for name, node in nodes.items():
             assert node.proc.wait(400) == 0, (tmp_path / f"{name}-node.err").read_text()[-3000:]
         ids = {n: next(e["peer_id"] for e in node.events if e["type"] == "dht_ready") for n, node in nodes.items()}
-        for name, node in nodes.items():
-            other = ids["b" if name == "a" else "a"]
-            got = [e for e in node.events if e["type"] == "rollouts"]
-            assert any(other in e["peers"] for e in got), f"{name} never received the other joiner's rollouts"
-            assert any(e["type"] == "chain_submitted" and e["sent"] > 0 for e in node.events), f"{name}: no reward"
+        heard = {n: {p for e in node.events if e["type"] == "rollouts" for p in e["peers"]} for n, node in nodes.items()}
+        for name in ("a", "b"):  # the host's node is not signed in here (the app signs it in): its rewards wait
+            assert any(e["type"] == "chain_submitted" and e["sent"] > 0 for e in nodes[name].events), f"{name}: no reward"
+        assert ids["b"] in heard["a"] and ids["a"] in heard["b"], "the joiners never received each other's rollouts"
+        assert heard["host"] & {ids["a"], ids["b"]}, "the host's own node never received a joiner's rollouts"
+        assert ids["host"] in heard["a"] | heard["b"], "no joiner received the host's own node's rollouts"
         # `rl-swarm swarm-status` on joiner a's machine (the Swarm page's rows): the DHT side from its
         # node's status file, the chain side through the host's proxy; both peers, with rewards
         status = subprocess.run(machines["a"][0] + CLI + ["swarm-status", "--json", "--data-dir", str(datas["a"])],
@@ -135,7 +155,7 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
         rows = {row["peer_id"]: row for row in view["peers"]}
         assert rows[ids["a"]]["me"] and view["node"]["state"] == "stopped"
         assert rows[ids["b"]]["round"] is not None and rows[ids["b"]]["ts"]  # heard on the DHT
-        assert all(rows[i]["total_reward"] is not None for i in ids.values())  # registered on the chain
+        assert all(rows[ids[n]]["total_reward"] is not None for n in ("a", "b"))  # registered on the chain
         table = subprocess.run(machines["b"][0] + CLI + ["swarm-status", "--data-dir", str(datas["b"])],
                                capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120)
         assert table.returncode == 0 and ids["a"] in table.stdout and "(you)" in table.stdout, table.stderr
