@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench chaos chaos-quick package package-test tokenizer contracts clean
+.PHONY: setup run test test-fast bench chaos chaos-quick package package-test package-wsl tokenizer contracts clean
 
 $(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ package: setup
 package-test: setup
 	GZIP_LEVEL=1 bash installer/linux/build.sh $(PY)
 	bash installer/linux/test_install.sh
+
+## the WSL2 distro image the Windows installer imports (root, debootstrap; after make package): checked by
+## one tiny round inside it
+package-wsl:
+	bash installer/windows/build_wsl_image.sh
 
 ## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
 tokenizer: setup

@@ -45,6 +45,9 @@ def test_windows_installer_is_per_user_and_keeps_user_data():
     assert "[System.Text.Encoding]::Unicode" in ps1  # wsl.exe's UTF-16LE output
     assert '"--import", $Distro, $InstallDir, $Tarball, "--version", "2"' in ps1
     assert "exit 3010" in ps1  # WSL just enabled: restart needed
+    # an upgrade replaces a distro of another version (it holds no user data), and the installer says which
+    assert '"--unregister", $Distro' in ps1 and '$installed.Text -ne "rl-swarm $Version"' in ps1
+    assert '-Version ""{#AppVersion}""' in iss
 
 
 def test_the_desktop_entry_runs_the_app():

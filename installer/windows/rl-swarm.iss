@@ -44,7 +44,7 @@ Name: "{userstartup}\RL Swarm"; Filename: "{app}\rl-swarm-desktop.exe"; Paramete
 
 [Run]
 ; WSL2 and the RLSwarm distro: enables WSL when missing (Windows then asks for a restart)
-Filename: "powershell.exe"; Parameters: "-NoProfile -ExecutionPolicy Bypass -File ""{app}\wsl\setup-wsl.ps1"" -Tarball ""{app}\wsl\rl-swarm-wsl.tar"""; StatusMsg: "Setting up the Linux side of the node (WSL2)…"; Flags: waituntilterminated
+Filename: "powershell.exe"; Parameters: "-NoProfile -ExecutionPolicy Bypass -File ""{app}\wsl\setup-wsl.ps1"" -Tarball ""{app}\wsl\rl-swarm-wsl.tar"" -Version ""{#AppVersion}"""; StatusMsg: "Setting up the Linux side of the node (WSL2)…"; Flags: waituntilterminated
 Filename: "{app}\rl-swarm-desktop.exe"; Parameters: "gui"; Description: "Start RL Swarm"; Flags: nowait postinstall skipifsilent
 
 [UninstallRun]
