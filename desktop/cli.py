@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="first line: a services_ready event (rpc_url, contract, login_url, api_token_file)")
     services.add_argument("--log-events", action="store_true",
                           help="with --json: then every log record as a log event on stdout (for the app)")
+    services.add_argument("--control-stdin", action="store_true",
+                          help="take a 'stop' line on stdin (where signals cannot reach the services: WSL)")
     services.add_argument("--round-period", type=float, default=60.0, metavar="SECONDS",
                           help="advance the round at least this often (default 60)")
 
@@ -240,7 +242,8 @@ def cmd_services(args) -> int:
         remote = RemoteChain(joined["rpc"], joined["contract"], int(joined["chain_id"]))
     hosting = config.hosting if config.hosting.enabled and config.profile == "local" else None
     return run_services(paths.data, events=sink, rpc_port=config.ports.rpc, login_port=config.ports.login,
-                        round_period=args.round_period, remote=remote, hosting=hosting)
+                        round_period=args.round_period, remote=remote, hosting=hosting,
+                        control_stdin=args.control_stdin)
 
 
 def cmd_chain(args) -> int:

@@ -58,7 +58,10 @@ def test_the_app_builds_every_child_through_its_runtime(tmp_path, monkeypatch):
     assert node[:6] == ["wsl.exe", "-d", "RLSwarm", "--exec", "/opt/rl-swarm-desktop/rl-swarm-desktop", "node"]
     assert "--control-stdin" in node  # stops go in on stdin
     assert node[node.index("--data-dir") + 1] == str(ctx.paths.data)
-    assert services[5:8] == ["services", "--json", "--log-events"]
+    # the node in WSL reads <data>/config and writes <data>/logs: the app's settings and log view agree
+    assert (ctx.paths.config, ctx.paths.logs) == (ctx.paths.data / "config", ctx.paths.data / "logs")
+    assert AppContext.create(tmp_path / "d").paths.config == (tmp_path / "d" / "config").resolve()
+    assert services[5:9] == ["services", "--json", "--log-events", "--control-stdin"]  # as for the node
     assert services[services.index("--data-dir") + 1] == str(ctx.paths.data)
 
 
@@ -119,3 +122,22 @@ def test_the_real_node_through_the_wsl_code_path(qtbot, tmp_path, wsl_standin):
     _start_until(qtbot, sup, "round_finished", 240_000)
     _stopped_by_stdin(qtbot, sup, 120_000)
     assert (tmp_path / "data" / "identity" / "swarm.pem").is_file()  # the app's data dir, named across
+
+
+@pytest.mark.slow
+def test_through_wsl_the_services_stop_by_stdin(qtbot, tmp_path, wsl_standin):
+    from desktop.gui.children import ServicesSupervisor
+    from tests.procs import free_port
+
+    (tmp_path / "data" / "config").mkdir(parents=True)
+    (tmp_path / "data" / "config" / "config.yaml").write_text(f"ports:\n  rpc: {free_port()}\n  login: {free_port()}\n")
+    ctx = AppContext.create(tmp_path / "data")
+    sup = ServicesSupervisor(lambda: ctx.services_command(), stop_by_stdin=not ctx.runtime.signals_reach_children)
+    assert sup.stop_by_stdin
+    with qtbot.waitSignal(sup.ready, timeout=120_000):
+        sup.start()
+    assert (tmp_path / "data" / "chain" / "services.json").exists()
+    with qtbot.waitSignal(sup.finished, timeout=60_000) as done:
+        sup.stop()  # a "stop" line: the stand-in, as wsl.exe, passes no signal on
+    assert done.args[0].ok, done.args[0]
+    assert not (tmp_path / "data" / "chain" / "services.json").exists()  # they stopped themselves, cleanly

@@ -133,7 +133,8 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
                           env_factory=lambda: node_env(ctx), log_path=ctx.paths.logs / "node-console.log",
                           stop_by_stdin=not ctx.runtime.signals_reach_children)
     services = ServicesSupervisor(lambda: ctx.services_command(), parent=app,
-                                  log_path=ctx.paths.logs / "services-console.log")
+                                  log_path=ctx.paths.logs / "services-console.log",
+                                  stop_by_stdin=not ctx.runtime.signals_reach_children)
     has_tray = tray_available()
     window = MainWindow(ctx, node, services, themes, tray_available=has_tray)
     window.tray = TrayController(window, window.actions, node, available=has_tray, pause=window.pause_actions)

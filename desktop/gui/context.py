@@ -27,8 +27,14 @@ class AppContext:
 
     @classmethod
     def create(cls, data_dir: str | Path | None = None) -> "AppContext":
-        paths = AppPaths.default(data_dir)
-        return cls(paths=paths, data_dir_arg=["--data-dir", str(paths.data)] if data_dir else [])
+        runtime = current_runtime()
+        if data_dir is None and isinstance(runtime, Wsl):
+            # the node in WSL is named only the data dir, so it reads <data>/config/config.yaml and
+            # writes <data>/logs: the app keeps its settings and reads the logs there too
+            paths = AppPaths.default(AppPaths.default().data)
+        else:
+            paths = AppPaths.default(data_dir)
+        return cls(paths=paths, data_dir_arg=["--data-dir", str(paths.data)] if data_dir else [], runtime=runtime)
 
     # ---- node config (the same YAML the headless node reads) --------------------------------------
     def load_config(self) -> "Config":
@@ -90,7 +96,8 @@ class AppContext:
                                     *self._child_data_args())
 
     def services_command(self, *extra: str) -> list[str]:
-        return self.runtime.command("services", "--json", "--log-events", *self._child_data_args(), *extra)
+        control = [] if self.runtime.signals_reach_children else ["--control-stdin"]
+        return self.runtime.command("services", "--json", "--log-events", *control, *self._child_data_args(), *extra)
 
     def gui_settings_file(self) -> Path:
         return self.paths.config / "gui.ini"

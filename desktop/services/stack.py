@@ -248,7 +248,7 @@ class LocalServices:
 
 
 async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_port: int, round_period: float,
-                remote: RemoteChain | None = None, hosting=None) -> int:
+                remote: RemoteChain | None = None, hosting=None, control_stdin: bool = False) -> int:
     services = LocalServices(data_dir, rpc_port=rpc_port, login_port=login_port, round_period=round_period,
                              remote=remote)
     stop = asyncio.Event()
@@ -258,6 +258,8 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
     from desktop.parent_watch import watch_parent
 
     watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
+    if control_stdin:
+        _follow_stdin(lambda: loop.call_soon_threadsafe(stop.set))
     opening = None
     try:
         info = await services.start()
@@ -279,6 +281,20 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
         if opening is not None:
             await opening.stop()
         await services.stop()
+
+
+def _follow_stdin(on_stop) -> None:
+    """A 'stop' line on stdin stops the services, as SIGTERM does: the app inside WSL cannot
+    signal across. End of stream is no command (as for the node's --control-stdin)."""
+    import threading
+
+    def read() -> None:
+        for raw in sys.stdin:
+            if raw.strip()[:64] == "stop":
+                on_stop()
+                return
+
+    threading.Thread(target=read, name="stop-commands", daemon=True).start()
 
 
 async def _open(data_dir: Path, settings, info: ServicesInfo, events: EventSink | None):
@@ -309,8 +325,9 @@ async def _open(data_dir: Path, settings, info: ServicesInfo, events: EventSink 
 
 
 def run_services(data_dir: Path, *, events: EventSink | None, rpc_port: int, login_port: int,
-                 round_period: float, remote: RemoteChain | None = None, hosting=None) -> int:
+                 round_period: float, remote: RemoteChain | None = None, hosting=None,
+                 control_stdin: bool = False) -> int:
     """Run until SIGTERM/SIGINT or the parent's exit. With ``events`` the first line on stdout is a
     ``services_ready`` event (what the app and the launcher wait for); else a line for a person.
     ``hosting`` (config.HostingConfig): also open the swarm to other machines."""
-    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period, remote, hosting))
+    return asyncio.run(_main(data_dir, events, rpc_port, login_port, round_period, remote, hosting, control_stdin))
