@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QActionGroup, QDesktopServices, QKeySequence
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget)
+                               QMainWindow, QStackedWidget, QVBoxLayout, QWidget)
 
 from desktop import __version__
 from desktop.frozen import self_command
@@ -19,6 +19,7 @@ from desktop.gui import theme
 from desktop.gui.context import AppContext
 from desktop.gui.host_swarm import HostSwarm
 from desktop.gui.join_swarm import JoinSwarm
+from desktop.gui.menus import build_menus
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
 from desktop.gui.pause_actions import PauseActions
@@ -90,7 +91,7 @@ class MainWindow(QMainWindow):
         self.add_page("logs", "Logs", "nav-logs", self.logs)
         self.add_page("settings", "Settings", "nav-settings", factory=self._build_settings)
         self._build_status_bar()
-        self._build_menus()
+        build_menus(self)
         if node is not None:
             node.state_changed.connect(self._on_node_state)
             node.status_changed.connect(self._on_status)
@@ -160,47 +161,6 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.status_news)
         bar.addPermanentWidget(self.status_round)
         bar.addPermanentWidget(self.status_peers)
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addAction("Open &data folder", lambda: self._open_dir(self.ctx.paths.data))
-        file_menu.addAction("Open &log folder", lambda: self._open_dir(self.ctx.paths.logs))
-        file_menu.addSeparator()
-        file_menu.addAction("&Join a swarm…", lambda: self.join.ask(self))
-        file_menu.addAction("&Host a swarm…", lambda: self.host.ask(self))
-        file_menu.addSeparator()
-        file_menu.addAction(self.actions.quit)
-        node_menu = menu.addMenu("&Node")
-        for action in (self.actions.start, self.actions.finish, self.actions.stop):
-            node_menu.addAction(action)
-        node_menu.addSeparator()
-        for action in self.pause_actions.all():
-            node_menu.addAction(action)
-        if self.services is not None:
-            # the local chain, login server and round keeper (the local profile's back end)
-            node_menu.addSeparator()
-            self.services_start = node_menu.addAction("Start &local services", self.services.start)
-            self.services_stop = node_menu.addAction("Stop l&ocal services", self.services.stop)
-            self.services.state_changed.connect(self._on_services_state)
-            self._on_services_state(self.services.state)
-        view = menu.addMenu("&View")
-        for i, (key, label) in enumerate([("dashboard", "&Dashboard"), ("logs", "&Logs"),
-                                          ("settings", "&Settings"), ("swarm", "S&warm")]):
-            action = view.addAction(label, lambda k=key: self.show_page(k))
-            action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
-        view.addSeparator()
-        scheme = view.addMenu("&Appearance")
-        group = QActionGroup(self)
-        chosen = self.settings_store.value("appearance", "system")
-        for value, label in (("system", "Follow &system"), ("light", "&Light"), ("dark", "&Dark")):
-            action = scheme.addAction(label)
-            action.setCheckable(True)
-            action.setChecked(value == chosen)
-            action.triggered.connect(lambda _c=False, v=value: self.set_appearance(v))
-            group.addAction(action)
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction("&About RL Swarm", self._about)
 
     # ---- pages ------------------------------------------------------------------------------------
     def add_page(self, key: str, label: str, icon_name: str, widget: QWidget | None = None,
@@ -380,11 +340,6 @@ class MainWindow(QMainWindow):
     def _open_dir(self, path) -> None:
         path.mkdir(parents=True, exist_ok=True)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-
-    def _about(self) -> None:
-        QMessageBox.about(self, "About RL Swarm",
-                          f"<b>RL Swarm Desktop</b> {__version__}<br>Train a code model with GRPO together "
-                          f"with other peers.<br><br>Data: {self.ctx.paths.data}")
 
     def request_quit(self) -> None:
         """Quit the app; a running node is asked to stop first (bounded by its stop timeout)."""
