@@ -1,10 +1,12 @@
 """Running from a checkout or from the installed bundle (PyInstaller onedir): the few things that differ.
 
-The bundle has one executable, ``rl-swarm-desktop``. It is the app, the node and the services
-(``self_command``), and, because a bundle carries no ``python`` binary, it is also the
-interpreter the sandbox runs candidate code with: started with Python's own flags (``-I -S -c
-CODE``, ``-I … FILE``) it behaves as ``python`` would (``run_as_python``). Standard library only:
-this runs before anything else in the bundle, for every sandboxed program.
+The bundle's executable, ``rl-swarm-desktop``, is the app, the node and the services
+(``self_command``). A bundle carries no ``python`` binary: the sandbox runs candidate code with
+``rl-swarm-python`` beside it (``sandbox_python``; a small second executable without the app's
+runtime hooks), and ``rl-swarm-desktop`` itself does as well when that is missing: started with
+Python's own flags (``-I -S -c CODE``, ``-I … FILE``) either behaves as ``python`` would
+(``run_as_python``). Standard library only: this runs before anything else, for every sandboxed
+program.
 """
 
 from __future__ import annotations
@@ -25,6 +27,22 @@ def self_command(*args: str) -> list[str]:
     if FROZEN:
         return [sys.executable, *args]
     return [sys.executable, "-m", "desktop.cli", *args]
+
+
+SANDBOX_PYTHON = "rl-swarm-python"
+
+
+def sandbox_python() -> str:
+    """The interpreter for sandboxed programs: this one from a checkout; in the bundle the small
+    `rl-swarm-python` beside the app's executable when it is there (0.25 s less per start)."""
+    import os
+
+    here = os.path.realpath(sys.executable)  # a venv's symlink may sit in a dir nobody cannot enter
+    if FROZEN:
+        small = os.path.join(os.path.dirname(here), SANDBOX_PYTHON + (".exe" if os.name == "nt" else ""))
+        if os.access(small, os.X_OK):
+            return small
+    return here
 
 
 def is_python_invocation(argv: list[str]) -> bool:

@@ -71,13 +71,18 @@ def _stop(proc: subprocess.Popen, grace: float = 30) -> int | None:
 
 
 def check_sandbox() -> Check:
+    import os
+
     from desktop.codezero.sandbox import run_with_tests
+    from desktop.frozen import sandbox_python
 
     began = time.monotonic()
-    right = run_with_tests("def double(x):\n    return 2 * x\n", "assert double(3) == 6\n")
+    # HumanEval's references import hashlib: the sandbox's interpreter must carry what problems use
+    right = run_with_tests("import hashlib\ndef double(x):\n    return 2 * x\n", "assert double(3) == 6\n")
     wrong = run_with_tests("def double(x):\n    return x\n", "assert double(3) == 6\n")
     ok = right.ok and not wrong.ok
-    detail = (f"a right answer passed, a wrong one failed; isolation: {', '.join(right.isolation) or 'none'}"
+    detail = (f"a right answer passed, a wrong one failed, with {os.path.basename(sandbox_python())}; "
+              f"isolation: {', '.join(right.isolation) or 'none'}"
               if ok else f"right answer: {right.reason} {right.stderr[-200:]!r}; wrong answer: {wrong.reason}")
     return Check("sandbox", ok, time.monotonic() - began, detail)
 

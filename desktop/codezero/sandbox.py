@@ -96,7 +96,9 @@ class _Mode:
 
 
 def _python() -> str:
-    return os.path.realpath(sys.executable)  # a venv's symlink may sit in a dir nobody cannot enter
+    from desktop.frozen import sandbox_python
+
+    return sandbox_python()
 
 
 def _ro_dirs() -> list[str]:

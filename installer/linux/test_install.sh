@@ -14,9 +14,11 @@ trap 'rm -rf "$WORK"' EXIT
 fail() { echo "package-test: FAIL: $*" >&2; exit 1; }
 
 self_test() {  # EXE HOME: the installed app's own self-test, offline, in that HOME
-  local exe="$1" home="$2"
-  env -i PATH=/usr/bin:/bin HOME="$home" LANG=C.UTF-8 "$exe" self-test 2>/dev/null | sed 's/^/  /' \
-    || fail "self-test of $exe"
+  local exe="$1" home="$2" out
+  out="$(env -i PATH=/usr/bin:/bin HOME="$home" LANG=C.UTF-8 "$exe" self-test 2>/dev/null)" \
+    || { sed 's/^/  /' <<<"$out"; fail "self-test of $exe"; }
+  sed 's/^/  /' <<<"$out"
+  grep -q "with rl-swarm-python" <<<"$out" || fail "the sandbox of $exe does not run the bundle's rl-swarm-python"
 }
 peer_id() {  # EXE HOME: the peer id of that HOME's identity (created the first time)
   env -i PATH=/usr/bin:/bin HOME="$1" LANG=C.UTF-8 "$2" identity show --json | "$ROOT/.venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["peer_id"])'
