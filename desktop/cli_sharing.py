@@ -190,8 +190,9 @@ def cmd_swarm_status(args) -> int:
         chain, chain_error = None, str(exc)
     if node is None and chain is None:
         return _fail(f"nothing to show: no node has run on {paths.data} and {chain_error}", 1)
-    heard = (node or {}).get("heard", {})
-    rows = merge(chain, heard, (node or {}).get("peer_id"), peer_name, (node or {}).get("round"))
+    seen = node or {}
+    heard = seen.get("heard", {})
+    rows = merge(chain, heard, seen.get("peer_id"), peer_name, seen.get("round"))
     now = time.time()
     if args.json:
         print(json.dumps({"node": node, "chain": chain, "chain_error": chain_error, "peers": rows}, indent=2))

@@ -92,9 +92,7 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
     """`rl-swarm join --check`: from this machine, does the invited swarm answer? (check, ok,
     detail) for the code, the host's chain, its join desk and its bootnode. Touches no file and
     spends no use of the invite: a host behind NAT asks a friend to run it."""
-    import socket
-
-    from desktop.node.connections import dial_endpoint
+    from desktop.node.connections import answering_bootnodes
 
     try:
         invite = decode(code)
@@ -113,17 +111,10 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
         reply = {"error": str(getattr(exc, "reason", exc))}
     results.append(("join desk", status in (400, 403), f"{invite.join} answers" if status in (400, 403) else
                     f"{invite.join} does not answer as a join desk ({reply.get('error') or f'HTTP {status}'})"))
-    for maddr in invite.boot:
-        end = dial_endpoint(maddr)
-        if end is None:
-            results.append(("bootnode", False, f"{maddr} is not a TCP address"))
-            continue
-        try:
-            socket.create_connection(end[:2], timeout=TIMEOUT_S).close()
-            results.append(("bootnode", True, f"{end[0]}:{end[1]} answers"))
-        except OSError as exc:
-            results.append(("bootnode", False, f"{end[0]}:{end[1]} does not answer ({exc.strerror or exc}): "
-                                               "the host must open or forward this TCP port"))
+    usable, refused = answering_bootnodes(invite.boot, own_peer_id="", timeout=TIMEOUT_S)
+    results += [("bootnode", True, f"{maddr} answers") for maddr in usable]
+    results += [("bootnode", False, f"{maddr} does not answer ({why}): the host must open or forward this TCP port")
+                for maddr, why in refused.items()]
     return results
 
 

@@ -4,7 +4,12 @@ and the local swarm's table (`rl-swarm swarm`) both show. No Qt: plain data and 
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from desktop.fsutil import write_private
 
 HISTORY_ROUNDS = 500
 MAX_PEERS = 512  # the swarm view keeps the most recently heard of this many peers
@@ -112,19 +117,12 @@ class StatusFile:
     changes at a round's end or a change of state, never per token or step."""
 
     def __init__(self, path) -> None:
-        from pathlib import Path
-
         self.path = Path(path)
         self.status = NodeStatus()
 
     def __call__(self, ev: dict) -> None:
         if not self.status.apply(ev) or ev["type"] not in _WRITE_ON or not self.status.peer_id:
             return  # nothing before node_started: a node refused at start leaves no file
-        import json
-        import time
-
-        from desktop.fsutil import write_private
-
         s = self.status
         state = "stopped" if ev["type"] == "node_stopped" else s.state
         data = {"peer_id": s.peer_id, "name": s.name, "round": s.round, "state": state,
@@ -138,9 +136,6 @@ class StatusFile:
 
 def read_status_file(path) -> dict | None:
     """What StatusFile last wrote, checked; None when there is none or it is not ours."""
-    import json
-    from pathlib import Path
-
     try:
         raw = Path(path).read_bytes()[:MAX_STATUS_BYTES + 1]
         data = json.loads(raw) if len(raw) <= MAX_STATUS_BYTES else None

@@ -37,6 +37,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from desktop.frozen import sandbox_python
+
 from .harness import TESTS_PROGRAM, job_line
 from .sandbox_boot import BOOT
 
@@ -95,16 +97,10 @@ class _Mode:
         return tuple(i for i in _FULL if i not in self.isolation)
 
 
-def _python() -> str:
-    from desktop.frozen import sandbox_python
-
-    return sandbox_python()
-
-
 def _ro_dirs() -> list[str]:
     """System dirs plus wherever this interpreter and its stdlib live (often under $HOME)."""
     dirs = [d for d in _SYSTEM_DIRS if os.path.lexists(d)]
-    for extra in (os.path.realpath(sys.base_prefix), os.path.dirname(_python())):
+    for extra in (os.path.realpath(sys.base_prefix), os.path.dirname(sandbox_python())):
         if not any(extra == d or extra.startswith(d + "/") for d in dirs):
             dirs.append(extra)
     return dirs
@@ -249,7 +245,7 @@ def _feed(fd: int, data: bytes) -> None:
 def _execute_in(outer: str, code: str, limits: SandboxLimits, stdin: str, mode: _Mode,
                 start: float) -> SandboxResult:
     os.chmod(outer, 0o711)  # its files stay root-only, yet the sandbox user can reach the work dir inside
-    argv = [_python(), "-I", "-S", "-B", "-u", "-X", "utf8", MAIN_FILE]
+    argv = [sandbox_python(), "-I", "-S", "-B", "-u", "-X", "utf8", MAIN_FILE]
     work = os.path.join(outer, "work")
     os.mkdir(work, 0o700)
     with open(os.path.join(outer, "src.py"), "wb") as f:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from desktop.gui.background import BackgroundCommand
 
 TIMEOUT_MS = 60_000
 EXPIRIES = [("1 hour", "1h"), ("1 day", "24h"), ("1 week", "7d")]
@@ -69,9 +71,8 @@ class HostDialog(QDialog):
         self.setMinimumWidth(560)
         self.invite_command = invite_command
         self.hosting = bool(settings.enabled)
-        self.proc: QProcess | None = None
-        self._limit = QTimer(self, singleShot=True, interval=TIMEOUT_MS)
-        self._limit.timeout.connect(lambda: self.proc is not None and self.proc.kill())
+        self.invite_job = BackgroundCommand(self, TIMEOUT_MS)
+        self.invite_job.done.connect(self._made)
         col = QVBoxLayout(self)
         self.preflight = QLabel(preflight_text(last_event, self.hosting))
         self.preflight.setWordWrap(True)
@@ -147,28 +148,16 @@ class HostDialog(QDialog):
 
     # ---- an invite, from `rl-swarm host invite` ---------------------------------------------------
     def make_invite(self) -> bool:
-        if self.proc is not None:
-            return False
-        cmd = self.invite_command(self.uses.value(), self.expiry.currentData())
-        self.proc = QProcess(self)
-        self.proc.finished.connect(self._made)
-        self.proc.errorOccurred.connect(lambda *_: self._made(-1, None))
+        if not self.invite_job.run(self.invite_command(self.uses.value(), self.expiry.currentData())):
+            return False  # one at a time
         self.make.setEnabled(False)
-        self.proc.start(cmd[0], cmd[1:])
-        self._limit.start()
         return True
 
-    def _made(self, code, _status) -> None:
-        proc, self.proc = self.proc, None
-        self._limit.stop()
+    def _made(self, code: int, out: bytes, err: list, _timed_out: bool) -> None:
         self.make.setEnabled(True)
-        if proc is None:
-            return
-        out = bytes(proc.readAllStandardOutput()).decode("utf-8", "replace").split()
-        err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
-        proc.deleteLater()
-        found = [w for w in out if w.startswith("rlsw1.")]
-        links = [w for w in out if w.startswith("rlswarm://")]
+        words = out.decode("utf-8", "replace").split()
+        found = [w for w in words if w.startswith("rlsw1.")]
+        links = [w for w in words if w.startswith("rlswarm://")]
         if code != 0 or not found:
             self.code.setPlainText((err[-1] if err else "no invite was made").removeprefix("rl-swarm: "))
             return

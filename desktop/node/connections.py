@@ -63,7 +63,7 @@ def connect_chain(config, paths, identity, sink):
 _MADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/([^/]+)/tcp/(\d{1,5})(?:/[^/]+/[^/]*)*?/p2p/([1-9A-HJ-NP-Za-km-z]+)$")
 
 
-def dial_endpoint(maddr: str) -> tuple[str, int, str] | None:
+def _endpoint(maddr: str) -> tuple[str, int, str] | None:
     """(host, tcp port, peer id) of a bootstrap multiaddr, or None when it is not one we can dial."""
     match = _MADDR.match(maddr.strip()) if isinstance(maddr, str) else None
     if match is None or not 0 < int(match.group(3)) < 65536:
@@ -78,7 +78,7 @@ def answering_bootnodes(maddrs, own_peer_id: str, timeout: float = 1.5) -> tuple
     why not}) ; all are tried at once, so a dead list costs one timeout, not one per entry."""
     usable, refused, probes = [], {}, []
     for maddr in dict.fromkeys(maddrs):
-        end = dial_endpoint(maddr)
+        end = _endpoint(maddr)
         if end is None:
             refused[maddr] = "not a dialable multiaddr"
         elif end[2] == own_peer_id:

@@ -37,20 +37,10 @@ class StopControl:
         """Take commands from ``stream``, one per line: ``stop`` and ``finish-round``. For a node
         whose parent cannot signal it (the app on Windows, the node inside WSL): the app writes to
         the node's stdin instead. End of stream is no command: an app that wants a stop says so."""
+        from desktop.parent_watch import follow_commands
 
-        def read() -> None:
-            for raw in stream:
-                command = raw.strip()[:64]
-                if command == "stop":
-                    self.stop(reason="stop-command")
-                elif command == "finish-round":
-                    self.finish_round()
-                elif command and on_unknown is not None:
-                    on_unknown(command)
-
-        thread = threading.Thread(target=read, name="stop-commands", daemon=True)
-        thread.start()
-        return thread
+        return follow_commands(stream, {"stop": lambda: self.stop(reason="stop-command"),
+                                        "finish-round": self.finish_round}, on_unknown)
 
 
 @dataclass(frozen=True)

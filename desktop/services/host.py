@@ -53,19 +53,19 @@ def answers(address: str, port: int, timeout: float = 2.0) -> bool:
 
 
 async def publish_bootnode(info, boot: list[str]) -> str | None:
-    """Put the bootnode on the coordinator (the local login server's own route), so this machine's
-    own nodes, which read their bootnodes from the chain, meet the joiners there. None when it
-    worked, else why not (the swarm runs without it: joiners have the address in the invite)."""
-    import aiohttp
+    """Put the bootnode on the coordinator (the local login server's own route, as local peers
+    do), so this machine's own nodes, which read their bootnodes from the chain, meet the joiners
+    there. None when it worked, else why not (the swarm runs without it: joiners have the
+    address in the invite)."""
+    from desktop.chain.client import ChainError, CoordinatorClient
 
     token = Path(info.api_token_file).read_text(encoding="utf-8").strip()
+    client = CoordinatorClient(info.rpc_url, info.contract, login_url=info.login_url, api_token=token, org_id=None)
     try:
-        async with aiohttp.ClientSession(trust_env=False, timeout=aiohttp.ClientTimeout(total=60)) as http:
-            async with http.post(info.login_url + "/api/add-bootnodes", json={"addrs": boot},
-                                 headers={"Authorization": f"Bearer {token}"}) as reply:
-                return None if reply.status == 200 else f"HTTP {reply.status}: {(await reply.text())[:200]}"
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return str(exc) or type(exc).__name__
+        await asyncio.to_thread(client.add_bootnodes, boot)
+        return None
+    except ChainError as exc:
+        return str(exc)
 
 
 def make_invite(data_dir: str | Path, *, uses: int = 1, expires_in: float = 86400.0) -> Invite:

@@ -255,11 +255,11 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    from desktop.parent_watch import watch_parent
+    from desktop.parent_watch import follow_commands, watch_parent
 
     watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
-    if control_stdin:
-        _follow_stdin(lambda: loop.call_soon_threadsafe(stop.set))
+    if control_stdin:  # a 'stop' line stops the services as SIGTERM does: the app inside WSL cannot signal
+        follow_commands(sys.stdin, {"stop": lambda: loop.call_soon_threadsafe(stop.set)})
     opening = None
     try:
         info = await services.start()
@@ -281,20 +281,6 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
         if opening is not None:
             await opening.stop()
         await services.stop()
-
-
-def _follow_stdin(on_stop) -> None:
-    """A 'stop' line on stdin stops the services, as SIGTERM does: the app inside WSL cannot
-    signal across. End of stream is no command (as for the node's --control-stdin)."""
-    import threading
-
-    def read() -> None:
-        for raw in sys.stdin:
-            if raw.strip()[:64] == "stop":
-                on_stop()
-                return
-
-    threading.Thread(target=read, name="stop-commands", daemon=True).start()
 
 
 async def _open(data_dir: Path, settings, info: ServicesInfo, events: EventSink | None):

@@ -13,11 +13,12 @@ import json
 import time
 from typing import Callable
 
-from PySide6.QtCore import QProcess, QTimer
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
+from desktop.gui.background import BackgroundCommand
 from desktop.swarm_view import cells, merge
 
 REFRESH_S = 30
@@ -53,9 +54,8 @@ class SwarmPage(QWidget):
         self.leaders.setWordWrap(True)
         for widget in (self.title, self.summary, self.table, self.leaders):
             layout.addWidget(widget)
-        self._proc: QProcess | None = None
-        self._kill = QTimer(self, singleShot=True, interval=TIMEOUT_MS)
-        self._kill.timeout.connect(self._too_slow)
+        self.child = BackgroundCommand(self, TIMEOUT_MS, max_stdout=MAX_REPLY)
+        self.child.done.connect(self._done)
         self._timer = QTimer(self, interval=int(refresh_s * 1000))
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
@@ -66,29 +66,12 @@ class SwarmPage(QWidget):
 
     # ---- the chain's view, from a child process -------------------------------------------------
     def refresh(self) -> None:
-        if self._proc is not None:
-            return  # the last one is still running: never more than one
-        cmd = self.command()
-        self._proc = QProcess(self)
-        self._proc.finished.connect(self._done)
-        self._proc.errorOccurred.connect(lambda *_: self._done(-1, None))
-        self._proc.start(cmd[0], cmd[1:])
-        self._kill.start()
+        self.child.run(self.command())  # while the last one still runs, nothing: never more than one
 
-    def _too_slow(self) -> None:
-        if self._proc is not None:
+    def _done(self, code: int, out: bytes, err: list, timed_out: bool) -> None:
+        if timed_out:
             self.chain_error = "the chain did not answer in time"
-            self._proc.kill()
-
-    def _done(self, code, _status) -> None:
-        proc, self._proc = self._proc, None
-        self._kill.stop()
-        if proc is None:
-            return
-        out = bytes(proc.readAllStandardOutput())[:MAX_REPLY]
-        err = bytes(proc.readAllStandardError()).decode("utf-8", "replace").strip().splitlines()
-        proc.deleteLater()
-        if code == 0:
+        if code == 0 and not timed_out:
             try:
                 report = json.loads(out)
                 self.chain, self.chain_error = (report, "") if isinstance(report, dict) else (None, "bad reply")
