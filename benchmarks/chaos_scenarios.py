@@ -264,6 +264,7 @@ def hostile(work: Path, quick: bool) -> Row:
             n.wait_for(lambda e, n=n, r0=r0: e["type"] == "round_finished" and n.count("round_finished") >= r0 + 3, 300)
         rss_after = [n.rss_mb() for n in nodes]
         alive = all(n.proc.poll() is None for n in nodes)
+        end = [len(n.events) for n in nodes]  # judged up to here: once one stops, the others wait for it
     finally:
         for n in nodes:
             n.stop()
@@ -271,7 +272,7 @@ def hostile(work: Path, quick: bool) -> Row:
     genuine = {e["peer_id"] for n in nodes for e in n.events if e["type"] == "dht_ready"}
     rollouts = [e for n in nodes for e in n.events if e["type"] == "rollouts"]
     accepted_hostile = sum(bool(set(e["peers"]) - genuine) for e in rollouts)
-    window = [e for n, i in zip(nodes, start) for e in n.events[i:]]  # the attack and the rounds after it
+    window = [e for n, i, j in zip(nodes, start, end) for e in n.events[i:j]]  # the attack and the rounds after
     full_waits = sum(1 for e in window if e["type"] == "round_finished" and e["comm_s"] >= 20)
     seen = [len(e["peers"]) for e in window if e["type"] == "rollouts"]
     every_round = bool(seen) and all(k == 2 for k in seen)

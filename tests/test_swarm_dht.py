@@ -257,6 +257,24 @@ def test_a_peer_ahead_is_waited_for_not_skipped(swarm):
     assert a.last_gather_seconds < 8.0
 
 
+@pytest.mark.slow
+def test_a_stopping_node_stops_waiting_for_peers(swarm):
+    """Quitting while the node waits for a peer that never comes: the wait ends at the stop,
+    not at the gather timeout (the app's Quit and a SIGTERM would otherwise hang that long)."""
+    stop = threading.Event()
+    nobody = lambda peers: set()  # noqa: E731 - no peer is ever accepted: only the timeout ends it
+    a = comm(swarm["A"], expected_peers=2, gather_timeout=30.0, stop=stop,
+             directory=Directory(swarm["A"], swarm["A"].peer_id, accept=nobody))
+    later = threading.Timer(1.0, stop.set)
+    later.start()
+    started = time.monotonic()
+    try:
+        assert a.gather(80, 0) == []
+    finally:
+        later.join()
+    assert time.monotonic() - started < 15.0
+
+
 def test_records_outside_the_window_are_refused_and_counted(swarm):
     publish(swarm["B"], 40, "B")
     a = comm(swarm["A"], gather_grace=0.3, round_window=2)

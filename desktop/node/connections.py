@@ -184,7 +184,7 @@ def _connect(conns: Connections, config, paths, identity, model_name: str, sink,
     conns.comms = DHTCommunication(dht, peer_id=identity.peer_id, model_name=model_name, directory=directory,
                                    expected_peers=sw.expected_peers, gather_timeout=sw.gather_timeout,
                                    gather_grace=sw.gather_grace, sample_peers=sw.sample_peers,
-                                   round_window=sw.round_window)
+                                   round_window=sw.round_window, stop=stop.now)
     if conns.round_source is None:
         from desktop.swarm.clock import PeerRoundClock
 

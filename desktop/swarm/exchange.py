@@ -17,6 +17,7 @@ counted by reason, never raised: the record reasons of ``records.REASONS``, plus
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from typing import Any, Callable, Sequence
@@ -39,7 +40,7 @@ class DHTCommunication:
                  expected_peers: int | None = None, gather_timeout: float = 30.0, gather_grace: float = 1.0,
                  sample_peers: int = 8, poll_interval: float = 0.2, round_window: int = 2,
                  expiration: float = 600.0, clock: Callable[[], float] = time.monotonic,
-                 close_dht: bool = True):
+                 close_dht: bool = True, stop: threading.Event | None = None):
         if peer_id != dht.peer_id:
             # Our records would carry one id and be signed by another: every peer drops them.
             raise ValueError(f"peer_id {peer_id} is not the DHT's identity {dht.peer_id}")
@@ -56,6 +57,7 @@ class DHTCommunication:
         self.expiration = expiration
         self._clock = clock
         self._close_dht = close_dht
+        self._stop = stop or threading.Event()  # set: a stopping node waits for nobody
         self.last_rejected: dict[str, int] = {}
         self.last_gather_seconds = 0.0
         self.last_store_seconds = 0.0
@@ -121,12 +123,12 @@ class DHTCommunication:
             if self._complete(records, candidates, round_number):
                 break
             now = self._clock()
-            if now >= deadline:
+            if now >= deadline or self._stop.is_set():
                 break
             if self.expected_peers and len(candidates) < self.expected_peers:
                 self.directory.refresh(timeout=1.0)  # peers still starting: look for them again
                 candidates = self.directory.sample(self.sample_peers)
-            time.sleep(min(self.poll_interval, max(0.0, deadline - now)))
+            self._stop.wait(min(self.poll_interval, max(0.0, deadline - now)))
         self.last_gather_seconds = self._clock() - start
         self.last_read = {"keys": keys, "records": records_read}
         rejected = Counter(reason for _, reason in verdicts.values() if reason)
