@@ -63,6 +63,12 @@ EXE="$H/.local/bin/rl-swarm-desktop"
 [ -f "$H/.local/share/applications/rl-swarm-desktop.desktop" ] || fail "menu entry missing"
 [ -f "$H/.config/autostart/rl-swarm-desktop.desktop" ] || fail "autostart entry missing"
 self_test "$EXE" "$H"
+# two peers over the bundle's DHT (hivemind's p2pd; its `import scipy` answered by the placeholder)
+out="$(env -i PATH=/usr/bin:/bin HOME="$H" LANG=C.UTF-8 timeout 300 "$EXE" swarm --peers 2 --rounds 1 --no-chain \
+        --data-dir "$WORK/swarm" 2>&1)" || { tail -20 <<<"$out" | sed 's/^/  /'; fail "a two-peer swarm from $EXE"; }
+[ "$(grep -cE 'round 0 finished.* 1 peers seen, [1-9][0-9]* rollouts transplanted' <<<"$out")" = 2 ] \
+  || { tail -20 <<<"$out" | sed 's/^/  /'; fail "the two installed peers did not trade rollouts"; }
+echo "  two installed peers traded rollouts over the DHT"
 before="$(peer_id "$H" "$EXE")"
 env -i PATH=/usr/bin:/bin HOME="$H" "$SRC/install.sh" >/dev/null  # an upgrade is another install
 after="$(peer_id "$H" "$EXE")"
