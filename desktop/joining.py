@@ -92,7 +92,7 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
     """`rl-swarm join --check`: from this machine, does the invited swarm answer? (check, ok,
     detail) for the code, the host's chain, its join desk and its bootnode. Touches no file and
     spends no use of the invite: a host behind NAT asks a friend to run it."""
-    from desktop.node.connections import answering_bootnodes
+    from desktop.node.connections import NOT_DIALABLE, answering_bootnodes
 
     try:
         invite = decode(code)
@@ -113,7 +113,8 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
                     f"{invite.join} does not answer as a join desk ({reply.get('error') or f'HTTP {status}'})"))
     usable, refused = answering_bootnodes(invite.boot, own_peer_id="", timeout=TIMEOUT_S)
     results += [("bootnode", True, f"{maddr} answers") for maddr in usable]
-    results += [("bootnode", False, f"{maddr} does not answer ({why}): the host must open or forward this TCP port")
+    results += [("bootnode", False, f"{maddr} is not a TCP address" if why == NOT_DIALABLE else
+                 f"{maddr} does not answer ({why}): the host must open or forward this TCP port")
                 for maddr, why in refused.items()]
     return results
 

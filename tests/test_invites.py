@@ -188,3 +188,20 @@ def test_join_failures_leave_nothing_behind(tmp_path, host, w3, dev_accounts):  
     saved = (data / "config" / "config.yaml").read_text()
     assert "profile: swarm" in saved and "login: 3999" in saved  # the user's own settings are kept
     assert secret not in (data / "swarm.json").read_text()  # the secret is not kept by the joiner either
+
+
+def test_join_check_tells_a_non_tcp_bootnode_from_a_closed_port():
+    import socket
+
+    from desktop.joining import check_invite
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # closed again on leaving: nothing listens there
+    udp = "/ip4/127.0.0.1/udp/4001/quic/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+    dead = f"/ip4/127.0.0.1/tcp/{closed}/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+    url = f"http://127.0.0.1:{closed}"
+    said = {detail.split()[0]: detail for check, ok, detail in check_invite(
+        invite(rpc=url, join=url + "/join", boot=(udp, dead)).code()) if check == "bootnode" and not ok}
+    assert said[udp] == f"{udp} is not a TCP address"
+    assert said[dead].startswith(f"{dead} does not answer (") and "forward this TCP port" in said[dead]

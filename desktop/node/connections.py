@@ -60,6 +60,7 @@ def connect_chain(config, paths, identity, sink):
     return client, link
 
 
+NOT_DIALABLE = "not a dialable multiaddr"  # answering_bootnodes' reason for a malformed one
 _MADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/([^/]+)/tcp/(\d{1,5})(?:/[^/]+/[^/]*)*?/p2p/([1-9A-HJ-NP-Za-km-z]+)$")
 
 
@@ -80,7 +81,7 @@ def answering_bootnodes(maddrs, own_peer_id: str, timeout: float = 1.5) -> tuple
     for maddr in dict.fromkeys(maddrs):
         end = _endpoint(maddr)
         if end is None:
-            refused[maddr] = "not a dialable multiaddr"
+            refused[maddr] = NOT_DIALABLE
         elif end[2] == own_peer_id:
             refused[maddr] = "this peer itself"
         else:

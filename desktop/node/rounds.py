@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from desktop.parent_watch import follow_commands
 from desktop.swarm.types import PeerRollouts
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ class StopControl:
         """Take commands from ``stream``, one per line: ``stop`` and ``finish-round``. For a node
         whose parent cannot signal it (the app on Windows, the node inside WSL): the app writes to
         the node's stdin instead. End of stream is no command: an app that wants a stop says so."""
-        from desktop.parent_watch import follow_commands
-
         return follow_commands(stream, {"stop": lambda: self.stop(reason="stop-command"),
                                         "finish-round": self.finish_round}, on_unknown)
 
