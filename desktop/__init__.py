@@ -14,7 +14,7 @@
     config.py    the node's settings (pydantic) over resources/config/default.yaml
     paths.py     where things live on disk; logs.py the log files (secrets redacted)
     probe.py     what this machine has and which model pool it joins
-    fsutil.py    atomic, private file writes; proc_stop.py SIGTERM -> grace -> SIGKILL
+    fsutil.py    atomic, private file writes, process locks; proc_stop.py SIGTERM -> grace -> SIGKILL
     parent_watch.py  children stop when the app dies
     frozen.py    the installed bundle: one executable as app, node and interpreter; runtime.py native or WSL children
     selftest.py  `rl-swarm self-test`; updates.py the release feed (daily, sha256-checked, never auto-installed)

@@ -1,4 +1,5 @@
-"""Writing files that must never be half-written or readable by others (keys, tokens, accounts)."""
+"""Writing files that must never be half-written or readable by others (keys, tokens, accounts),
+and the locks that keep two processes from changing the same state at once."""
 
 from __future__ import annotations
 
@@ -39,3 +40,91 @@ def write_private(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+class Locked(Exception):
+    """Another process holds the lock; ``holder`` is what it wrote there (its pid and command)."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        super().__init__(f"{path} is held by {holder or 'another process'}")
+        self.path, self.holder = path, holder
+
+
+def _lock_fd(fd: int, blocking: bool) -> bool:
+    """Take the OS lock on an open file: released by the kernel when the process dies, so a
+    kill -9 never leaves a stale lock behind."""
+    if os.name == "nt":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        return True
+    except BlockingIOError:
+        return False
+
+
+class ProcessLock:
+    """One holder at a time for a folder's state, for the life of the holding process.
+
+    ``ProcessLock(path).acquire(note)`` takes it or raises :class:`Locked` naming the holder
+    (its note: pid and command), touching nothing else; ``release()`` (or the process's death)
+    frees it. The lock file itself is left in place: deleting it would let a second process lock a
+    new file while the first still holds the old one."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def acquire(self, note: str = "") -> "ProcessLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        if not _lock_fd(fd, blocking=False):
+            try:
+                holder = os.read(fd, 512).decode("utf-8", "replace").strip()
+            except OSError:
+                holder = ""
+            os.close(fd)
+            raise Locked(self.path, holder)
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"pid {os.getpid()}{': ' + note if note else ''}".encode("utf-8")[:512])
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock
+            self._fd = None
+
+    def __enter__(self) -> "ProcessLock":
+        return self.acquire() if self._fd is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+class exclusive:
+    """``with exclusive(path):`` a short critical section across processes (waits for its turn),
+    e.g. a read-modify-write of a small JSON file that two commands may change at once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+
+    def __enter__(self) -> "exclusive":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o600)
+        _lock_fd(self._fd, blocking=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

@@ -88,16 +88,16 @@ class HostOpening:
     def __init__(self, data_dir: Path, settings) -> None:
         self.data_dir, self.settings = Path(data_dir), settings  # settings: config.HostingConfig
         self.proxy = self.writer = self.dht = None
+        self._published = False  # host.json is ours to remove only once we wrote it
 
-    async def start(self, info) -> dict:
+    async def start(self, info, funder_key: str) -> dict:
         """Open the swarm; returns its facts (what host.json and the `hosting` event hold, plus
-        whether the ports answer on the advertised address). Raises OSError, SwarmError."""
-        from desktop.chain.anvil import dev_private_keys
+        whether the ports answer on the advertised address). ``funder_key`` pays the joiners' gas
+        (the services' own key, private_chain). Raises OSError, SwarmError."""
         from desktop.identity import load_or_create_identity
         from desktop.services.chain_writer import ChainWriter
         from desktop.services.join_desk import JoinDesk
         from desktop.services.rpc_proxy import RpcProxy
-        from desktop.services.stack import FUNDER
         from desktop.swarm.dht import SwarmDHT
 
         s = self.settings
@@ -107,7 +107,7 @@ class HostOpening:
         listening = self.dht.visible_maddrs()
         dht_port = next((int(m.split("/tcp/")[1].split("/")[0]) for m in listening if "/tcp/" in m), s.dht_port)
         boot = [f"/ip4/{public}/tcp/{dht_port}/p2p/{self.dht.peer_id}"]
-        self.writer = ChainWriter(info.rpc_url, info.contract, funder_key=dev_private_keys(FUNDER + 1)[FUNDER])
+        self.writer = ChainWriter(info.rpc_url, info.contract, funder_key=funder_key)
         desk = JoinDesk(InviteBook(self.data_dir), self.writer.ensure_funded, chain_id=info.chain_id,
                         contract=info.contract)
         self.proxy = await RpcProxy(info.rpc_url, host=s.bind, port=s.port, join=desk).start()
@@ -115,6 +115,7 @@ class HostOpening:
         facts = {"rpc": url, "join": url + "/join", "chain_id": info.chain_id, "contract": info.contract,
                  "boot": boot, "name": s.name}
         write_private(host_file(self.data_dir), json.dumps(facts, indent=2).encode())
+        self._published = True
         not_published = await publish_bootnode(info, boot)
         if not_published:
             log.warning("bootnode not put on the chain (%s): this machine's own nodes may not meet the joiners",
@@ -130,7 +131,9 @@ class HostOpening:
         if self.dht is not None:
             await asyncio.to_thread(self.dht.shutdown)
         self.proxy = self.writer = self.dht = None
-        host_file(self.data_dir).unlink(missing_ok=True)
+        if self._published:
+            host_file(self.data_dir).unlink(missing_ok=True)
+            self._published = False
 
 
 def describe(facts: dict) -> str:
@@ -159,7 +162,7 @@ async def _run(data_dir: Path, *, settings, rpc_port: int, login_port: int, roun
     opening = HostOpening(data_dir, settings)
     try:
         info = await services.start()
-        facts = await opening.start(info)
+        facts = await opening.start(info, services.keys.funder)
         invite = make_invite(data_dir, uses=uses, expires_in=expires_in)
         print(f"{describe(facts)}\n\ninvite ({uses} use(s), {expires_in / 3600:g} h):\n{invite.code()}\n\n"
               "more: rl-swarm host invite   revoke: rl-swarm host revoke ID   Ctrl-C stops the swarm", flush=True)
@@ -167,7 +170,7 @@ async def _run(data_dir: Path, *, settings, rpc_port: int, login_port: int, roun
         return 0
     except (ServicesError, SwarmError, InviteError, OSError) as exc:
         print(f"rl-swarm host: {exc}", file=sys.stderr, flush=True)
-        return 1
+        return getattr(exc, "exit_code", 1)
     finally:
         await opening.stop()
         await services.stop()

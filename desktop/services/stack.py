@@ -2,7 +2,11 @@
 
 anvil keeps its state in ``<data>/chain/anvil-state.json`` so the chain (registrations, rewards)
 survives restarts; the coordinator is deployed on the first start and its address remembered in
-``<data>/chain/deployment.json``. Clients find everything through ``<data>/chain/services.json``.
+``<data>/chain/deployment.json``; every key that matters on the chain is this machine's own
+(services.private_chain). Clients find everything through ``<data>/chain/services.json``.
+One data dir, one services process: ``<data>/services.lock`` is held for the life of the process
+(the kernel frees it when the process dies), and a second start says who holds it and leaves
+everything alone. A chain that is alive but stops answering is restarted from its last state dump.
 SIGTERM / SIGINT stop all three cleanly (anvil writes its state on the way out).
 """
 
@@ -19,14 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.events import EventSink
+from desktop.fsutil import Locked, ProcessLock
 
 log = logging.getLogger(__name__)
 
-OWNER, FUNDER = 0, 1  # anvil dev accounts: contract owner/managers, and the one paying new accounts' gas
-
-
 ANVIL_PID = "anvil.pid"
+LOCK_FILE = "services.lock"
 STATE_INTERVAL = 2  # seconds between anvil's state dumps
+# A chain that is alive but silent (a call that never ends, a stopped process) is restarted after
+# HEALTH_STRIKES probes in a row, HEALTH_EVERY s apart, each unanswered within HEALTH_DEADLINE s.
+HEALTH_EVERY, HEALTH_DEADLINE, HEALTH_STRIKES = 5.0, 5.0, 3
 
 
 def stop_stale_anvil(chain_dir: Path, grace: float = 10.0) -> bool:
@@ -74,6 +80,14 @@ def set_aside_unreadable(state: Path) -> None:
 class ServicesError(Exception):
     """The services could not start; the message is meant for the user."""
 
+    exit_code = 1
+
+
+class ServicesBusy(ServicesError):
+    """Another process runs the services of this data dir; nothing was touched."""
+
+    exit_code = 2
+
 
 @dataclass
 class ServicesInfo:
@@ -106,28 +120,6 @@ def free_or(port: int) -> int:
     return port
 
 
-def _deployment(chain_dir: Path, w3, chain_id: int) -> str:
-    """The coordinator's address: the remembered one if its code is on this chain, else a new one."""
-    from desktop.chain.anvil import dev_private_keys
-    from desktop.chain.deploy import deploy_coordinator
-
-    record = chain_dir / "deployment.json"
-    if record.is_file():
-        try:
-            known = json.loads(record.read_text())
-            if known.get("chain_id") == chain_id and len(w3.eth.get_code(known["contract"])) > 0:
-                return known["contract"]
-            log.warning("remembered coordinator %s is not on this chain: deploying again", known.get("contract"))
-        except (ValueError, KeyError, TypeError):
-            log.warning("unreadable %s: deploying again", record)
-    address = deploy_coordinator(w3, dev_private_keys(OWNER + 1)[OWNER])
-    tmp = record.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"contract": address, "chain_id": chain_id}))
-    tmp.replace(record)
-    log.info("deployed the coordinator at %s", address)
-    return address
-
-
 @dataclass(frozen=True)
 class RemoteChain:
     """A hosted swarm's chain (desktop.joining saved it in ``<data>/swarm.json``): this machine
@@ -150,19 +142,37 @@ class LocalServices:
         self.anvil = None
         self.login = None
         self.keeper = None
+        self.keys = None   # private_chain.ChainKeys of a local chain
         self.info: ServicesInfo | None = None
+        self.restarts = 0  # times the chain was started again (dead, or alive and silent)
+        self._lock = ProcessLock(self.data_dir / LOCK_FILE)
+        self._locked = False
+
+    def _take_lock(self) -> None:
+        """Before anything is touched: a second services process on this data dir would kill the
+        first one's chain as stale and rewrite its services.json."""
+        try:
+            self._lock.acquire(" ".join(sys.argv[:6])[:300])
+        except Locked as exc:
+            raise ServicesBusy(f"the services of {self.data_dir} are already running ({exc.holder or 'another process'}); "
+                               "stop them first, or use another --data-dir") from None
+        except OSError as exc:
+            raise ServicesError(f"cannot lock {self._lock.path}: {exc}") from None
+        self._locked = True
 
     async def start(self) -> ServicesInfo:
         from web3 import Web3
 
-        from desktop.chain.anvil import AnvilError, AnvilNotFound, dev_private_keys
+        from desktop.chain.anvil import AnvilError, AnvilNotFound
         from desktop.services.login_server import LoginServer
+        from desktop.services.private_chain import PrivateChainError, load_or_create_keys, secure_chain
         from desktop.services.round_keeper import RoundKeeper
 
+        self._take_lock()
         self.chain_dir.mkdir(parents=True, exist_ok=True)
         if self.remote is not None:
             return await self._start_remote()
-        keys = dev_private_keys(FUNDER + 1)
+        self.keys = keys = load_or_create_keys(self.chain_dir)
         stop_stale_anvil(self.chain_dir)  # a killed services process leaves its anvil running
         try:
             self.anvil = self._start_anvil(free_or(self.rpc_port))
@@ -170,11 +180,14 @@ class LocalServices:
             raise ServicesError(str(exc)) from None
         w3 = Web3(Web3.HTTPProvider(self.anvil.rpc_url, request_kwargs={"timeout": 10}))
         chain_id = w3.eth.chain_id
-        contract = await asyncio.to_thread(_deployment, self.chain_dir, w3, chain_id)
+        try:
+            contract = await asyncio.to_thread(secure_chain, self.anvil.rpc_url, self.chain_dir, w3, chain_id, keys)
+        except PrivateChainError as exc:
+            raise ServicesError(str(exc)) from None
         self.login = LoginServer(self.data_dir, self.anvil.rpc_url, contract, port=free_or(self.login_port),
-                                 funder_key=keys[FUNDER], manager_key=keys[OWNER])
+                                 funder_key=keys.funder, manager_key=keys.bootnode_manager)
         await self.login.start()
-        self.keeper = RoundKeeper(self.anvil.rpc_url, contract, keys[OWNER], period=self.round_period,
+        self.keeper = RoundKeeper(self.anvil.rpc_url, contract, keys.stage_manager, period=self.round_period,
                                   advance_when_all_submitted=True)
         self.keeper.start()
         return self._advertise(self.anvil.rpc_url, contract, chain_id)
@@ -212,29 +225,58 @@ class LocalServices:
 
         state = self.chain_dir / "anvil-state.json"
         set_aside_unreadable(state)
-        # a state dump every STATE_INTERVAL s: a chain killed outright loses at most that much
-        anvil = Anvil().start(port=port, state_file=state, state_interval=STATE_INTERVAL)
+        # a state dump every STATE_INTERVAL s: a chain killed outright loses at most that much;
+        # no dev accounts: their keys are public (private_chain funds this machine's own keys)
+        anvil = Anvil().start(port=port, state_file=state, state_interval=STATE_INTERVAL,
+                              extra_args=["--accounts", "0"])
         (self.chain_dir / ANVIL_PID).write_text(str(anvil.pid))
         return anvil
 
+    def _answers(self) -> bool:
+        from desktop.chain.anvil import rpc_call
+
+        try:
+            rpc_call(self.anvil.rpc_url, "eth_blockNumber", timeout=HEALTH_DEADLINE)
+            return True
+        except Exception:  # refused, timed out, garbage: all mean "not answering"
+            return False
+
     async def watch(self, stop: asyncio.Event, every: float = 1.0) -> None:
-        """Restart anvil, on the same port and state, if it dies under us (its clients keep their URL)."""
+        """Restart anvil, on the same port and state, if it dies under us or stops answering while
+        alive (its clients keep their URL; the state is its last dump, at most STATE_INTERVAL s old)."""
+        strikes, next_probe = 0, time.monotonic() + HEALTH_EVERY
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), every)
                 return
             except asyncio.TimeoutError:
                 pass
-            if self.anvil is not None and not self.anvil.running:
-                port = self.anvil.port
-                log.warning("the local chain stopped: starting it again on port %s", port)
-                try:
-                    self.anvil.stop()
-                    self.anvil = await asyncio.to_thread(self._start_anvil, port)
-                except Exception as exc:  # keep trying: the port may be in TIME_WAIT for a moment
-                    log.warning("could not restart the local chain: %s", exc)
+            if self.anvil is None:
+                continue
+            why = None
+            if not self.anvil.running:
+                why = "the local chain stopped"
+            elif time.monotonic() >= next_probe:
+                next_probe = time.monotonic() + HEALTH_EVERY
+                strikes = 0 if await asyncio.to_thread(self._answers) else strikes + 1
+                if strikes >= HEALTH_STRIKES:
+                    why = (f"the local chain is running but has not answered for {HEALTH_STRIKES} probes "
+                           f"({HEALTH_EVERY:g} s apart)")
+            if why is None:
+                continue
+            port = self.anvil.port
+            log.warning("%s: starting it again on port %s from its last saved state", why, port)
+            try:
+                await asyncio.to_thread(self.anvil.stop, HEALTH_DEADLINE)
+                self.anvil = await asyncio.to_thread(self._start_anvil, port)
+                self.restarts += 1
+                strikes, next_probe = 0, time.monotonic() + HEALTH_EVERY
+            except Exception as exc:  # keep trying: the port may be in TIME_WAIT for a moment
+                log.warning("could not restart the local chain: %s", exc)
 
     async def stop(self) -> None:
+        if not self._locked:  # another process owns this data dir's services: leave its files alone
+            return
         if self.keeper is not None:
             await asyncio.to_thread(self.keeper.stop)
         if self.login is not None:
@@ -245,6 +287,8 @@ class LocalServices:
         from desktop.chain.profiles import services_file
 
         services_file(self.data_dir).unlink(missing_ok=True)  # nothing listens there any more
+        self._lock.release()
+        self._locked = False
 
 
 async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_port: int, round_period: float,
@@ -271,19 +315,19 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
                   f"API token      {info.api_token_file}\n"
                   "press Ctrl-C to stop", flush=True)
         if hosting is not None:
-            opening = await _open(data_dir, hosting, info, events)
+            opening = await _open(data_dir, hosting, info, services.keys.funder, events)
         await services.watch(stop)
         return 0
     except ServicesError as exc:
         print(f"rl-swarm services: {exc}", file=sys.stderr, flush=True)
-        return 1
+        return exc.exit_code
     finally:
         if opening is not None:
             await opening.stop()
         await services.stop()
 
 
-async def _open(data_dir: Path, settings, info: ServicesInfo, events: EventSink | None):
+async def _open(data_dir: Path, settings, info: ServicesInfo, funder_key: str, events: EventSink | None):
     """config hosting.enabled: open this swarm to other machines (services.host). A port in use
     or a wrong address is said (a `hosting` event with its error) and the services go on for
     this machine alone."""
@@ -292,7 +336,7 @@ async def _open(data_dir: Path, settings, info: ServicesInfo, events: EventSink 
 
     opening = HostOpening(data_dir, settings)
     try:
-        facts = await opening.start(info)
+        facts = await opening.start(info, funder_key)
     except (OSError, SwarmError) as exc:
         await opening.stop()
         log.warning("cannot host the swarm: %s", exc)

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Compiles SwarmCoordinator.sol with the pinned solc-js (standard JSON, optimizer on) into
-// SwarmCoordinator.json: {abi, bytecode, deployed_bytecode, solc_version, source_sha256, settings}.
+// SwarmCoordinator.json: {abi, bytecode, deployed_bytecode, storage_slots, solc_version, source_sha256,
+// settings}. storage_slots names the slot of each top-level state variable: the local services move
+// the contract's roles to their own keys on a chain that predates them (services/private_chain.py).
 //   node resources/contracts/compile.js           write the artifact
 //   node resources/contracts/compile.js --check   exit 1 if the committed artifact is stale
 // Offline: needs only `npm ci` (solc is pinned in package.json), no compiler download.
@@ -21,7 +23,7 @@ const ARTIFACT = path.join(DIR, `${NAME}.json`);
 const SETTINGS = {
   optimizer: { enabled: true, runs: 200 },
   evmVersion: 'cancun',
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object'] } },
+  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object', 'evm.deployedBytecode.object', 'storageLayout'] } },
 };
 
 function compile() {
@@ -44,6 +46,7 @@ function compile() {
     abi: contract.abi,
     bytecode: '0x' + contract.evm.bytecode.object,
     deployed_bytecode: '0x' + contract.evm.deployedBytecode.object,
+    storage_slots: Object.fromEntries(contract.storageLayout.storage.map((v) => [v.label, Number(v.slot)])),
   };
 }
 
