@@ -135,3 +135,45 @@ def test_the_chain_down_is_an_error_reply(anvil):  # noqa: F811
         assert status == 200 and reply["error"]["message"] == "the chain did not answer"
     finally:
         running.close()
+
+
+LOOP = "0x5b600056"  # JUMPDEST PUSH1 0 JUMP: an endless loop, for as long as the gas lasts
+DEAD = "0x000000000000000000000000000000000000dEaD"
+
+
+def test_a_call_cannot_make_the_chain_loop_for_minutes(proxy, w3, dev_accounts):  # noqa: F811
+    """State and block overrides are refused; a loop already on chain runs out of the capped gas
+    in well under a second, however much gas the caller names; the chain answers throughout."""
+    import time
+
+    from desktop.chain.deploy import send_signed
+
+    for method in ("eth_call", "eth_estimateGas"):
+        status, reply = call(proxy.url, method, [{"to": DEAD, "gas": "0xffffffffffff"}, "latest", {DEAD: {"code": LOOP}}])
+        assert reply["error"]["code"] == -32602 and "overrides" in reply["error"]["message"]
+        status, reply = call(proxy.url, method, [{"to": DEAD}, "latest", None, {"gasLimit": "0xffffffffffff"}])
+        assert reply["error"]["code"] == -32602
+        status, reply = call(proxy.url, method, [{"to": DEAD, "gas": "lots"}])
+        assert reply["error"]["code"] == -32602 and "quantity" in reply["error"]["message"]
+    # a looping contract deployed by a funded peer (init code returns the 4-byte loop as runtime code)
+    sender, key = dev_accounts[3]
+    init = "0x63" + LOOP[2:] + "600052" + "6004601cf3"
+    receipt = send_signed(w3, key, {"data": init, "gas": 100_000, "gasPrice": w3.eth.gas_price, "chainId": 31337,
+                                    "nonce": w3.eth.get_transaction_count(sender)})
+    looping = receipt["contractAddress"]
+    assert w3.eth.get_code(looping).hex().removeprefix("0x") == LOOP[2:]
+    for method in ("eth_call", "eth_estimateGas"):
+        started = time.monotonic()
+        status, reply = call(proxy.url, method, [{"to": looping, "gas": "0xffffffffffff"}, "latest"])
+        assert "error" in reply and time.monotonic() - started < 5.0, reply
+    started = time.monotonic()
+    status, reply = call(proxy.url, "eth_blockNumber")
+    assert "result" in reply and time.monotonic() - started < 2.0
+    # an ordinary view still works through the capped gas
+    from web3 import Web3
+
+    from desktop.chain.deploy import coordinator_at, deploy_coordinator
+
+    coordinator = coordinator_at(Web3(Web3.HTTPProvider(proxy.url)), deploy_coordinator(w3, dev_accounts[0][1]))
+    assert coordinator.functions.currentRound().call() == 0
+    assert coordinator.functions.winnerLeaderboard(0, 100).call() == [[], []]

@@ -5,8 +5,11 @@ Anvil stays on 127.0.0.1 and answers everything, including its admin methods (``
 which would let a peer mint itself rewards or rewrite the chain. The proxy forwards only what a
 peer needs to read the coordinator and send its own signed transactions (``ALLOWED``) and answers
 everything else with a JSON-RPC error, per request of a batch. Bounded on every axis: body size,
-batch length, requests per client per second (a token bucket per IP), upstream time. Garbage gets
-an error reply, never a crash; each refusal is counted, not logged line by line.
+batch length, requests per client per second (a token bucket per IP), upstream time, and the work
+one call may ask of the chain: ``eth_call`` / ``eth_estimateGas`` run with at most CALL_GAS_CAP
+gas and without state or block overrides (anvil would otherwise run an injected endless loop for
+as long as the gas lasts, minutes, and stall the chain for every peer). Garbage gets an error
+reply, never a crash; each refusal is counted, not logged line by line.
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ RATE_PER_S = 20.0          # per client IP, with bursts up to BURST
 BURST = 100.0
 MAX_CLIENTS = 4096         # the bucket table stays bounded whoever connects
 UPSTREAM_TIMEOUT_S = 15.0
+# anvil's block gas limit: what a transaction may use anyway, and ~50 ms of the tightest loop.
+# The coordinator's heaviest view (a leaderboard page) needs well under 1% of it.
+CALL_GAS_CAP = 30_000_000
+SIMULATIONS = ("eth_call", "eth_estimateGas")
 
 
 def rpc_error(req_id, code: int, message: str) -> dict:
@@ -57,7 +64,29 @@ def check_request(req) -> tuple[dict | None, dict | None]:
     params = req.get("params", [])
     if not isinstance(params, (list, dict)):
         return None, rpc_error(req_id, -32602, "invalid params")
+    if method in SIMULATIONS:
+        params, why = bounded_call(params)
+        if why:
+            return None, rpc_error(req_id, -32602, f"{method}: {why}")
     return {"jsonrpc": "2.0", "id": req_id, "method": method, "params": params}, None
+
+
+def bounded_call(params) -> tuple[list | None, str | None]:
+    """``[call, block]`` with the call's gas at most CALL_GAS_CAP, or (None, why it is refused)."""
+    if not isinstance(params, list) or not 1 <= len(params) <= 2 or not isinstance(params[0], dict):
+        return None, "takes a call object and at most a block; state and block overrides are not available"
+    call = dict(params[0])
+    gas = call.get("gas", call.get("gasLimit"))
+    if gas is not None:
+        try:
+            gas = int(gas, 16) if isinstance(gas, str) else gas
+        except ValueError:
+            gas = None
+        if isinstance(gas, bool) or not isinstance(gas, int) or gas < 0:
+            return None, "gas is not a quantity"
+    call.pop("gasLimit", None)
+    call["gas"] = hex(min(gas if gas is not None else CALL_GAS_CAP, CALL_GAS_CAP))
+    return [call, *params[1:]], None
 
 
 @dataclass
@@ -141,11 +170,14 @@ class RpcProxy:
                 replies[slot] = answer if isinstance(answer, dict) else rpc_error(ok["id"], -32603, "upstream error")
         return web.json_response(replies if batch else replies[0])
 
-    async def _join(self, request: web.Request) -> web.Response:
-        if not self._allow(request.remote or "?"):
-            self.refused["rate"] += 1
-            return web.json_response({"error": "too many requests"}, status=429, headers={"Retry-After": "1"})
-        return await self.join.handle(request)
+    def _limited(self, handler):
+        """The join desk's routes under the same per-client rate limit as the chain."""
+        async def route(request: web.Request) -> web.Response:
+            if not self._allow(request.remote or "?"):
+                self.refused["rate"] += 1
+                return web.json_response({"error": "too many requests"}, status=429, headers={"Retry-After": "1"})
+            return await handler(request)
+        return route
 
     async def _forward(self, requests: list[dict]) -> list:
         """Each request on its own to anvil (its batch replies need not keep our order)."""
@@ -168,7 +200,8 @@ class RpcProxy:
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/", self._handle)
         if self.join is not None:
-            app.router.add_post("/join", self._join)
+            app.router.add_post("/join", self._limited(self.join.handle))
+            app.router.add_post("/join/challenge", self._limited(self.join.challenge))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
