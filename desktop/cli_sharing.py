@@ -3,6 +3,7 @@ shared between machines): the commands about sharing this computer and this swar
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 
@@ -32,19 +33,21 @@ def add_sharing_commands(sub, _common) -> None:
     host = sub.add_parser("host", help="host a swarm for other machines (chain proxy, join desk, bootnode) "
                                        "and manage its invites")
     _common(host)
-    host.add_argument("action", nargs="?", choices=["run", "invite", "revoke", "list"], default="run")
-    host.add_argument("invite_id", nargs="?", help="revoke: the invite's id (from `rl-swarm host list`)")
-    host.add_argument("--bind", help="interface others reach (default: config hosting.bind, all interfaces)")
-    host.add_argument("--advertise", help="the address invites name (default: the bind address or this "
-                                          "machine's LAN address; behind NAT: the router's public one)")
-    host.add_argument("--port", type=int, help="chain proxy and join desk port (default 8546)")
-    host.add_argument("--dht-port", type=int, help="bootnode port (default 4001)")
-    host.add_argument("--name", help="the swarm's name, shown to joiners (default: config hosting.name)")
-    host.add_argument("--uses", type=int, default=1, help="joins an invite allows (default 1)")
-    host.add_argument("--expires", default="24h", help="an invite's lifetime (default 24h)")
+    _host_options(host, None)
+    actions = host.add_subparsers(dest="action", metavar="ACTION")
+    # Every action takes the options both before and after its name (`host --data-dir D revoke ID`
+    # and `host revoke --data-dir D ID`): the actions' copies default to SUPPRESS, so they never
+    # overwrite what was given before the action's name.
+    for name, text in (("run", "run the hosted swarm (the default)"), ("invite", "make another invite"),
+                       ("revoke", "make an invite worthless at once"), ("list", "the invites and their uses")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help="as before the action")
+        _host_options(action, argparse.SUPPRESS)
+        if name == "revoke":
+            action.add_argument("invite_id", help="the invite's id (from `rl-swarm host list`)")
     join = sub.add_parser("join", help="join a hosted swarm with an invite code")
     _common(join)
-    join.add_argument("code", help="the invite code (rlsw1.…) or link (rlswarm://join?code=…)")
+    join.add_argument("code", help="the invite code (rlsw2.…) or link (rlswarm://join?code=…)")
     join.add_argument("--email", help="this peer's account on the swarm (default: made from the invite)")
     join.add_argument("--check", action="store_true", help="only check from this machine that the invited swarm "
                                                            "answers (nothing saved, no use of the invite spent)")
@@ -52,6 +55,24 @@ def add_sharing_commands(sub, _common) -> None:
                                                  "rounds, rewards, wins, last heard; the leaderboard")
     _common(status)
     status.add_argument("--json", action="store_true")
+
+
+def _host_options(parser, default) -> None:
+    """The options of `rl-swarm host` and its actions; ``default`` SUPPRESS for the actions' copies."""
+    def given_or(value):
+        return default if default is argparse.SUPPRESS else value
+
+    parser.add_argument("--bind", default=given_or(None),
+                        help="interface others reach (default: config hosting.bind, all interfaces)")
+    parser.add_argument("--advertise", default=given_or(None),
+                        help="the address invites name (default: the bind address or this machine's LAN "
+                             "address; behind NAT: the router's public one)")
+    parser.add_argument("--port", type=int, default=given_or(None), help="chain proxy and join desk port (default 8546)")
+    parser.add_argument("--dht-port", type=int, default=given_or(None), help="bootnode port (default 4001)")
+    parser.add_argument("--name", default=given_or(None), help="the swarm's name, shown to joiners "
+                                                                "(default: config hosting.name)")
+    parser.add_argument("--uses", type=int, default=given_or(1), help="joins an invite allows (default 1)")
+    parser.add_argument("--expires", default=given_or("24h"), help="an invite's lifetime (default 24h)")
 
 
 def cmd_pause(args) -> int:
@@ -69,7 +90,10 @@ def cmd_pause(args) -> int:
     except ValueError as exc:
         return _fail(str(exc))
     path = pause_control.control_path(AppPaths.default(args.data_dir).data)
-    pause_control.pause(path, "after-round" if args.after_round else "now", until)
+    try:
+        pause_control.pause(path, "after-round" if args.after_round else "now", until)
+    except pause_control.ControlFileError as exc:
+        return _fail(str(exc))
     when = "after the round in progress" if args.after_round else "at the next safe point"
     span = f" until {time.strftime('%a %H:%M', time.localtime(until))}" if until else " until `rl-swarm resume`"
     print(f"paused {when}{span} ({path})")
@@ -82,7 +106,10 @@ def cmd_resume(args) -> int:
 
     path = pause_control.control_path(AppPaths.default(args.data_dir).data)
     was = pause_control.read(path).active()
-    pause_control.resume(path)
+    try:
+        pause_control.resume(path)
+    except pause_control.ControlFileError as exc:
+        return _fail(str(exc))
     print("resumed" if was else "was not paused")
     return 0
 
@@ -90,10 +117,11 @@ def cmd_resume(args) -> int:
 def cmd_host(args) -> int:
     from desktop import pause_control
     from desktop.config import ConfigError, load_config
-    from desktop.invites import InviteBook, InviteError
+    from desktop.invites import InviteBook, InviteError, printable, when
     from desktop.paths import AppPaths
 
     paths = AppPaths.default(args.data_dir)
+    args.action = args.action or "run"
     try:
         expires = pause_control.parse_duration(args.expires)
     except ValueError as exc:
@@ -109,16 +137,16 @@ def cmd_host(args) -> int:
             print(f"{invite.code()}\n{invite.link()}\n(id {invite.id}: {args.uses} use(s), {args.expires})")
             return 0
         if args.action == "revoke":
-            if not args.invite_id:
-                return _fail("usage: rl-swarm host revoke INVITE_ID")
-            return 0 if book.revoke(args.invite_id) else _fail(f"no invite {args.invite_id!r} (see rl-swarm host list)")
+            if not book.revoke(args.invite_id):
+                return _fail(f"no invite {printable(args.invite_id, 40)!r} (see rl-swarm host list)")
+            print(f"revoked {args.invite_id}: its code no longer funds anyone")
+            return 0
         if args.action == "list":
             import time
 
             for invite_id, e in book.entries().items():
                 state = "revoked" if e.revoked else "expired" if e.expires <= time.time() else f"{e.uses_left} use(s) left"
-                print(f"{invite_id}  {state:<16} expires {time.strftime('%Y-%m-%d %H:%M', time.localtime(e.expires))}"
-                      f"  joined {len(e.joined)}")
+                print(f"{invite_id}  {state:<16} expires {when(e.expires)}  joined {len(e.joined)}")
             return 0
     except InviteError as exc:
         return _fail(str(exc))

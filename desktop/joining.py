@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.fsutil import write_private
-from desktop.invites import Invite, InviteError, decode
+from desktop.invites import Invite, InviteError, decode, join_message, printable, when
 
 SWARM_FILE = "swarm.json"
 TIMEOUT_S = 10.0
@@ -69,7 +69,9 @@ def _post(url: str, body: dict) -> tuple[int, dict]:
 def _rpc(url: str, method: str, params: list) -> object:
     status, reply = _post(url, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
     if status != 200 or "result" not in reply:
-        raise JoinError(f"the host's chain refused {method}: {reply.get('error', {}).get('message', status)}", 1)
+        error = reply.get("error")
+        detail = error.get("message", status) if isinstance(error, dict) else status
+        raise JoinError(f"the host's chain refused {method}: {printable(detail)}", 1)
     return reply["result"]
 
 
@@ -98,7 +100,7 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
         invite = decode(code)
     except InviteError as exc:
         return [("invite", False, str(exc))]
-    results = [("invite", True, f"'{invite.name}', valid until {time.strftime('%Y-%m-%d %H:%M', time.localtime(invite.expires))}")]
+    results = [("invite", True, f"'{invite.name}', valid until {when(invite.expires)}")]
     try:
         check_host(invite)
         results.append(("chain", True, f"{invite.rpc} is chain {invite.chain_id} with the coordinator"))
@@ -106,11 +108,11 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
         results.append(("chain", False, str(exc)))
     status, reply = 0, {}
     try:  # no secret: the desk must answer, and refuse
-        status, reply = _post(invite.join, {"invite": invite.id, "secret": "", "address": "0x" + "0" * 40})
+        status, reply = _post(invite.join + "/challenge", {"invite": invite.id, "secret": ""})
     except (OSError, urllib.error.URLError) as exc:
         reply = {"error": str(getattr(exc, "reason", exc))}
     results.append(("join desk", status in (400, 403), f"{invite.join} answers" if status in (400, 403) else
-                    f"{invite.join} does not answer as a join desk ({reply.get('error') or f'HTTP {status}'})"))
+                    f"{invite.join} does not answer as a join desk ({_said(reply, status)})"))
     usable, refused = answering_bootnodes(invite.boot, own_peer_id="", timeout=TIMEOUT_S)
     results += [("bootnode", True, f"{maddr} answers") for maddr in usable]
     results += [("bootnode", False, f"{maddr} is not a TCP address" if why == NOT_DIALABLE else
@@ -136,15 +138,15 @@ def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | Non
     check_host(invite)
 
     store = AccountStore(data_dir)
-    before = _Before(store)
+    before = _Before(data_dir, store)
     account, created = store.sign_in(email)
     try:
-        status, reply = _post(invite.join, {"invite": invite.id, "secret": invite.secret, "address": account.address})
+        status, reply = _ask_funding(invite, account.address, store.private_key(account.org_id))
     except (OSError, urllib.error.URLError) as exc:
         status, reply = 0, {"error": f"the host's join address does not answer ({getattr(exc, 'reason', exc)})"}
     if status != 200:
         before.restore(store, account, created)
-        raise JoinError(f"the host refused to let this peer join: {reply.get('error') or f'HTTP {status}'}",
+        raise JoinError(f"the host refused to let this peer join: {_said(reply, status)}",
                         2 if status in (400, 403) else 1)
 
     config.profile = "swarm"
@@ -160,12 +162,37 @@ def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | Non
     return Joined(invite.name, account.address, account.org_id, bool(reply.get("funded")), invite.rpc)
 
 
-class _Before:
-    """What signing in may change (the session files, new folders), to put back if the host says no."""
+def _ask_funding(invite: Invite, address: str, key: str) -> tuple[int, dict]:
+    """The join desk's two steps: a nonce for this invite, then the request signed by our key."""
+    from eth_account import Account  # web3's signer; the app's own process never runs a join
+    from eth_account.messages import encode_defunct
 
-    def __init__(self, store) -> None:
+    status, reply = _post(invite.join + "/challenge", {"invite": invite.id, "secret": invite.secret})
+    if status != 200:
+        return status, reply
+    nonce = reply.get("nonce")
+    if not isinstance(nonce, str) or not 8 <= len(nonce) <= 64:
+        return 502, {"error": "the host's join desk gave no usable nonce"}
+    message = join_message(invite.chain_id, invite.contract, invite.id, nonce, address)
+    signature = Account.sign_message(encode_defunct(text=message), private_key=key).signature.hex()
+    return _post(invite.join, {"invite": invite.id, "secret": invite.secret, "address": address,
+                               "nonce": nonce, "signature": "0x" + signature.removeprefix("0x")})
+
+
+def _said(reply: dict, status: int) -> str:
+    """What the host said, as plain text (it is another machine's word)."""
+    error = reply.get("error") if isinstance(reply, dict) else None
+    return printable(error) if error else f"HTTP {status}"
+
+
+class _Before:
+    """What signing in may change (the session files, new folders, the data dir itself), to put
+    back if the host says no."""
+
+    def __init__(self, data_dir: Path, store) -> None:
         self.files = {p: (p.read_bytes() if p.exists() else None) for p in (store.user_data_file, store.user_api_key_file)}
-        self.dirs = [d for d in (store.accounts_dir, store.login_dir, store.secrets.dir) if not d.exists()]
+        made = [store.accounts_dir, store.login_dir, store.secrets.dir, *Path(data_dir, "x").parents]
+        self.dirs = [d for d in made if not d.exists()]  # deepest first: parents come after children
 
     def restore(self, store, account, created: bool) -> None:
         for path, content in self.files.items():

@@ -101,11 +101,11 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
     procs: list = []
     try:
         deadline = time.monotonic() + 180
-        while "rlsw1." not in (tmp_path / "host.out").read_text():
+        while "rlsw2." not in (tmp_path / "host.out").read_text():
             assert host.poll() is None and time.monotonic() < deadline, (tmp_path / "host.out").read_text()
             time.sleep(0.5)
         out = (tmp_path / "host.out").read_text()
-        code = next(line for line in out.splitlines() if line.startswith("rlsw1."))
+        code = next(line for line in out.splitlines() if line.startswith("rlsw2."))
         assert f"answers on {host_ip}: yes" in out
 
         nodes, datas = {}, {}

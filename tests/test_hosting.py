@@ -84,7 +84,7 @@ def test_a_port_in_use_is_said_and_the_services_go_on(tmp_path):
             assert ev["error"] and "cannot open the swarm" in ev["error"] and ev["rpc"] == ""
             status = _cli("chain", "status", "--json", "--data-dir", str(data))
             assert status.returncode == 0, status.stderr  # the local chain serves this machine still
-            refused = _cli("join", "--check", "rlsw1.garbage")
+            refused = _cli("join", "--check", "rlsw2.garbage")
             assert refused.returncode == 1 and refused.stdout.startswith("NO ")
         finally:
             assert proc.stop() == 0

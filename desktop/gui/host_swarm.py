@@ -17,6 +17,7 @@ from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from desktop import invites
 from desktop.gui.background import BackgroundCommand
 
 TIMEOUT_MS = 60_000
@@ -156,7 +157,7 @@ class HostDialog(QDialog):
     def _made(self, code: int, out: bytes, err: list, _timed_out: bool) -> None:
         self.make.setEnabled(True)
         words = out.decode("utf-8", "replace").split()
-        found = [w for w in words if w.startswith("rlsw1.")]
+        found = [w for w in words if w.startswith(invites.PREFIX)]
         links = [w for w in words if w.startswith("rlswarm://")]
         if code != 0 or not found:
             self.code.setPlainText((err[-1] if err else "no invite was made").removeprefix("rl-swarm: "))
