@@ -9,12 +9,16 @@ that is restarted stays paused, as volunteer-computing clients do). Light: no to
 from __future__ import annotations
 
 import json
+import logging
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.fsutil import write_private
+
+log = logging.getLogger(__name__)
 
 CONTROL_NAME = "control.json"
 WHEN = ("now", "after-round")
@@ -35,16 +39,53 @@ def control_path(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir) / CONTROL_NAME
 
 
+class ControlFileError(ValueError):
+    """Something other than a regular file sits where the pause is kept; the message says what."""
+
+
+_warned: set[str] = set()
+
+
+def _not_a_file(path: Path) -> ControlFileError | None:
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return None  # missing: no pause
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+            else "a link" if stat.S_ISLNK(mode) else "not a regular file")
+    return ControlFileError(f"{path} is {kind}, not the pause file: remove it (the node treats it as no pause)")
+
+
+def _read_regular(path: Path) -> bytes:
+    """At most MAX_BYTES + 1 bytes of a regular file, opened without blocking and without
+    following a link: a named pipe or a device there must never hang the node or a command."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ControlFileError(f"{path} is not a regular file")
+        return os.read(fd, MAX_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
 def read(path: str | os.PathLike) -> UserPause:
     """The pause on file; a missing, unreadable or foreign file is no pause (never an error:
-    a node must not stop because someone wrote nonsense next to its data)."""
+    a node must not stop because someone wrote nonsense next to its data). Something that is not
+    a regular file is said once in the log."""
+    path = Path(path)
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_BYTES + 1)
+        raw = _read_regular(path)
         if len(raw) > MAX_BYTES:
             return UserPause()
         data = json.loads(raw.decode("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError) as exc:
+        problem = _not_a_file(path) or (exc if isinstance(exc, ControlFileError) else None)
+        if problem is not None and str(path) not in _warned:
+            _warned.add(str(path))
+            log.warning("%s", problem)
         return UserPause()
     if not isinstance(data, dict) or data.get("when") not in WHEN:
         return UserPause()
@@ -58,6 +99,8 @@ def pause(path: str | os.PathLike, when: str = "now", until: float | None = None
     if when not in WHEN:
         raise ValueError(f"when must be one of {WHEN}")
     path = Path(path)
+    if (problem := _not_a_file(path)) is not None:
+        raise problem
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"when": when, "until": until, "at": round(time.time(), 3)}
     write_private(path, json.dumps(record).encode())
@@ -65,6 +108,9 @@ def pause(path: str | os.PathLike, when: str = "now", until: float | None = None
 
 
 def resume(path: str | os.PathLike) -> None:
+    """ControlFileError when something other than the pause file is there (left untouched)."""
+    if (problem := _not_a_file(Path(path))) is not None:
+        raise problem
     Path(path).unlink(missing_ok=True)
 
 

@@ -41,14 +41,14 @@ class PauseActions(QObject):
     def pause(self, when: str, until: float | None) -> None:
         try:
             pause_control.pause(self.path, when, until)
-        except OSError:
-            pass  # the data folder is gone or read-only: nothing to pause; the menu stays as it was
+        except (OSError, pause_control.ControlFileError):
+            pass  # the data folder is gone or read-only, or holds no pause file: the menu stays as it was
         self.sync()
 
     def resume_now(self) -> None:
         try:
             pause_control.resume(self.path)
-        except OSError:
+        except (OSError, pause_control.ControlFileError):
             pass
         self.sync()
 
