@@ -39,7 +39,7 @@ def server():
 
 def _feed(server, version="0.2.0", sha=None, **extra):
     artifact = {"url": server["url"] + "/rl-swarm-desktop_0.2.0_amd64.deb",
-                "sha256": sha or hashlib.sha256(ARTIFACT).hexdigest()}
+                "sha256": sha or hashlib.sha256(ARTIFACT).hexdigest(), "size": len(ARTIFACT)}
     server["feed"] = json.dumps({"version": version, "notes": "Faster rounds.",
                                  "artifacts": {"linux-deb": artifact, "linux-tarball": artifact}, **extra}).encode()
     return server["url"] + "/feed.json"
@@ -50,7 +50,7 @@ def test_a_newer_release_is_offered_once_a_day(server, tmp_path):
     url, state = _feed(server), tmp_path / "update-check.json"
     found = updates.check(url, "0.1.0", state, platform="linux-deb", now=1_000_000)
     assert found == updates.Update("0.2.0", "Faster rounds.", server["url"] + "/rl-swarm-desktop_0.2.0_amd64.deb",
-                                   hashlib.sha256(ARTIFACT).hexdigest())
+                                   hashlib.sha256(ARTIFACT).hexdigest(), len(ARTIFACT))
     assert updates.check(url, "0.1.0", state, platform="linux-deb", now=1_000_000 + 3600) is None
     assert server["requests"] == ["/feed.json"]  # the second call made no request
     assert updates.check(url, "0.1.0", state, platform="linux-deb", now=1_000_000 + 86_401) is not None
@@ -76,6 +76,12 @@ def test_turned_off_or_without_a_feed_nothing_is_asked(server, tmp_path):
      "not https"),
     (json.dumps({"version": "0.2.0", "artifacts": {"linux-deb": {"url": "https://x/y", "sha256": "abc"}}}).encode(),
      "no valid sha256"),
+    (json.dumps({"version": "0.2.0", "artifacts": {"linux-deb": {"url": "https://x/y", "sha256": "0" * 64}}}).encode(),
+     "no valid size"),
+    (json.dumps({"version": "0.2.0", "artifacts": {"linux-deb": {"url": "http://127.0.0.1.evil.example/x",
+                                                                 "sha256": "0" * 64, "size": 5}}}).encode(), "not https"),
+    (json.dumps({"version": "0.2.0", "artifacts": {"linux-deb": {"url": "http://127.0.0.1@evil.example/x",
+                                                                 "sha256": "0" * 64, "size": 5}}}).encode(), "not https"),
     (b"{" + b" " * (updates.MAX_FEED_BYTES + 10) + b"}", "larger than"),
 ])
 @pytest.mark.slow
@@ -132,3 +138,81 @@ def test_the_app_offers_the_update_and_downloads_it(qtbot, server, tmp_path):
         offer.action_button.click()
     assert (tmp_path / "Downloads" / "rl-swarm-desktop_0.2.0_amd64.deb").read_bytes() == ARTIFACT
     assert win.visible_notices()[-1].title == "Update downloaded"
+
+
+# --- what a hostile feed or artifact server can do: nothing outside the downloads folder, no hang ---
+
+def _update(server, path, size=len(ARTIFACT), sha=None):
+    return updates.Update("0.2.0", "", server["url"] + path, sha or hashlib.sha256(ARTIFACT).hexdigest(), size)
+
+
+@pytest.mark.parametrize("path", ["/.", "/..", "/%2e%2e", "/a/..%2F..%2Fevil", "/.hidden", "/x.part", "/"])
+def test_a_download_lands_in_the_downloads_folder_whatever_the_url(server, tmp_path, path):
+    folder = tmp_path / "outer" / "Downloads"
+    got = updates.download(_update(server, path), folder)
+    assert got.parent == folder and got.read_bytes() == ARTIFACT
+    assert sorted(p.name for p in (tmp_path / "outer").iterdir()) == ["Downloads"]  # nothing beside it
+    assert [p.name for p in folder.iterdir()] == [got.name]  # no .part left behind
+
+
+def test_a_download_stops_at_the_size_the_feed_gives(server, tmp_path):
+    with pytest.raises(updates.UpdateError, match="larger than the feed says"):
+        updates.download(_update(server, "/big.deb", size=len(ARTIFACT) - 1), tmp_path / "dl")
+    assert list((tmp_path / "dl").iterdir()) == []
+
+
+def test_urls_are_judged_by_their_real_host():
+    ok = ["https://example.org/feed.json", "http://127.0.0.1:8000/f", "http://localhost/f", "http://[::1]:9/f"]
+    bad = ["http://127.0.0.1.evil.example/x", "http://127.0.0.1@evil.example/x", "http://evil.example/x",
+           "https://user:pw@example.org/x", "ftp://127.0.0.1/x", "http://127.0.0.1:99999/x", "https://a b/x", 5]
+    assert all(updates.acceptable_url(u) for u in ok)
+    assert not any(updates.acceptable_url(u) for u in bad)
+
+
+@pytest.fixture
+def trickle():
+    """A server that sends its headers, then one byte of the body every second."""
+    import socket
+    import time as _time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def serve():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+                while not stop.is_set():
+                    try:
+                        conn.sendall(b"{")
+                    except OSError:
+                        break
+                    _time.sleep(1.0)
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    listener.close()
+
+
+def test_a_trickling_feed_cannot_hold_the_check_past_its_deadline(trickle, tmp_path, monkeypatch, caplog):
+    import time as _time
+
+    monkeypatch.setattr(updates, "CHECK_DEADLINE_S", 3.0)
+    started = _time.monotonic()
+    with caplog.at_level(logging.INFO, logger="desktop.updates"):
+        assert updates.check(trickle + "/feed.json", "0.1.0", tmp_path / "s.json", platform="linux-deb") is None
+    assert _time.monotonic() - started < 6.0
+    assert "did not arrive within" in caplog.text
+    started = _time.monotonic()
+    with pytest.raises(updates.UpdateError, match="took longer"):
+        updates.download(updates.Update("0.2.0", "", trickle + "/a.deb", "0" * 64, 1000), tmp_path / "dl", deadline_s=3.0)
+    assert _time.monotonic() - started < 6.0 and list((tmp_path / "dl").iterdir()) == []
