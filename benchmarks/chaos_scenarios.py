@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from chaos import Row
+from chaos_hosting import SCENARIOS as HOSTING
 from tests.procs import CLI, ROOT, EventProcess, Services, env, leftovers, node_args
 
 FAST = "training:\n  max_new_tokens: 48\n  num_generations: 4\n"
@@ -321,11 +322,13 @@ def secrets(work: Path, quick: bool) -> Row:
         needles.add(path.read_text().strip())
     for pem in root.rglob("swarm.pem"):
         needles.add(pem.read_bytes()[-64:].hex())
+    for keys in root.rglob("keys.json"):  # the services' chain keys
+        needles |= {key.removeprefix("0x") for key in json.loads(keys.read_text()).values()}
     needles.discard("")
     hits, files = [], 0
     for path in root.rglob("*"):
         if not path.is_file() or path.suffix in (".pt", ".pem", ".safetensors") or path.name in (
-                "api_token", "session_secret") or "secrets" in path.parts:
+                "api_token", "session_secret", "keys.json") or "secrets" in path.parts:
             continue
         files += 1
         text = path.read_bytes().decode("utf-8", "replace")
@@ -367,5 +370,6 @@ def _pairs(items):
 SCENARIOS = {
     "kill -9 node": node_kill, "kill -9 services": services_kill, "kill -9 anvil": anvil_kill,
     "kill -9 app": app_kill, "chain + login outage": outage, "hostile DHT records": hostile,
-    "judge exploits": judge_exploits, "API fuzz": api_fuzz, "soak (3 peers)": soak, "secrets in logs": secrets,
+    "judge exploits": judge_exploits, "API fuzz": api_fuzz, **HOSTING, "soak (3 peers)": soak,
+    "secrets in logs": secrets,  # last: it reads what the others left
 }
