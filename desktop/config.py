@@ -55,6 +55,9 @@ class TrainingConfig(_Section):
     num_iterations: int = Field(1, ge=1, le=16)
     minibatch_size: int | None = Field(None, ge=1, le=4096)
     micro_batch_tokens: int = Field(4096, ge=64, le=1_048_576)
+    # how other peers' completions are learned from (desktop.node.offpolicy): positive,
+    # behaviour, behaviour-positive or as-own; the GUI never imports the node, so spelled out here
+    external_samples: Literal["positive", "behaviour", "behaviour-positive", "as-own"] = "positive"
 
 
 class GameConfig(_Section):
@@ -68,6 +71,13 @@ class ProblemsConfig(_Section):
     adaptive: bool = True  # generated problems: move between levels to keep the pass rate near target
     pool_size: int | None = Field(None, ge=1, le=1_000_000)  # generated: this many problems per level, revisited
     target_pass_rate: float = Field(0.5, gt=0, lt=1)
+
+
+class EvaluationConfig(_Section):
+    """Skill on held-out problems (desktop.node.skill): the same set for every peer, never trained on."""
+
+    every: int = Field(10, ge=0, le=100_000)   # rounds between evaluations (0: never)
+    problems: int = Field(16, ge=1, le=256)    # held-out problems, answered greedily
 
 
 class SwarmConfig(_Section):
@@ -174,6 +184,7 @@ class Config(_Section):
     swarm: SwarmConfig = SwarmConfig()
     chain: ChainConfig = ChainConfig()
     problems: ProblemsConfig = ProblemsConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     judge: JudgeConfig = JudgeConfig()
     identity_path: str | None = None
     ports: PortsConfig = PortsConfig()

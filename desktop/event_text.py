@@ -55,7 +55,12 @@ def describe(ev: dict) -> tuple[int, str]:
     if kind == "train_step":
         if ev["skipped"]:
             return INFO, f"round {r}: training step skipped ({ev['samples']} samples, no reward spread)"
-        return INFO, f"round {r}: trained on {ev['samples']} samples, loss {ev['loss']:.4g} in {ev['seconds']:.2f} s"
+        health = f", own tokens {ev['own_logp']:.2f} nats" if isinstance(ev.get("own_logp"), (int, float)) else ""
+        return INFO, (f"round {r}: trained on {ev['samples']} samples, loss {ev['loss']:.4g} in {ev['seconds']:.2f} s"
+                      f"{health}")
+    if kind == "skill":
+        return INFO, (f"round {r}: skill {ev['pass_rate']:.0%} of {ev['problems']} held-out problems solved "
+                      f"(reward {ev['reward']:+.2f}, {ev['seconds']:.1f} s)")
     if kind == "round_finished":
         return INFO, (f"round {r} finished in {ev['seconds']:.2f} s: reward {ev['reward_mean']:.3g} "
                       f"(generate {ev['generate_s']:.2f}, judge {ev['judge_s']:.2f}, train {ev['train_s']:.2f}, "

@@ -15,8 +15,8 @@ import threading
 import time
 from typing import IO, Any, Callable
 
-VERSION = 5  # 2: round_finished names its timings *_s; 3: log records and services_ready are events;
-#             4: paused / resumed; 5: hosting
+VERSION = 6  # 2: round_finished names its timings *_s; 3: log records and services_ready are events;
+#             4: paused / resumed; 5: hosting; 6: train_step's policy health, skill
 
 NUM = (int, float)
 OPT_STR = (str, type(None))
@@ -32,8 +32,14 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     "rollouts": {"round": int, "own": int, "received": int, "peers": list, "rejected": dict},
     "dht_ready": {"peer_id": str, "maddrs": list},
     "rewards": {"round": int, "mean": NUM, "own": list, "transplanted": list},
+    # own_logp: mean log-prob per token of this peer's own sampled tokens before the step (minus
+    # the entropy it samples with: falling means the policy spreads out); external_logp: the same
+    # for the other peers' tokens it trained on; external_share: their part of the step's weight
     "train_step": {"round": int, "loss": OPT_NUM, "seconds": NUM, "skipped": bool,
-                   "samples": int},
+                   "samples": int, "own_logp": OPT_NUM, "external_logp": OPT_NUM, "external_share": NUM},
+    # the held-out evaluation (desktop.node.skill): pass rate and mean reward on a fixed set of
+    # problems this peer never trains on, greedy, every few rounds
+    "skill": {"round": int, "pass_rate": NUM, "reward": NUM, "problems": int, "seconds": NUM},
     # seconds: the whole round; *_s: seconds spent generating, judging, training, talking to peers
     "round_finished": {"round": int, "seconds": NUM, "generate_s": NUM, "judge_s": NUM,
                        "train_s": NUM, "comm_s": NUM, "reward_mean": NUM},

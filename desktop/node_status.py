@@ -37,6 +37,8 @@ class NodeStatus:
     chain_error: str | None = None  # why the last flush stopped early, if it did
     paused: str | None = None  # why the node waits (desktop.resources.REASONS), None while it works
     heard: dict[str, dict] = field(default_factory=dict)  # peer id -> {"round", "ts"}: rollouts from it
+    skill: dict | None = None  # the last held-out evaluation: round, pass_rate, reward, problems
+    own_logp: float | None = None  # the last step's mean log-prob of own sampled tokens (policy health)
     _loss: float | None = field(default=None, repr=False)
 
     def snapshot(self) -> "NodeStatus":
@@ -76,10 +78,15 @@ class NodeStatus:
             self.transplanted += len(ev["transplanted"])
         elif kind == "train_step":
             self._loss = ev["loss"]
+            if ev.get("own_logp") is not None:
+                self.own_logp = ev["own_logp"]
+        elif kind == "skill":
+            self.skill = {k: ev[k] for k in ("round", "pass_rate", "reward", "problems")}
         elif kind == "round_finished":
             self.total_reward += ev["reward_mean"]
             self.last_round_seconds, self.last_completed = ev["seconds"], ev["round"]
             self.history.append({"round": ev["round"], "reward_mean": ev["reward_mean"], "loss": self._loss,
+                                 "skill": self.skill["pass_rate"] if self.skill else None,
                                  **{k: ev[k] for k in ("generate_s", "judge_s", "train_s", "comm_s")}})
             del self.history[:-HISTORY_ROUNDS]
             self.state = "waiting for the next round"
@@ -108,7 +115,7 @@ class NodeStatus:
 # ---- the status file: a running node's view for other processes (`rl-swarm swarm-status`) -------
 STATUS_FILE = "node-status.json"
 MAX_STATUS_BYTES = 1024 * 1024
-_WRITE_ON = {"node_started", "dht_ready", "round_finished", "paused", "resumed", "node_stopped"}
+_WRITE_ON = {"node_started", "dht_ready", "round_finished", "skill", "paused", "resumed", "node_stopped"}
 
 
 class StatusFile:
@@ -126,7 +133,7 @@ class StatusFile:
         s = self.status
         state = "stopped" if ev["type"] == "node_stopped" else s.state
         data = {"peer_id": s.peer_id, "name": s.name, "round": s.round, "state": state,
-                "last_reward": s.last_reward, "total_reward": round(s.total_reward, 4),
+                "last_reward": s.last_reward, "total_reward": round(s.total_reward, 4), "skill": s.skill,
                 "heard": s.heard, "updated": time.time()}
         try:
             write_private(self.path, json.dumps(data).encode())

@@ -99,7 +99,8 @@ def main() -> int:
             break
         reward = round(0.1 * (rnd % 5), 3)
         sink.emit("rewards", round=rnd, mean=reward, own=[reward, reward], transplanted=[])
-        sink.emit("train_step", round=rnd, loss=0.5, seconds=0.01, skipped=False, samples=2)
+        sink.emit("train_step", round=rnd, loss=0.5, seconds=0.01, skipped=False, samples=2, own_logp=-0.5,
+                  external_logp=None, external_share=0.0)
         took = round(time.monotonic() - began, 3)
         sink.emit("round_finished", round=rnd, seconds=took, generate_s=took,
                   judge_s=0.0, train_s=0.0, comm_s=0.0, reward_mean=reward)

@@ -16,7 +16,9 @@ def test_every_type_round_trips_through_a_line():
         "rollouts": dict(round=1, own=2, received=0, peers=[], rejected={}),
         "dht_ready": dict(peer_id="Qm1", maddrs=["/ip4/127.0.0.1/tcp/1/p2p/Qm1"]),
         "rewards": dict(round=1, mean=0.1, own=[0.1], transplanted=[]),
-        "train_step": dict(round=1, loss=None, seconds=0.1, skipped=True, samples=2),
+        "train_step": dict(round=1, loss=None, seconds=0.1, skipped=True, samples=2, own_logp=-0.4, external_logp=None,
+                           external_share=0.0),
+        "skill": dict(round=10, pass_rate=0.25, reward=-0.1, problems=16, seconds=2.5),
         "round_finished": dict(round=1, seconds=1, generate_s=0.5, judge_s=0.2, train_s=0.3, comm_s=0, reward_mean=0.0),
         "checkpoint": dict(round=1, path="/x", seconds=0.1),
         "joined_round": dict(round=5, previous=2),
@@ -163,8 +165,10 @@ def test_services_announce_themselves_and_log_as_events(tmp_path):
 def test_a_diverged_number_never_breaks_the_stream():
     out = io.StringIO()
     sink = events.EventSink(out, on_broken=lambda: pytest.fail("a NaN is not a broken pipe"))
-    sink.emit("train_step", round=1, loss=float("nan"), seconds=0.1, skipped=False, samples=2)
+    sink.emit("train_step", round=1, loss=float("nan"), seconds=0.1, skipped=False, samples=2, own_logp=float("-inf"),
+              external_logp=None, external_share=0.0)
     assert events.decode(out.getvalue())["loss"] is None  # JSON has no NaN: None, as for a skipped step
+    assert events.decode(out.getvalue())["own_logp"] is None
     with pytest.raises(events.EventError, match="not a finite number"):
         sink.emit("round_finished", round=1, seconds=float("inf"), generate_s=0, judge_s=0, train_s=0, comm_s=0,
                   reward_mean=0)

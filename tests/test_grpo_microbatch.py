@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from desktop.node.grpo import GRPOSettings, GRPOTrainer, Group
+from desktop.node.offpolicy import Row
 from desktop.node.models import TINY_SIZES, build_tiny_model, load_tiny_tokenizer
 
 
@@ -33,7 +34,7 @@ def _groups(trainer, n=3):
 def test_chunked_logps_equal_the_full_log_softmax(tokenizer):
     trainer = _trainer(tokenizer, logit_chunk=5)
     groups, _ = _groups(trainer)
-    rows = [(g.prompt_ids, c, 0.0) for g in groups for c in g.completion_ids]
+    rows = [Row(g.prompt_ids, c, 0.0) for g in groups for c in g.completion_ids]
     ids, attention, mask = trainer._pack(rows)
     with torch.no_grad():
         chunked = trainer.token_logps(trainer.model, ids, attention, mask)
@@ -60,11 +61,11 @@ def test_micro_batches_give_the_same_update_as_one_batch(tokenizer):
 def test_micro_batches_never_exceed_the_token_budget(tokenizer):
     trainer = _trainer(tokenizer, micro_batch_tokens=128)
     groups, rewards = _groups(trainer)
-    rows = [(g.prompt_ids, c, 0.0) for g in groups for c in g.completion_ids]
+    rows = [(Row(g.prompt_ids, c, 0.0), 1.0) for g in groups for c in g.completion_ids]
     plan = trainer._micro_batches(rows)
     assert sum(len(m) for m in plan) == len(rows)
     for micro in plan:
-        ids, _, _ = trainer._pack(micro)
+        ids, _, _ = trainer._pack([row for row, _ in micro])
         assert ids.numel() <= 128 or len(micro) == 1  # only a single over-long sample may exceed it
 
 
@@ -81,7 +82,7 @@ def test_clip_acts_from_the_second_optimiser_step(tokenizer):
         return out
 
     old = trainer._logps_no_grad(trainer.model, [trainer._micro_batches(
-        [(g.prompt_ids, c, 0.0) for g in groups for c in g.completion_ids][i:i + 4]) for i in range(0, 12, 4)])
+        [(Row(g.prompt_ids, c, 0.0), 1.0) for g in groups for c in g.completion_ids][i:i + 4]) for i in range(0, 12, 4)])
     trainer.token_logps = watch
     result = trainer.step(groups, rewards)
     assert result.optimizer_steps == 6  # 3 minibatches x 2 epochs

@@ -72,6 +72,11 @@ def test_three_rounds_emit_valid_events_and_exit_zero(tmp_path):
         assert e["seconds"] >= e["generate_s"] + e["judge_s"] + e["train_s"] + e["comm_s"] - 0.05
     for etype in ("round_started", "rollouts", "rewards", "train_step", "checkpoint"):
         assert types.count(etype) == 3, etype
+    skill = [e for e in evs if e["type"] == "skill"]  # held-out problems, before the first round (every 10)
+    assert [e["round"] for e in skill] == [0] and skill[0]["problems"] == 16 and 0 <= skill[0]["pass_rate"] <= 1
+    assert types.index("skill") < types.index("round_started")
+    for step in (e for e in evs if e["type"] == "train_step" and not e["skipped"]):
+        assert step["own_logp"] < 0 and step["external_logp"] is None and step["external_share"] == 0
     config = load_config(_small_config(tmp_path))
     apply_pool_defaults(config, "tiny")  # what the node ran with: G completions for each of I problems
     per_round = config.training.num_generations * config.swarm.local_groups

@@ -245,3 +245,53 @@ def test_fuzz_only_record_errors():
     assert outcomes.get("garbage")
     assert outcomes.get("schema")
     assert len(outcomes) >= 4, outcomes
+
+
+# --- v3: what a completion's publisher sampled (stopped, token ids, log-probs) ------------------------
+
+def v3_item(**overrides):
+    item = {"ref": list(REF), "batch_id": batch_id_of("Add two numbers."), "completions": ["a", "bc"],
+            "rewards": [1.0, 0.0], "stopped": [True, False], "tokens": [[5, 2], [7, 8, 9]],
+            "logps": [[120, 0], [1, 2, 100_000]]}
+    item.update(overrides)
+    return good_record(v=3, items=[item])
+
+
+def test_v3_carries_stopped_tokens_and_log_probs_and_v2_is_still_read():
+    item = make_item(("gen", 1, 2, 9), "Q1", ["a", "b"], [0.5, -0.2], stopped=[True, False], tokens=[[3, 4], [5]],
+                     logps=[[-0.1234, -2.0], [-0.0004]])
+    rec = decode_rollouts(encode_rollouts(PEER, 3, 0, "m", [item]))
+    got = rec.items[0]
+    assert got.stopped == [True, False] and got.tokens == [[3, 4], [5]]
+    assert got.logps == [pytest.approx([-0.123, -2.0]), pytest.approx([0.0])]  # milli-nat precision
+    old = decode(good_record())  # a peer that still writes v2: text only
+    assert old.items[0].tokens == [] and old.items[0].stopped == []
+    assert decode(v3_item(stopped=[], tokens=[], logps=[])).items[0].tokens == []  # v3 without them
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(stopped=[True]), dict(stopped=[1, 0]), dict(tokens=[[5, 2]], logps=[[1, 2]]),
+    dict(tokens=[[5, 2], []], logps=[[1, 2], []]), dict(logps=[[1, 2], [1, 2]]),
+    dict(tokens=[[5, -1], [7, 8, 9]]), dict(tokens=[[5, 2**40], [7, 8, 9]]), dict(tokens=[[5, 2.0], [7, 8, 9]]),
+    dict(logps=[[-1, 0], [1, 2, 3]]), dict(logps=[[100_001, 0], [1, 2, 3]]), dict(logps=[[0.5, 0], [1, 2, 3]]),
+    dict(tokens=[[True, 2], [7, 8, 9]]),
+])
+def test_v3_fields_are_checked_like_every_other(overrides):
+    assert reason_of(v3_item(**overrides)) == "schema"
+    assert reason_of(good_record(items=[{k: v for k, v in v3_item()["items"][0].items()}])) == "schema"  # v2 + v3 keys
+
+
+def test_a_too_long_token_list_is_refused_before_it_is_built():
+    assert reason_of(v3_item(tokens=[[1] * 5000, [7, 8, 9]], logps=[[1] * 5000, [1, 2, 3]])) == "oversized"
+
+
+def test_fitting_drops_tokens_before_it_cuts_any_text():
+    completions = ["x" * 1500] * 16
+    tokens = [list(range(3000))] * 16
+    items = [make_item(("gen", 1, 0, i), f"q{i}", completions, [1.0] * 16, stopped=[True] * 16, tokens=tokens,
+                       logps=[[-1.0] * 3000] * 16) for i in range(4)]
+    fitted = fit_items(items)
+    assert all(i.completions == completions for i in fitted) and len(fitted) == 4  # every text whole
+    assert all(i.tokens == [] and i.logps == [] and i.stopped == [True] * 16 for i in fitted)
+    small = fit_items([make_item(("gen", 1, 0, 1), "q", ["ab"], [1.0], stopped=[False], tokens=[[1, 2]], logps=[[-0.5, -1]])])
+    assert small[0].tokens == [[1, 2]]  # kept when it fits

@@ -146,12 +146,13 @@ class LocalSwarm:
         self.out.flush()
 
     def _render(self) -> None:
-        rows = [f"{'peer':11} {'name':26} {'round':>5} {'reward':>7} {'peers':>5} {'transpl.':>8}  state"]
+        rows = [f"{'peer':11} {'name':26} {'round':>5} {'reward':>7} {'skill':>5} {'peers':>5} {'transpl.':>8}  state"]
         for p in self.peers:
             st = p.status
             reward = "" if st.last_reward is None else f"{st.last_reward:+.3f}"
+            skill = "" if st.skill is None else f"{st.skill['pass_rate']:.0%}"  # held-out pass rate
             rnd = "" if st.round is None else str(st.round)
-            rows.append(f"{p.label:11} {st.name[:26]:26} {rnd:>5} {reward:>7} {len(st.peers_seen):>5} "
+            rows.append(f"{p.label:11} {st.name[:26]:26} {rnd:>5} {reward:>7} {skill:>5} {len(st.peers_seen):>5} "
                         f"{st.transplanted:>8}  {p.state}")
         table = "\n".join(rows)
         if table == self._last_table:

@@ -17,7 +17,10 @@ normalise rewards within each prompt's group, then optimise the clipped surrogat
   the backward pass: the full-vocabulary log-softmax over every position is never held.
 
 The token ids that ``generate`` produced are trained on directly (decoded text is only for
-judging), so nothing is re-tokenised. Peers' rollouts arrive as text and are tokenised once.
+judging), so nothing is re-tokenised. Peers' rollouts arrive with the publisher's token ids and
+log-probs when it runs the same model (trained on as they are), else as text, tokenised once.
+Other peers' completions are another policy's samples: ``desktop.node.offpolicy`` decides which
+of them a step learns from and how much they weigh (``training.external_samples``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from typing import Callable, Sequence
 
 import torch
 from torch.utils.checkpoint import checkpoint
+
+from desktop.node import offpolicy
+from desktop.node.offpolicy import Row
 
 
 @dataclass
@@ -47,6 +53,7 @@ class GRPOSettings:
     minibatch_size: int | None = None       # samples per optimiser step (None: all of them)
     micro_batch_tokens: int = 4096          # padded tokens per forward/backward pass
     logit_chunk: int = 512                  # completion positions per vocabulary projection
+    external_samples: str = "positive"      # offpolicy.MODES: how other peers' completions are learned from
 
     @classmethod
     def from_config(cls, training) -> "GRPOSettings":
@@ -55,7 +62,7 @@ class GRPOSettings:
                    learning_rate=training.learning_rate, temperature=training.temperature,
                    gradient_checkpointing=training.gradient_checkpointing,
                    num_iterations=training.num_iterations, minibatch_size=training.minibatch_size,
-                   micro_batch_tokens=training.micro_batch_tokens)
+                   micro_batch_tokens=training.micro_batch_tokens, external_samples=training.external_samples)
 
 
 @dataclass
@@ -68,20 +75,41 @@ class Group:
     texts: list[str]
     hit_limit: list[bool]
     source: str = "own"  # "own" or the peer id it was transplanted from
+    # per completion, per token: the log-probs of the policy that sampled them (own: ours, from
+    # ``GRPOTrainer.sampled_logps``; external: the publisher's, when its record carried them)
+    logps: list[list[float]] | None = None
+
+    @property
+    def external(self) -> bool:
+        return self.source != "own"
 
     @classmethod
     def from_text(cls, tokenizer, prompt: str, prompt_ids: list[int], texts: Sequence[str],
-                  max_new_tokens: int, source: str) -> "Group":
-        """A peer's completions: tokenised once, bounded to our own token budget."""
+                  max_new_tokens: int, source: str, stopped: Sequence[bool] | None = None) -> "Group":
+        """A peer's completions as text: tokenised once, bounded to our own token budget.
+        ``stopped`` (the publisher's word, per completion) says which ended on their own: a
+        completion cut at the publisher's token limit may re-tokenise shorter, and must not be
+        taken for one that stopped (no end token is added to it)."""
         eos = tokenizer.eos_token_id
         ids, limits = [], []
-        for text in texts:
+        for k, text in enumerate(texts):
             toks = tokenizer(text, add_special_tokens=False)["input_ids"][:max_new_tokens]
-            if len(toks) < max_new_tokens and eos is not None:
+            ended = stopped[k] if stopped is not None else len(toks) < max_new_tokens
+            if ended and len(toks) < max_new_tokens and eos is not None:
                 toks = toks + [eos]
             ids.append(toks)
-            limits.append(len(toks) >= max_new_tokens)
+            limits.append(not ended or len(toks) >= max_new_tokens)
         return cls(prompt, list(prompt_ids), ids, list(texts), limits, source=source)
+
+    @classmethod
+    def from_tokens(cls, prompt: str, prompt_ids: list[int], texts: Sequence[str], token_ids: Sequence[list[int]],
+                    logps: Sequence[list[float]], max_new_tokens: int, eos_ids: set[int], source: str) -> "Group":
+        """A peer's completions as the token ids its model sampled (the same model as ours), with
+        its log-probs: trained on as they are, nothing re-tokenised. Cut to our token budget."""
+        ids = [list(t[:max_new_tokens]) for t in token_ids]
+        limits = [not (t and t[-1] in eos_ids) for t in ids]
+        return cls(prompt, list(prompt_ids), ids, list(texts), limits, source=source,
+                   logps=[list(lp[:len(t)]) for lp, t in zip(logps, ids)])
 
 
 @dataclass
@@ -96,6 +124,13 @@ class StepResult:
     tokens: int = 0                # completion tokens trained on, per epoch
     max_micro_tokens: int = 0      # the largest micro-batch, in padded tokens
     ratio_range: tuple[float, float] = (1.0, 1.0)  # min and max new/old ratio seen
+    # the policy's health, before the step: mean log-prob per token of its own sampled tokens (a
+    # falling value is a policy spreading out: entropy rising) and of the external tokens it
+    # trained on; the external tokens' share of the step's weight; external completions left out
+    own_logp: float | None = None
+    external_logp: float | None = None
+    external_share: float = 0.0
+    external_dropped: int = 0
 
 
 def group_advantages(rewards: Sequence[float]) -> torch.Tensor:
@@ -106,6 +141,22 @@ def group_advantages(rewards: Sequence[float]) -> torch.Tensor:
     return (r - r.mean()) / (r.std() + 1e-8)
 
 
+def token_objective(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, *, epsilon: float,
+                    epsilon_high: float, beta: float = 0.0, ref_logps: torch.Tensor | None = None,
+                    clamp: float = 10.0) -> torch.Tensor:
+    """Per token (same shapes in, same shape out): -min(ratio*A, clip(ratio, 1-eps, 1+eps_high)*A)
+    + beta*KL, clamped to [-clamp, clamp]. ``advantages`` already per token."""
+    ratio = torch.exp(logps - old_logps)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1 - epsilon, 1 + epsilon_high) * advantages
+    per_token = -torch.min(unclipped, clipped)
+    if beta > 0 and ref_logps is not None:
+        # k3 estimator of KL(pi || ref): always >= 0, unbiased
+        delta = ref_logps - logps
+        per_token = per_token + beta * (torch.exp(delta) - delta - 1)
+    return torch.clamp(per_token, -clamp, clamp)
+
+
 def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor,
               mask: torch.Tensor, *, epsilon: float, epsilon_high: float, beta: float = 0.0,
               ref_logps: torch.Tensor | None = None, clamp: float = 10.0,
@@ -113,22 +164,36 @@ def grpo_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Te
     """Token-mean clipped surrogate loss.
 
     logps/old_logps/ref_logps/mask: [N, T] over completion tokens; advantages: [N] (or [N, T]
-    with ``per_token_advantages``).
-    Per token: -min(ratio*A, clip(ratio, 1-eps, 1+eps_high)*A) + beta*KL, clamped to
-    [-clamp, clamp], then averaged over every real completion token in the batch.
+    with ``per_token_advantages``). ``token_objective`` per token, averaged over every real
+    completion token in the batch.
     """
-    ratio = torch.exp(logps - old_logps)
     adv = advantages if per_token_advantages else advantages.unsqueeze(1)
-    unclipped = ratio * adv
-    clipped = torch.clamp(ratio, 1 - epsilon, 1 + epsilon_high) * adv
-    per_token = -torch.min(unclipped, clipped)
-    if beta > 0 and ref_logps is not None:
-        # k3 estimator of KL(pi || ref): always >= 0, unbiased
-        delta = ref_logps - logps
-        per_token = per_token + beta * (torch.exp(delta) - delta - 1)
-    per_token = torch.clamp(per_token, -clamp, clamp)
+    per_token = token_objective(logps, old_logps, adv.expand_as(logps), epsilon=epsilon, epsilon_high=epsilon_high,
+                                beta=beta, ref_logps=ref_logps, clamp=clamp)
     mask = mask.to(per_token.dtype)
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+class _Health:
+    """Sums, over a step's first pass, of the log-probs of own and external tokens and of the
+    external tokens' weight."""
+
+    def __init__(self) -> None:
+        self.own = self.own_n = self.ext = self.ext_n = 0.0
+        self.ext_weight = 0.0
+
+    def add(self, rows: Sequence[Row], logps: torch.Tensor, counts: torch.Tensor, weights: torch.Tensor) -> None:
+        external = torch.tensor([r.external for r in rows], device=logps.device).repeat_interleave(counts)
+        self.own += float(logps[~external].sum())
+        self.own_n += int((~external).sum())
+        self.ext += float(logps[external].sum())
+        self.ext_n += int(external.sum())
+        self.ext_weight += float(weights[external].sum())
+
+    def summary(self, minibatches: int) -> tuple[float | None, float | None, float]:
+        own = round(self.own / self.own_n, 4) if self.own_n else None
+        ext = round(self.ext / self.ext_n, 4) if self.ext_n else None
+        return own, ext, round(self.ext_weight / max(1, minibatches), 4)
 
 
 class _StopFlag:
@@ -172,9 +237,11 @@ class GRPOTrainer:
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], prompt_ids: Sequence[list[int]],
-                 should_stop: Callable[[], bool] | None = None) -> list[Group]:
-        """Sample G completions for every prompt in a single batched generate call."""
+                 should_stop: Callable[[], bool] | None = None, greedy: bool = False) -> list[Group]:
+        """Sample G completions for every prompt in a single batched generate call (``greedy``:
+        one, the most likely, per prompt)."""
         s = self.settings
+        per_prompt = 1 if greedy else s.num_generations
         width = max(len(p) for p in prompt_ids)
         input_ids = torch.full((len(prompt_ids), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros_like(input_ids)
@@ -185,16 +252,17 @@ class GRPOTrainer:
 
         criteria = StoppingCriteriaList([_StopFlag(should_stop)]) if should_stop else None
         self.model.eval()
+        sampling = {} if greedy else {"temperature": s.temperature, "top_k": 0, "top_p": 1.0}
         out = self.model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device),
-            do_sample=True, temperature=s.temperature, top_k=0, top_p=1.0,
-            max_new_tokens=s.max_new_tokens, num_return_sequences=s.num_generations,
+            do_sample=not greedy, **sampling,
+            max_new_tokens=s.max_new_tokens, num_return_sequences=per_prompt,
             pad_token_id=self.pad_id, stopping_criteria=criteria)
         completions = out[:, width:].tolist()
         groups = []
         for i, prompt in enumerate(prompts):
             ids_list, texts, limits = [], [], []
-            for row in completions[i * s.num_generations:(i + 1) * s.num_generations]:
+            for row in completions[i * per_prompt:(i + 1) * per_prompt]:
                 cut = next((k for k, t in enumerate(row) if t in self.eos_ids), None)
                 ids = row[:cut + 1] if cut is not None else row
                 ids_list.append(ids)
@@ -204,11 +272,11 @@ class GRPOTrainer:
         return groups
 
     # ---- training ---------------------------------------------------------------------------
-    def _micro_batches(self, rows: list[tuple]) -> list[list[tuple]]:
-        """Consecutive rows packed while (rows x longest) stays within micro_batch_tokens."""
+    def _micro_batches(self, rows: list[tuple[Row, float]]) -> list[list[tuple[Row, float]]]:
+        """Consecutive (row, weight) pairs packed while (rows x longest) stays within micro_batch_tokens."""
         out, current, longest = [], [], 0
         for row in rows:
-            length = len(row[0]) + max(len(row[1]), 1)
+            length = len(row[0].prompt_ids) + max(len(row[0].completion_ids), 1)
             if current and (len(current) + 1) * max(longest, length) > self.settings.micro_batch_tokens:
                 out.append(current)
                 current, longest = [], 0
@@ -218,13 +286,13 @@ class GRPOTrainer:
             out.append(current)
         return out
 
-    def _pack(self, rows: Sequence[tuple]):
+    def _pack(self, rows: Sequence[Row]):
         """Right-padded [N, L] ids and attention, and a mask of completion-token targets [N, L-1]."""
-        length = max(len(p) + max(len(c), 1) for p, c, *_ in rows)
+        length = max(len(r.prompt_ids) + max(len(r.completion_ids), 1) for r in rows)
         ids = torch.full((len(rows), length), self.pad_id, dtype=torch.long)
         attention = torch.zeros_like(ids)
         targets = torch.zeros_like(ids)
-        for i, (p, c, *_) in enumerate(rows):
+        for i, (p, c) in enumerate((r.prompt_ids, r.completion_ids) for r in rows):
             seq = p + c
             ids[i, :len(seq)] = torch.tensor(seq)
             attention[i, :len(seq)] = 1
@@ -251,49 +319,54 @@ class GRPOTrainer:
                 pieces.append(_selected_logps(h, t, weight, bias, self.settings.temperature, softcap))
         return torch.cat(pieces) if pieces else hidden.new_zeros(0)
 
-    def step(self, groups: Sequence[Group], rewards: Sequence[Sequence[float]]) -> StepResult:
-        """GRPO over all groups (see the module docstring); skipped when no group has differing rewards."""
+    def step(self, groups: Sequence[Group], rewards: Sequence[Sequence[float]],
+             share_cap: float | None = None) -> StepResult:
+        """GRPO over all groups (see the module docstring); skipped when no group has differing
+        rewards. External groups are weighed by ``offpolicy`` (their tokens at most ``share_cap``
+        of each optimiser step's weight)."""
         start = time.perf_counter()
         s = self.settings
         samples = sum(len(g.completion_ids) for g in groups)
         if not groups:
             return StepResult(None, True, time.perf_counter() - start, 0)
-        advantages = [float(a) for r in rewards for a in group_advantages(r)]
-        if not any(advantages):
-            return StepResult(None, True, time.perf_counter() - start, samples)
-        rows = [(g.prompt_ids, c, adv) for g, c, adv in
-                zip([g for g in groups for _ in g.completion_ids], [c for g in groups for c in g.completion_ids],
-                    advantages)]
+        every = [Row(g.prompt_ids, c, float(a), g.external, g.logps[k] if g.external and g.logps else None)
+                 for g, r in zip(groups, rewards) for k, (c, a) in enumerate(zip(g.completion_ids, group_advantages(r)))]
+        rows = [r for r in every if offpolicy.keep(r, s.external_samples)]
+        result = StepResult(None, False, 0.0, samples, external_dropped=len(every) - len(rows))
+        if not any(r.advantage for r in rows):
+            return StepResult(None, True, time.perf_counter() - start, samples, external_dropped=result.external_dropped)
         size = s.minibatch_size or len(rows)
         minibatches = [rows[i:i + size] for i in range(0, len(rows), size)]
-        plans = [self._micro_batches(mb) for mb in minibatches]
+        weights = [offpolicy.token_weights(mb, share_cap) for mb in minibatches]
+        plans = [self._micro_batches(list(zip(mb, w))) for mb, w in zip(minibatches, weights)]
         on_policy = s.num_iterations == 1 and len(minibatches) == 1
         self.model.train()
         old = {} if on_policy else self._logps_no_grad(self.model, plans)
         ref = self._logps_no_grad(self.ref_model, plans) if self.ref_model is not None else {}
-        result = StepResult(None, False, 0.0, samples)
+        health = _Health()
         losses, low, high = [], 1.0, 1.0
-        for _ in range(max(1, s.num_iterations)):
+        for epoch in range(max(1, s.num_iterations)):
             for m, plan in enumerate(plans):
-                tokens = sum(len(r[1]) for r in minibatches[m])
                 self.optimizer.zero_grad(set_to_none=True)
                 total = 0.0
                 for k, micro in enumerate(plan):
-                    ids, attention, mask = self._pack(micro)
+                    ids, attention, mask = self._pack([row for row, _ in micro])
                     logps = self.token_logps(self.model, ids, attention, mask)
                     old_logps = old[(m, k)] if (m, k) in old else logps.detach()
-                    adv = torch.tensor([r[2] for r in micro], device=self.device)
-                    adv_tok = adv.repeat_interleave(mask.sum(1))
+                    counts = mask.sum(1)
+                    adv_tok = torch.tensor([row.advantage for row, _ in micro], device=self.device).repeat_interleave(counts)
+                    weight_tok = torch.tensor([w for _, w in micro], device=self.device).repeat_interleave(counts)
+                    coef = self._importance([row for row, _ in micro], old_logps, counts)
+                    if epoch == 0:
+                        health.add([row for row, _ in micro], old_logps, counts, weight_tok)
                     ratio = torch.exp(logps.detach() - old_logps)
                     low, high = min(low, float(ratio.min())), max(high, float(ratio.max()))
                     result.clipped += int(_clipped(ratio, adv_tok, s.epsilon, s.epsilon_high).sum())
-                    loss = grpo_loss(logps.unsqueeze(0), old_logps.unsqueeze(0), adv_tok.unsqueeze(0),
-                                     torch.ones_like(logps).unsqueeze(0), epsilon=s.epsilon,
-                                     epsilon_high=s.epsilon_high, beta=s.beta,
-                                     ref_logps=ref[(m, k)].unsqueeze(0) if (m, k) in ref else None,
-                                     clamp=s.loss_clamp, per_token_advantages=True)
-                    # the micro-batch's share of the minibatch's token mean
-                    scaled = loss * (logps.numel() / max(1, tokens))
+                    per_token = token_objective(logps, old_logps, adv_tok, epsilon=s.epsilon, epsilon_high=s.epsilon_high,
+                                                beta=s.beta, ref_logps=ref.get((m, k)), clamp=s.loss_clamp)
+                    # each token's share of the minibatch's weighted mean (a plain token mean
+                    # without external rows); external tokens also carry their importance weight
+                    scaled = (per_token * coef * weight_tok).sum()
                     scaled.backward()
                     total += float(scaled.detach())
                     result.micro_batches += 1
@@ -303,17 +376,49 @@ class GRPOTrainer:
                 result.optimizer_steps += 1
                 losses.append(total)
         result.loss = sum(losses) / len(losses)
-        result.tokens = sum(len(r[1]) for r in rows)
+        result.tokens = sum(len(r.completion_ids) for r in rows)
         result.ratio_range = (low, high)
+        result.own_logp, result.external_logp, result.external_share = health.summary(len(minibatches))
         result.seconds = time.perf_counter() - start
         return result
+
+    def _importance(self, rows: Sequence[Row], old_logps: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Per token: 1, or for an external token under a behaviour mode the truncated ratio of our
+        probability to the publisher's."""
+        coef = torch.ones_like(old_logps)
+        if not offpolicy.uses_behaviour(self.settings.external_samples):
+            return coef
+        at = 0
+        for row, n in zip(rows, counts.tolist()):
+            if row.external and row.behaviour is not None and len(row.behaviour) == n:
+                mu = torch.tensor(row.behaviour, dtype=old_logps.dtype, device=old_logps.device)
+                coef[at:at + n] = offpolicy.importance(old_logps[at:at + n].detach(), mu)
+            at += n
+        return coef
+
+    @torch.no_grad()
+    def sampled_logps(self, groups: Sequence[Group]) -> None:
+        """Fill each own group's ``logps``: our per-token log-probs of what we just sampled (what a
+        peer that trains on our completions weighs them by). One no-grad pass over the completions."""
+        rows = [Row(g.prompt_ids, c, 0.0) for g in groups for c in g.completion_ids]
+        flat = []
+        for micro in self._micro_batches([(r, 0.0) for r in rows]):
+            ids, attention, mask = self._pack([r for r, _ in micro])
+            values = self.token_logps(self.model, ids, attention, mask).float().tolist()
+            at = 0
+            for n in mask.sum(1).tolist():
+                flat.append(values[at:at + n])
+                at += n
+        it = iter(flat)
+        for g in groups:
+            g.logps = [next(it) for _ in g.completion_ids]
 
     @torch.no_grad()
     def _logps_no_grad(self, model, plans) -> dict[tuple[int, int], torch.Tensor]:
         out = {}
         for m, plan in enumerate(plans):
             for k, micro in enumerate(plan):
-                out[(m, k)] = self.token_logps(model, *self._pack(micro))
+                out[(m, k)] = self.token_logps(model, *self._pack([row for row, _ in micro]))
         return out
 
 

@@ -234,13 +234,17 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
         raise NodeError(str(exc), EXIT_BAD_INPUT) from None
     judge = _make_judge(config, device, make_judge)
     trainer = GRPOTrainer(model, tokenizer, GRPOSettings.from_config(config.training), device=device)
+    from desktop.node.skill import held_out
+
+    full_pool = problems.pool  # others' references may name any problem of the set
+    tests, problems = held_out(problems, config.evaluation.problems if config.evaluation.every else 0)
     from desktop.node.hf_push import make_pusher
 
     pusher = make_pusher(config, identity, model_name, trainer, sink)
     conns = connect(config, paths, identity, model_name, sink, stop, publish_bootnode=publish_bootnode)
     from desktop.codezero.refs import ProblemResolver
 
-    resolver = ProblemResolver(pool=problems.pool, proposer_lookup=getattr(conns.proposals, "lookup", None))
+    resolver = ProblemResolver(pool=full_pool, proposer_lookup=getattr(conns.proposals, "lookup", None))
     difficulty = None
     if config.problems.adaptive and not problems.pool:  # generated problems: this peer's own level
         from desktop.node.difficulty import DifficultyTuner
@@ -252,7 +256,7 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
                 after_round=[conns.chain.after_round if conns.chain else None, pusher],
                 workers=workers, comms=conns.comms, round_source=conns.round_source,
                 external_groups=config.swarm.external_groups, proposals=conns.proposals, resolver=resolver,
-                rng_seed=stream, difficulty=difficulty)
+                rng_seed=stream, difficulty=difficulty, held_out=tests, skill_every=config.evaluation.every)
     return node, conns, estimate
 
 

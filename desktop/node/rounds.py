@@ -148,6 +148,7 @@ class SyncedRoundSource:
 class Communication(Protocol):
     last_rejected: dict[str, int]  # reason -> count of peer records refused in the last exchange
     peers_seen: set[str]
+    shares: bool  # whether anything published reaches anyone (else no work is done for readers)
 
     def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
         """Publish our rollouts of this round (with our own rewards, a hint for readers)."""
@@ -163,6 +164,7 @@ class SinglePeer:
 
     last_rejected: dict[str, int] = {}
     peers_seen: set[str] = set()
+    shares = False
 
     def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
         return False

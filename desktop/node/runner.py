@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Sequence
 
 from desktop.codezero.problems import Problem
 from desktop.codezero.refs import ProblemResolver
@@ -22,7 +23,9 @@ from desktop.codezero.rewards import codezero_reward
 from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
 from desktop.node.grpo import GRPOTrainer, Group
+from desktop.node.health import PolicyWatch
 from desktop.node.pause import RoundAbandoned
+from desktop.node.skill import SkillCheck
 from desktop.node.rounds import (Communication, LocalRoundSource, RoundSource, SinglePeer, StopControl,
                                  WaitInterrupted)
 from desktop.node.sapo import choose_external, has_spread
@@ -58,7 +61,8 @@ class Node:
                  round_source: RoundSource | None = None, comms: Communication | None = None,
                  stop: StopControl | None = None, after_round=None, workers: int = 2,
                  external_groups: int = 2, proposals=None, resolver: ProblemResolver | None = None,
-                 rng_seed: str = "", difficulty=None, gate=None) -> None:
+                 rng_seed: str = "", difficulty=None, gate=None, held_out: Sequence[Problem] = (),
+                 skill_every: int = 0) -> None:
         self.trainer = trainer
         self.model_name = model_name
         self.problems = problems
@@ -73,12 +77,17 @@ class Node:
         self.after_round = [hook for hook in (after_round or []) if hook]  # hook(round, stats): chain, hub
         self.judges = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
         self.external_groups = external_groups
+        # J / (I + J): the most of a step's weight other peers' tokens may take
+        self.external_share = external_groups / max(1, local_groups + external_groups)
+        self.policy = PolicyWatch(sink)
         self.proposals = proposals  # SolverChannel: proposer problems in, reward feedback out
         self.resolver = resolver or ProblemResolver(
             proposer_lookup=getattr(proposals, "lookup", None))
         self.rng_seed = rng_seed  # the node's own stream (training seed + peer id)
         self.difficulty = difficulty  # DifficultyTuner for generated problems, or None (a fixed mix)
         self.gate = gate  # node.pause.PauseGate: where the loop waits while paused (None: never)
+        # the held-out evaluation, every ``skill_every`` rounds (none without problems)
+        self.skill = SkillCheck(trainer, held_out, skill_every, self.messages, self._judge_texts) if held_out else None
         self.last_completed: int | None = None
         self.step = 0  # rounds played by this node, whatever their numbers: indexes its problem stream
 
@@ -138,21 +147,56 @@ class Node:
         level = self.difficulty.level if self.difficulty is not None else None
         return [self.problems.next(base + k, level=level) for k in range(self.local_groups)]
 
+    def _same_tokens(self, rollouts) -> bool:
+        """Whether a peer's token ids can be trained on as they are: the same model as ours, one
+        list per completion, every id in our vocabulary, and decoding to the text it sent (what is
+        judged is what is trained on)."""
+        tok = self.trainer.tokenizer
+        if rollouts.model != self.model_name or len(rollouts.tokens) != len(rollouts.completions):
+            return False
+        vocab = len(tok)
+        return all(all(0 <= t < vocab for t in ids) and tok.decode(ids, skip_special_tokens=True) == text
+                   for ids, text in zip(rollouts.tokens, rollouts.completions))
+
+    def _external_group(self, rollouts, problem: Problem) -> Group:
+        """A peer's group as we train on it: its own tokens and log-probs where they can be used,
+        else its text, tokenised here (its ``stopped`` flags decide where an end token goes)."""
+        s = self.trainer.settings
+        prompt_ids = self.trainer.encode_prompt(self.messages(problem))
+        if self._same_tokens(rollouts):
+            return Group.from_tokens(problem.question, prompt_ids, rollouts.completions, rollouts.tokens,
+                                     rollouts.logps, s.max_new_tokens, self.trainer.eos_ids, source=rollouts.peer_id)
+        stopped = rollouts.stopped if len(rollouts.stopped) == len(rollouts.completions) else None
+        return Group.from_text(self.trainer.tokenizer, problem.question, prompt_ids, rollouts.completions,
+                               s.max_new_tokens, source=rollouts.peer_id, stopped=stopped)
+
     def _external(self, received, round_number: int, refused: Counter):
-        """Up to J peers' groups with spread, rebuilt from their references and judged here."""
-        max_new = self.trainer.settings.max_new_tokens
+        """Up to J peers' groups with spread, rebuilt from their references and judged here:
+        (chosen, judged, the chosen ones as groups to train on)."""
+        built: dict[int, Group] = {}
 
         def judge(rollouts, problem: Problem) -> list[float]:
-            hit = [len(self.trainer.tokenizer(t, add_special_tokens=False)["input_ids"]) >= max_new
-                   for t in rollouts.completions]
-            return self._judge_texts(rollouts.completions, hit, problem)
+            group = built[id(rollouts)] = self._external_group(rollouts, problem)
+            return self._judge_texts(rollouts.completions, group.hit_limit, problem)
 
         rng = random.Random(f"external:{self.rng_seed}:{round_number}:{self.step}")
-        return choose_external(received, self.external_groups, resolve=self.resolver.resolve, judge=judge,
-                               rng=rng, refused=refused)
+        chosen, judged = choose_external(received, self.external_groups, resolve=self.resolver.resolve,
+                                         judge=judge, rng=rng, refused=refused)
+        return chosen, judged, [(built[id(ext.rollouts)], ext.rewards) for ext in chosen]
+
+    def _check_skill(self, round_number: int) -> None:
+        """Skill on the held-out problems when it is due (before this round's training)."""
+        if self.skill is None or not self.skill.due(self.step):
+            return
+        self._safe_point(round_number)
+        self._check_stop()
+        result = self.skill.run(should_stop=lambda: self._safe_point(round_number))
+        self._check_stop()
+        self.sink.emit("skill", round=round_number, **result)
 
     def play_round(self, round_number: int, confirmed: bool = False) -> RoundStats:
         times = {"generate_s": 0.0, "judge_s": 0.0, "train_s": 0.0, "comm_s": 0.0}
+        self._check_skill(round_number)
         started = time.perf_counter()
         all_rewards: list[float] = []
         by_peer: dict[str, list[float]] = {}
@@ -185,22 +229,21 @@ class Node:
             self._check_stop()
 
             t = time.perf_counter()
-            self.comms.publish(round_number, stage, [make_item(p.ref, p.question, g.texts, r) for p, g, r
-                                                     in zip(problems, groups, own_rewards) if p.ref is not None])
+            if self.comms.shares:  # what a peer weighs our completions by: our log-probs of them
+                self.trainer.sampled_logps(groups)
+            self.comms.publish(round_number, stage, [
+                make_item(p.ref, p.question, g.texts, r, stopped=[not h for h in g.hit_limit], tokens=g.completion_ids,
+                          logps=g.logps) for p, g, r in zip(problems, groups, own_rewards) if p.ref is not None])
             received = self.comms.gather(round_number, stage)
             times["comm_s"] += time.perf_counter() - t
             self._check_stop()
 
             t = time.perf_counter()
             refused: Counter = Counter()
-            chosen, judged = self._external(received, round_number, refused)
+            chosen, judged, external = self._external(received, round_number, refused)
             times["judge_s"] += time.perf_counter() - t
             for ext in judged:
                 by_peer.setdefault(ext.rollouts.peer_id, []).extend(ext.rewards)
-            external = [(Group.from_text(self.trainer.tokenizer, ext.problem.question,
-                                         self.trainer.encode_prompt(self.messages(ext.problem)),
-                                         ext.rollouts.completions, self.trainer.settings.max_new_tokens,
-                                         source=ext.rollouts.peer_id), ext.rewards) for ext in chosen]
             self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
                            received=len(received), peers=sorted({r.peer_id for r in received}),
                            rejected=dict(Counter(self.comms.last_rejected) + refused),
@@ -216,12 +259,16 @@ class Node:
             train = [(g, r) for g, r in zip(groups, own_rewards) if has_spread(r)] + external
             self._safe_point(round_number)
             self._check_stop()
-            result = self.trainer.step([g for g, _ in train], [r for _, r in train])
+            result = self.trainer.step([g for g, _ in train], [r for _, r in train], share_cap=self.external_share)
             times["train_s"] += result.seconds
             loss = result.loss if result.loss is not None else loss
             self.sink.emit("train_step", round=round_number, loss=result.loss, seconds=round(result.seconds, 4),
                            skipped=result.skipped, samples=result.samples,
-                           groups={"own": len(train) - len(external), "external": len(external)})
+                           groups={"own": len(train) - len(external), "external": len(external)},
+                           own_logp=result.own_logp, external_logp=result.external_logp,
+                           external_share=result.external_share, external_dropped=result.external_dropped,
+                           tokens=result.tokens, optimizer_steps=result.optimizer_steps)
+            self.policy.observe(round_number, result.own_logp)
         self._check_stop()
         t = time.perf_counter()
         self.step += 1

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 class DHTCommunication:
     """Publish own rollouts and gather a bounded sample of the other peers' recent ones."""
 
+    shares = True
+
     def __init__(self, dht: SwarmDHT, *, peer_id: str, model_name: str, directory: Directory | None = None,
                  expected_peers: int | None = None, gather_timeout: float = 30.0, gather_grace: float = 1.0,
                  sample_peers: int = 8, poll_interval: float = 0.2, round_window: int = 2,
@@ -143,7 +145,8 @@ class DHTCommunication:
                 continue  # already trained on (a slow peer still shows last round's rollouts)
             self._handed_out[peer] = record.round
             out += [PeerRollouts(peer_id=peer, round=record.round, ref=item.ref, batch_id=item.batch_id,
-                                 completions=list(item.completions), rewards=list(item.rewards))
+                                 completions=list(item.completions), rewards=list(item.rewards), model=record.model,
+                                 stopped=list(item.stopped), tokens=item.tokens, logps=item.logps)
                     for item in record.items]
         return out
 

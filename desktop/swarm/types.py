@@ -16,3 +16,7 @@ class PeerRollouts:
     batch_id: str
     completions: list[str]
     rewards: list[float] = field(default_factory=list)
+    model: str = ""                                       # the publisher's model, as it named it
+    stopped: list[bool] = field(default_factory=list)     # per completion: ended on its own
+    tokens: list[list[int]] = field(default_factory=list)  # per completion: the ids its model sampled
+    logps: list[list[float]] = field(default_factory=list)  # ... and their log-probs then

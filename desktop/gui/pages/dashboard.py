@@ -19,7 +19,7 @@ from desktop.gui.widgets.charts import LineChart, StackedBarChart
 from desktop.gui.widgets.labels import ElidedLabel
 
 TABLE_ROWS = 50
-CARDS_ONE_ROW_PX = 960  # the page's width from which the six cards fit in one row
+CARDS_ONE_ROW_PX = 1100  # the page's width from which the seven cards fit in one row
 PHASES = (("generate_s", "generate"), ("judge_s", "judge"), ("train_s", "train"), ("comm_s", "comm"))  # round_finished timings
 _COLUMNS = ["Round", "Reward", "Loss", "Total", "Gen.", "Judge", "Train", "Comm"]
 
@@ -122,8 +122,9 @@ class DashboardPage(QWidget):
         self.card_last = StatCard("Last reward", "—", "mean of own rollouts")
         self.card_total = StatCard("Total reward", "0", "sum of round means")
         self.card_time = StatCard("Last round", "—", "wall time")
+        self.card_skill = StatCard("Skill", "—", "held-out problems solved")
         self.cards = [self.card_round, self.card_model, self.card_peers, self.card_last, self.card_total,
-                      self.card_time]
+                      self.card_skill, self.card_time]
         self.card_grid = cards
         self._card_columns = 0
         self._layout_cards(len(self.cards))
@@ -131,7 +132,7 @@ class DashboardPage(QWidget):
 
         charts = QGridLayout()
         charts.setSpacing(12)
-        self.reward_chart = LineChart("Reward per round", empty_text="Rewards appear after the first round")
+        self.reward_chart = LineChart("Reward and skill", empty_text="Rewards appear after the first round")
         self.loss_chart = LineChart("Training loss",
                                     empty_text="No loss yet (a round whose rollouts all score the same "
                                                "skips the update)")
@@ -185,8 +186,8 @@ class DashboardPage(QWidget):
 
     def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
-        # six cards in a row from CARDS_ONE_ROW_PX wide, two rows of three below (a 1024 px window)
-        self._layout_cards(len(self.cards) if self.width() >= CARDS_ONE_ROW_PX else 3)
+        # seven cards in a row from CARDS_ONE_ROW_PX wide, rows of four below (a 1024 px window)
+        self._layout_cards(len(self.cards) if self.width() >= CARDS_ONE_ROW_PX else 4)
 
     # ---- wiring ---------------------------------------------------------------------------------
     def bind_actions(self, *actions: tuple[QAction, str]) -> None:
@@ -240,6 +241,15 @@ class DashboardPage(QWidget):
         self.card_total.setToolTip(f"Not yet on chain: {status.chain_error}" if status.chain_error else "")
         self.card_time.set(_secs(status.last_round_seconds),
                            "wall time" if status.last_completed is None else f"round {status.last_completed}")
+        skill = status.skill
+        self.card_skill.set("—" if skill is None else f"{skill['pass_rate']:.0%}",
+                            "held-out problems solved" if skill is None else
+                            f"of {skill['problems']} held-out, round {skill['round']}")
+        self.card_skill.setToolTip("Problems this peer never trains on, answered greedily every few rounds: "
+                                   "unlike the training reward, skill cannot rise by memorising."
+                                   + (f"\nPolicy health: own tokens' mean log-prob {status.own_logp:.2f} "
+                                      "(falling far below its best means the policy is spreading out)"
+                                      if status.own_logp is not None else ""))
         self._render_history(status.history)
 
     def _activity_text(self, status, state: ProcState) -> str:
@@ -258,7 +268,8 @@ class DashboardPage(QWidget):
             return
         self._history_key = key
         rounds = [row["round"] for row in history]
-        self.reward_chart.set_data(rounds, {"reward": [row["reward_mean"] for row in history]})
+        self.reward_chart.set_data(rounds, {"reward": [row["reward_mean"] for row in history],
+                                            "skill (held-out pass rate)": [row.get("skill") for row in history]})
         self.loss_chart.set_data(rounds, {"loss": [row.get("loss") for row in history]})
         self.time_chart.set_data(rounds, {label: [row.get(key) for row in history] for key, label in PHASES})
         recent = history[-TABLE_ROWS:][::-1]
