@@ -160,7 +160,7 @@ def concurrent_joins(work: Path, quick: bool) -> Row:
     from eth_account.messages import encode_defunct
     from web3 import Web3
 
-    from desktop.invites import decode, join_message
+    from desktop.services.invites import decode, join_message
 
     data, _ = _hosted(work)
     services, info = _start(data)

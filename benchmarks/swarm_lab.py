@@ -105,8 +105,8 @@ def _peer(index: int, work: str, identity: str, config_text: str, rounds: int, b
     from desktop.events import EventSink
     from desktop.identity import load_or_create_identity
     from desktop.node.main import _build_node
-    from desktop.node.rounds import StopControl
-    from desktop.paths import AppPaths
+    from desktop.node.stop import StopControl
+    from desktop.utils.paths import AppPaths
 
     torch.set_num_threads(1)
     data = Path(work) / f"peer-{index}"

@@ -12,7 +12,10 @@ from typing import Any, Callable, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from desktop.paths import resource_path
+from desktop.machine.work_window import parse_hhmm
+from desktop.utils.fsutil import write_private
+from desktop.utils.paths import resource_path
+
 
 DEFAULTS_FILE = resource_path("config", "default.yaml")
 CONFIG_VERSION = 2  # the layout of config.yaml this code reads; older files pass through upgrade()
@@ -131,7 +134,7 @@ class LoggingConfig(_Section):
 
 
 class ResourcesConfig(_Section):
-    """How hard and when the node works (desktop.resources decides; the node's governor obeys)."""
+    """How hard and when the node works (desktop.machine.work_window decides; the node's governor obeys)."""
 
     threads: int | None = Field(None, ge=1, le=256)   # torch threads and judge workers; None: all cores
     only_when_idle: bool = False
@@ -148,8 +151,6 @@ class ResourcesConfig(_Section):
     @field_validator("run_from", "run_until")
     @classmethod
     def _hhmm(cls, value: str) -> str:
-        from desktop.resources import parse_hhmm
-
         parse_hhmm(value)
         return value
 
@@ -167,7 +168,7 @@ class HostingConfig(_Section):
 
 
 class UpdatesConfig(_Section):
-    check: bool = True             # look for a newer release at most once a day (desktop.updates)
+    check: bool = True             # look for a newer release at most once a day (desktop.utils.updates)
     feed_url: str | None = None    # the release feed; none set: no check is made
 
 
@@ -389,7 +390,6 @@ def dump_changes(config: Config) -> str:
 def save_config(config: Config, path: str | Path) -> None:
     """Write the settings that differ from the defaults to ``path``, atomically (a reader, the
     node's governor included, never sees half a file)."""
-    from desktop.fsutil import write_private
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

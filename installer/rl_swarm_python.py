@@ -5,7 +5,7 @@ the two interpreters a judged program needs starts in a fraction of `rl-swarm-de
 
 import sys
 
-from desktop.frozen import run_as_python
+from desktop.utils.frozen import run_as_python
 
 if __name__ == "__main__":
     sys.exit(run_as_python(sys.argv[1:]))

@@ -31,7 +31,7 @@ from desktop.events import EventSink  # noqa: E402  (standard library only: star
 
 def wait_while_paused(data_dir: Path, rnd: int, sink, stop) -> None:
     """The real node's gate, between rounds only: paused / resumed events around the wait."""
-    from desktop import pause_control
+    from desktop.machine import pause_control
 
     path, began = pause_control.control_path(data_dir), None
     while pause_control.read(path).active() and stop["reason"] not in ("sigterm", "stop-command"):

@@ -1,4 +1,4 @@
-"""The bundle leaves scipy out (desktop.absent_scipy): what imports it still imports, a use says why not.
+"""The bundle leaves scipy out (desktop.utils.absent_scipy): what imports it still imports, a use says why not.
 
 Run in an interpreter whose path is this venv's site-packages without scipy (a link farm), as the
 bundle is: the real hivemind and transformers import through the placeholder."""
@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PROBE = """
 import sys
-from desktop import absent_scipy
+from desktop.utils import absent_scipy
 assert absent_scipy.install() and absent_scipy.install()  # twice: one finder
 import hivemind  # imports scipy.optimize at package import
 from transformers.loss.loss_utils import LOSS_MAPPING  # imports names from scipy.optimize
@@ -59,7 +59,7 @@ def test_without_the_placeholder_the_importers_fail(without_scipy):
 
 
 def test_a_real_scipy_is_left_alone():
-    from desktop import absent_scipy
+    from desktop.utils import absent_scipy
 
     assert absent_scipy.install() is False  # this venv has scipy: nothing installed
     assert not any(type(f).__name__ == "_Finder" for f in sys.meta_path)

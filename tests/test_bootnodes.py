@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from desktop.node.connections import answering_bootnodes
+from desktop.swarm.bootnodes import answering_bootnodes
 from desktop.services.login_server import LoginServer
 from tests.chain_fixtures import unique_peer_id
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from desktop.chain.client import ChainError
 from desktop.chain.connect import FollowingClient
 from desktop.chain.profiles import local_profile, write_services_file
 from desktop.services.stack import free_or
@@ -38,6 +39,8 @@ def test_following_client_finds_services_that_moved(tmp_path):
     assert client.login_url == "http://127.0.0.1:2"
     time.sleep(0.01)
     write_services_file(path, {**info, "rpc_url": "http://127.0.0.1:3", "login_url": "http://127.0.0.1:4"})
+    with pytest.raises(ChainError):  # the next read looks at services.json first, then fails: nothing listens
+        client.current_round(attempts=1)
     assert (client.rpc_url, client.login_url, client.org_id) == ("http://127.0.0.1:3", "http://127.0.0.1:4", "org")
     assert client.reloads == 1
 

@@ -78,7 +78,7 @@ def test_sink_writes_lines_and_notifies_listeners():
 
 
 def test_event_module_imports_nothing_heavy():
-    code = ("import sys, desktop.events, desktop.config, desktop.paths, desktop.identity;"
+    code = ("import sys, desktop.events, desktop.config, desktop.utils.paths, desktop.identity;"
             "heavy = [m for m in ('torch', 'transformers', 'hivemind') if m in sys.modules];"
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -108,7 +108,7 @@ def test_a_broken_stream_stops_the_node_instead_of_crashing_it():
 def test_records_become_log_events_with_level_logger_and_no_secret(monkeypatch):
     import logging
 
-    from desktop.logs import EventHandler
+    from desktop.utils.logs import EventHandler
 
     out = io.StringIO()
     sink = events.EventSink(out)

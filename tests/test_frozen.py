@@ -1,4 +1,4 @@
-"""The bundle's one executable as interpreter and as app (desktop.frozen), and the self-test."""
+"""The bundle's one executable as interpreter and as app (desktop.utils.frozen), and the self-test."""
 
 import json
 import subprocess
@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from desktop.frozen import is_python_invocation, self_command
+from desktop.utils.frozen import is_python_invocation, self_command
 
 # what the bundle's entry point does, run by a real interpreter: the same code path, no bundle needed
-ENTRY = ("import sys; from desktop.frozen import is_python_invocation, run_as_python; "
+ENTRY = ("import sys; from desktop.utils.frozen import is_python_invocation, run_as_python; "
          "assert is_python_invocation(['exe', *sys.argv[1:]]); sys.exit(run_as_python(sys.argv[1:]))")
 
 

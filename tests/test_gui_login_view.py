@@ -14,7 +14,7 @@ pytest.importorskip("PySide6.QtWebEngineWidgets")
 pytestmark = pytest.mark.gui
 
 from desktop.gui.login_view import LoginView  # noqa: E402
-from desktop.paths import resource_path  # noqa: E402
+from desktop.utils.paths import resource_path  # noqa: E402
 
 WEB = resource_path("web")
 # Used only while resources/web is missing: the same element ids as the real page.

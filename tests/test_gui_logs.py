@@ -8,7 +8,7 @@ from PySide6.QtGui import QDesktopServices, QGuiApplication
 
 from desktop import events
 from desktop.gui.app import protect_singletons
-from desktop.event_text import ERROR, INFO, WARNING, describe, record_level
+from desktop.events.text import ERROR, INFO, WARNING, describe, record_level
 from desktop.gui.pages.logs import LogsPage
 from desktop.gui.children import NodeSupervisor
 from desktop.gui.supervisor import ProcState
@@ -56,7 +56,8 @@ def test_every_event_type_reads_as_a_line():
         events.make("node_started", peer_id="Qm1", name="a b c", model="tiny", device="cpu", round=0, role="solver"),
         events.make("round_finished", round=2, seconds=1.5, generate_s=1.0, judge_s=0.2, train_s=0.2, comm_s=0.1,
                     reward_mean=0.7),
-        events.make("train_step", round=2, loss=0.5, seconds=0.1, skipped=False, samples=4),
+        events.make("train_step", round=2, loss=0.5, seconds=0.1, skipped=False, samples=4, own_logp=-0.3,
+                    external_logp=None, external_share=0.0),
         events.make("hf_push", round=2, repo="u/r", ok=False),
         events.make("error", message="boom"),
         events.make("chain_submitted", round=3, sent=0, already=0, failed=2, pending=2, error="rpc down"),

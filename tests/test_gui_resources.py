@@ -9,7 +9,7 @@ import yaml
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
-from desktop import pause_control  # noqa: E402
+from desktop.machine import pause_control  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
 from desktop.gui.pause_actions import PauseActions  # noqa: E402
 from desktop.gui.settings import ResourcesPage, SettingsWidget  # noqa: E402

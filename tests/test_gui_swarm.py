@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
 from desktop.gui.pages.swarm import SwarmPage  # noqa: E402
-from desktop.swarm_view import MAX_ROWS, merge  # noqa: E402
+from desktop.events.swarm_view import MAX_ROWS, merge  # noqa: E402
 from tests.procs import CLI, Services  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from desktop.invites import decode
+from desktop.services.invites import decode
 from tests.procs import CLI, ROOT, EventProcess, env, free_port
 
 pytestmark = pytest.mark.slow

@@ -122,7 +122,7 @@ def test_encode_decode_round_trip():
 
 
 def test_identity_import_stays_light():
-    code = ("import sys, desktop.identity, desktop.probe; "
+    code = ("import sys, desktop.identity, desktop.machine.probe; "
             "print([m for m in ('torch', 'hivemind', 'transformers', 'google.protobuf') "
             "if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

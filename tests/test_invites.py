@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from desktop.invites import Invite, InviteBook, InviteError, decode
+from desktop.services.invites import Invite, InviteBook, InviteError, decode
 from tests.chain_fixtures import anvil, dev_accounts, w3  # noqa: F401
 from tests.test_rpc_proxy import Running
 
@@ -145,11 +145,11 @@ def _join(url, body, path="/join") -> tuple[int, dict]:
 
 
 def _signed_join(url, invite_id, secret, account, *, signer=None, nonce=None) -> tuple[int, dict]:
-    """The joiner's two steps, as desktop.joining does them: a nonce, then the signed request."""
+    """The joiner's two steps, as desktop.cli.join does them: a nonce, then the signed request."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
-    from desktop.invites import join_message
+    from desktop.services.invites import join_message
 
     if nonce is None:
         status, reply = _join(url, {"invite": invite_id, "secret": secret}, "/join/challenge")
@@ -257,7 +257,7 @@ def _snapshot(data):
 
 
 def test_join_failures_leave_nothing_behind(tmp_path, host, w3, dev_accounts):  # noqa: F811
-    from desktop.joining import JoinError, join
+    from desktop.cli.join import JoinError, join
 
     proxy, book, desk = host
     contract = desk.contract
@@ -288,7 +288,7 @@ def test_join_failures_leave_nothing_behind(tmp_path, host, w3, dev_accounts):  
 def test_join_check_tells_a_non_tcp_bootnode_from_a_closed_port():
     import socket
 
-    from desktop.joining import check_invite
+    from desktop.cli.join import check_invite
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

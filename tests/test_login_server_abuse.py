@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from desktop.logs import RedactingFormatter
+from desktop.utils.logs import RedactingFormatter
 from desktop.services.login_server import MAX_LINE, SECRET_HEADER, LoginServer
 
 NO_CHAIN = ("http://127.0.0.1:9", "0x" + "00" * 20)  # nothing here needs the chain
@@ -134,7 +134,7 @@ def test_the_session_secret_is_private_and_new_at_every_start(tmp_path):
 
 def test_deeply_nested_json_is_a_400_not_a_crash(server):
     """py_ecc (under web3) raises the recursion limit to 100,000, where json's C parser overflows
-    the stack on 60,000 nested brackets: the whole services process died. desktop.recursion_cap
+    the stack on 60,000 nested brackets: the whole services process died. desktop.utils.recursion_cap
     lowers it again; the body is refused and the server keeps serving."""
     import eth_account  # noqa: F401  (the import that raised the limit)
 

@@ -1,6 +1,6 @@
 import logging
 
-from desktop.logs import REDACTED, redact, setup_logging
+from desktop.utils.logs import REDACTED, redact, setup_logging
 
 
 def test_secrets_are_redacted():

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from desktop import pause_control
+from desktop.machine import pause_control
 from tests.procs import CLI, EventProcess, env, node_args
 
 pytestmark = pytest.mark.slow

@@ -35,7 +35,7 @@ def test_node_stops_when_the_app_that_started_it_dies(tmp_path):
 
 
 def test_without_the_variable_nothing_is_watched(monkeypatch):
-    from desktop.parent_watch import ENV, watch_parent
+    from desktop.utils.parent_watch import ENV, watch_parent
 
     monkeypatch.delenv(ENV, raising=False)
     assert watch_parent(lambda: None) is None

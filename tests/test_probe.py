@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop import probe as probe_mod
-from desktop.probe import POOLS, GpuInfo, ProbeResult, choose_pool, format_table, probe
+from desktop.machine import probe as probe_mod
+from desktop.machine.probe import POOLS, GpuInfo, ProbeResult, choose_pool, format_table, probe
 
 GIB = 1024 ** 3
 H100 = GpuInfo(index=0, name="NVIDIA H100", vram_bytes=80 * GIB)
@@ -189,7 +189,7 @@ def test_detect_torch_copes_with_import_failure(monkeypatch):
 
 
 def test_one_peer_per_gpu():
-    from desktop.cli import gpu_devices
+    from desktop.cli.main import gpu_devices
     from desktop.local.launcher import LocalSwarm
 
     assert gpu_devices("all", [0, 1, 2]) == ["cuda:0", "cuda:1", "cuda:2"]

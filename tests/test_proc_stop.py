@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from desktop.proc_stop import terminate_then_kill
+from desktop.utils.proc_stop import terminate_then_kill
 
 POLITE = "import time\nwhile True: time.sleep(0.1)"  # default SIGTERM handling: dies at once
 STUBBORN = ("import signal, subprocess, sys, time\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n"

@@ -11,12 +11,12 @@ from datetime import datetime
 
 import pytest
 
-from desktop import pause_control
+from desktop.machine import pause_control
 from desktop.config import ConfigError, ResourcesConfig, load_config
 from desktop.events import EventSink, decode
-from desktop.idle import IdleProbe, x11_idle
+from desktop.machine.idle import IdleProbe, x11_idle
 from desktop.node.pause import Governor, MemoryWatch, PauseGate, RoundAbandoned
-from desktop.resources import Decision, Inputs, decide, in_schedule
+from desktop.machine.work_window import Decision, Inputs, decide, in_schedule
 
 MON_10 = datetime(2026, 11, 30, 10, 0)   # a Monday
 SUN_23 = datetime(2026, 12, 6, 23, 30)   # a Sunday night

@@ -101,7 +101,7 @@ def test_confirmed_round_restored_after_offline_rounds_does_not_wait():
 def test_stop_commands_come_in_as_lines():
     import io
 
-    from desktop.node.rounds import StopControl
+    from desktop.node.stop import StopControl
 
     unknown = []
     stop = StopControl()

@@ -1,4 +1,4 @@
-"""Where children run (desktop.runtime): native commands, WSL commands and paths, and a real run of
+"""Where children run (desktop.utils.runtime): native commands, WSL commands and paths, and a real run of
 the WSL code path through a wsl.exe stand-in (the node inside it hears no signals, only stdin)."""
 
 import sys
@@ -10,7 +10,7 @@ from desktop.gui.app import protect_singletons
 from desktop.gui.children import NodeSupervisor
 from desktop.gui.context import AppContext
 from desktop.gui.supervisor import ProcState
-from desktop.runtime import ENV_WSL, Native, Wsl, current, windows_to_wsl
+from desktop.utils.runtime import ENV_WSL, Native, Wsl, current, windows_to_wsl
 
 protect_singletons()
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,10 @@ import random
 import msgpack
 import pytest
 
+from desktop.swarm.homes import home_key
 from desktop.swarm.records import (MAX_COMPLETION_CHARS, MAX_ITEMS, MAX_RECORD_BYTES, REASONS, ROSTER_BUCKETS,
                                    RecordError, RolloutItem, batch_id_of, bucket_of, decode_roster,
-                                   decode_rollouts, encode_roster, encode_rollouts, fit_items, home_key,
+                                   decode_rollouts, encode_roster, encode_rollouts, fit_items,
                                    make_item, rollouts_key, roster_key)
 
 PEER = "QmRJqhA1eRZsQM99tdaU7uSG9jsRiY1qQeRXLrM31STAZN"

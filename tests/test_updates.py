@@ -1,4 +1,4 @@
-"""Release feed (desktop.updates): served on 127.0.0.1 by a real HTTP server; checked at most daily,
+"""Release feed (desktop.utils.updates): served on 127.0.0.1 by a real HTTP server; checked at most daily,
 never when off; bad feeds ignored with a log line; a download that does not match its sha256 is not kept."""
 
 import hashlib
@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from desktop import updates
+from desktop.utils import updates
 
 ARTIFACT = b"\x7fELF a newer release" * 1000
 
@@ -87,13 +87,13 @@ def test_turned_off_or_without_a_feed_nothing_is_asked(server, tmp_path):
 @pytest.mark.slow
 def test_a_bad_feed_is_ignored_with_a_log_line(server, tmp_path, caplog, feed, says):
     server["feed"] = feed
-    with caplog.at_level(logging.INFO, logger="desktop.updates"):
+    with caplog.at_level(logging.INFO, logger="desktop.utils.updates"):
         assert updates.check(server["url"] + "/feed.json", "0.1.0", tmp_path / "s.json", platform="linux-deb") is None
     assert says in caplog.text
 
 
 def test_an_unreachable_feed_is_a_log_line_not_an_error(tmp_path, caplog):
-    with caplog.at_level(logging.INFO, logger="desktop.updates"):
+    with caplog.at_level(logging.INFO, logger="desktop.utils.updates"):
         assert updates.check("http://127.0.0.1:9/feed.json", "0.1.0", tmp_path / "s.json", platform="linux-deb") is None
     assert "unreachable" in caplog.text
 
@@ -208,7 +208,7 @@ def test_a_trickling_feed_cannot_hold_the_check_past_its_deadline(trickle, tmp_p
 
     monkeypatch.setattr(updates, "CHECK_DEADLINE_S", 3.0)
     started = _time.monotonic()
-    with caplog.at_level(logging.INFO, logger="desktop.updates"):
+    with caplog.at_level(logging.INFO, logger="desktop.utils.updates"):
         assert updates.check(trickle + "/feed.json", "0.1.0", tmp_path / "s.json", platform="linux-deb") is None
     assert _time.monotonic() - started < 6.0
     assert "did not arrive within" in caplog.text

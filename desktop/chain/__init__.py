@@ -1,8 +1,11 @@
 """The coordinator contract, as a node and the commands see it (reads over RPC, writes through the login API).
+A node holds one ``link.ChainLink``; a reader changing how a node talks to the chain starts there.
 
+    link.py      ChainLink: the node's one object: profile, client, queue, the chain's clock,
+                 bootnodes, registration, rewards and winners (flushed in the background)
     contract.py  the SwarmCoordinator artifact (ABI, bytecode) and revert names   (json only)
     profiles.py  which chain a peer talks to: testnet, or the local services' services.json; userData.json
-    connect.py   the profile of a config, the signed-in account, a client that follows the services
+    connect.py   the profile of a config, the signed-in account, FollowingClient (follows the services)
     client.py    CoordinatorClient: reads, writes through the login server, ChainRoundSource
     queue.py     SubmissionQueue: submissions kept on disk until the chain answers them
     status.py    `rl-swarm chain status`: round, peers, rewards, leaderboard

@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable
 
-from desktop.proc_stop import terminate_then_kill
+from desktop.utils.proc_stop import terminate_then_kill
 
 ENV_OVERRIDE = "RL_SWARM_ANVIL"
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def find_anvil(search_roots: Iterable[Path] | None = None) -> Path:
 @functools.lru_cache(maxsize=4)
 def dev_accounts(count: int = 10) -> tuple[tuple[str, str], ...]:
     """``((address, private_key_hex), ...)`` of anvil's funded dev accounts (default mnemonic)."""
-    from eth_account import Account
+    from eth_account import Account  # eth-account: only the tests and the upgrade of an old chain need these keys
 
     Account.enable_unaudited_hdwallet_features()
     out = []

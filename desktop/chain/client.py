@@ -85,6 +85,8 @@ class RetryPolicy:
 
 def classify_web3_error(exc: BaseException) -> ChainError:
     """Classify an exception raised by web3 / requests during a read."""
+    # web3 and requests: this module is imported (for its types and the queue) by processes that never
+    # talk to a chain, so they are loaded on the first read or write
     import requests
     from web3.exceptions import (BadFunctionCallOutput, ContractLogicError, InsufficientData,
                                  Web3RPCError)
@@ -112,30 +114,33 @@ class CoordinatorClient:
                  api_token: str | None, org_id: str | None, timeout: float = 10,
                  retry: RetryPolicy = RetryPolicy(),
                  sleep: Callable[[float], Any] = time.sleep) -> None:
-        from web3 import Web3
-
-        self.rpc_url = rpc_url
-        self.login_url = login_url.rstrip("/")
-        self.api_token = api_token
         self.org_id = org_id
         self.timeout = timeout
         self.retry = retry
         self._sleep = sleep
-        # web3's own retry loop would hide an outage behind ~5 silent retries: we retry ourselves.
-        provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
-                                     exception_retry_configuration=None)
-        self.w3 = Web3(provider)
-        # The validation middleware asks eth_chainId around every eth_call; it only checks
-        # transactions, and we never send any from here: one round trip per read instead of three.
-        try:
-            self.w3.middleware_onion.remove("validation")
-        except (ValueError, KeyError):
-            pass
-        self.address = Web3.to_checksum_address(contract_address)
-        self.contract = self.w3.eth.contract(address=self.address, abi=abi())
         # The login server is always on this machine (ours, or rl-swarm's on localhost:3000): an
         # http_proxy from the environment must not catch it.
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._connect(rpc_url, contract_address, login_url, api_token)
+
+    def _connect(self, rpc_url: str, contract_address: str, login_url: str, api_token: str | None) -> None:
+        """Point this client at a chain and a login server (again, when local services moved)."""
+        from web3 import Web3  # as in classify_web3_error
+
+        # web3's own retry loop would hide an outage behind ~5 silent retries: we retry ourselves.
+        provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": self.timeout},
+                                     exception_retry_configuration=None)
+        w3 = Web3(provider)
+        # The validation middleware asks eth_chainId around every eth_call; it only checks
+        # transactions, and we never send any from here: one round trip per read instead of three.
+        try:
+            w3.middleware_onion.remove("validation")
+        except (ValueError, KeyError):
+            pass
+        address = Web3.to_checksum_address(contract_address)
+        self.rpc_url, self.login_url, self.api_token = rpc_url, login_url.rstrip("/"), api_token
+        self.w3, self.address = w3, address
+        self.contract = w3.eth.contract(address=address, abi=abi())
 
     @classmethod
     def from_profile(cls, profile, *, org_id: str | None, api_token: str | None = None,
@@ -174,9 +179,8 @@ class CoordinatorClient:
     def round_and_stage(self, *, attempts: int | None = None) -> tuple[int, int]:
         """``(currentRound, currentStage)`` as one JSON-RPC batch of two eth_calls: one HTTP
         request per poll, however many peers poll a public RPC."""
-        fns = self.contract.functions
-
         def batch() -> tuple[int, int]:
+            fns = self.contract.functions
             # web3 keeps the batch in a ContextVar: other threads' reads are not swept into it.
             with self.w3.batch_requests() as b:
                 b.add(fns.currentRound())
@@ -227,7 +231,7 @@ class CoordinatorClient:
         return {p: (None if int(e, 16) == 0 else e) for p, e in zip(ids, eoas)}
 
     def has_submitted(self, round_number: int, stage: int, account: str) -> bool:
-        from web3 import Web3
+        from web3 import Web3  # as in classify_web3_error
 
         who = Web3.to_checksum_address(account)
         return self._read(lambda: bool(self.contract.functions.hasSubmittedRoundStageReward(

@@ -13,8 +13,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-from desktop.chain.profiles import (TESTNET, ChainProfile, ServicesFileError, local_profile,
-                                    services_file)
+from desktop.chain.client import CoordinatorClient
+from desktop.chain.profiles import ChainProfile, ServicesFileError, TESTNET, local_profile, services_file
+
 
 log = logging.getLogger(__name__)
 
@@ -54,27 +55,25 @@ def signed_in_org(profile: ChainProfile, timeout: float = 5.0) -> str | None:
         return None
 
 
-def make_client(profile: ChainProfile, org_id: str | None, services_path: Path | None = None):
+def make_client(profile: ChainProfile, org_id: str | None, services_path: Path | None = None) -> CoordinatorClient:
     """The profile's coordinator client. For local services (``services_path``), one that
     follows their discovery file: services restarted on other ports are found again by
     themselves, without restarting the node."""
-    from desktop.chain.client import CoordinatorClient
 
     if services_path is not None:
         return FollowingClient(services_path, profile, org_id)
     return CoordinatorClient.from_profile(profile, org_id=org_id)
 
 
-class FollowingClient:
-    """A CoordinatorClient for the local services that re-reads ``services.json`` when it changes
-    (checked at most every ``every`` seconds), and behaves as the client of the newest one."""
+class FollowingClient(CoordinatorClient):
+    """The client of the local services, which re-reads ``services.json`` when it changes (checked
+    at most every ``every`` seconds, before a read or a write) and points itself at the newest
+    services: a node follows services restarted on other ports without restarting itself."""
 
-    def __init__(self, path: Path, profile: ChainProfile, org_id: str | None, every: float = 2.0) -> None:
-        from desktop.chain.client import CoordinatorClient
-
-        self._path, self._org_id, self._every = Path(path), org_id, every
-        self._profile = profile
-        self._client = CoordinatorClient.from_profile(profile, org_id=org_id)
+    def __init__(self, path: Path, profile: ChainProfile, org_id: str | None, every: float = 2.0, **kwargs) -> None:
+        super().__init__(profile.rpc_url, profile.contract_address, login_url=profile.login_url,
+                         api_token=profile.api_token(), org_id=org_id, **kwargs)
+        self._path, self._every, self._profile = Path(path), every, profile
         self._stamp = self._file_stamp()
         self._checked = time.monotonic()
         self._lock = threading.Lock()
@@ -87,6 +86,10 @@ class FollowingClient:
         except OSError:
             return None
 
+    def _retrying(self, op, what, attempts=None):
+        self._maybe_reload()
+        return super()._retrying(op, what, attempts)
+
     def _maybe_reload(self) -> None:
         now = time.monotonic()
         if now - self._checked < self._every:
@@ -95,7 +98,7 @@ class FollowingClient:
             self._checked = now
             stamp = self._file_stamp()
             if stamp is None or stamp == self._stamp:
-                return  # gone (services stopped): keep the last client, its calls fail as unreachable
+                return  # gone (services stopped): keep pointing where they were, calls fail as unreachable
             self._stamp = stamp
             try:
                 profile = local_profile(self._path, self._profile.name)
@@ -103,13 +106,7 @@ class FollowingClient:
                 log.warning("ignoring %s: %s", self._path, exc)
                 return
             if profile != self._profile:
-                from desktop.chain.client import CoordinatorClient
-
                 log.info("local services moved (%s, %s): following them", profile.rpc_url, profile.login_url)
-                self._client = CoordinatorClient.from_profile(profile, org_id=self._org_id)
+                self._connect(profile.rpc_url, profile.contract_address, profile.login_url, profile.api_token())
                 self._profile = profile
                 self.reloads += 1
-
-    def __getattr__(self, name: str):
-        self._maybe_reload()
-        return getattr(self._client, name)

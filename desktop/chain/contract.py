@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from desktop.paths import resource_path
+from desktop.utils.paths import resource_path
 
 ARTIFACT_PATH: Path = resource_path("contracts", "SwarmCoordinator.json")
 SOURCE_PATH: Path = resource_path("contracts", "SwarmCoordinator.sol")

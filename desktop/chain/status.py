@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from desktop.chain.client import ChainError
 from desktop.chain.connect import make_client, resolve_profile
 from desktop.identity import peer_name
 
@@ -17,8 +18,6 @@ def _registered(client) -> list[tuple[str, str]]:
 
 
 def chain_status(config, paths) -> dict:
-    from desktop.chain.client import ChainError
-
     profile = resolve_profile(config, paths.data)
     if profile is None:
         raise ChainUnavailable("no local chain is running for this data dir: start it with "

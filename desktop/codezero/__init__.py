@@ -1,6 +1,8 @@
 """CodeZero, the game: problems, how an answer is judged, and the reward.
 
-    problems.py       Problem; HumanEval, MBPP, and a peer's own problem stream
+    problem.py        Problem, the levels, ProblemSourceError: the ground the others build on
+    datasets.py       HumanEval (offline, in its wheel) and MBPP (hub or a local file)
+    problems.py       a peer's own problem stream over a set or the generator
     generator.py      procedurally generated problems at five levels, with reference solutions;
                       families.py the task families each level draws from
     refs.py           problem references other peers rebuild a problem from

@@ -13,7 +13,7 @@ import hashlib
 import random
 
 from .families import FAMILIES, Task
-from .problems import LEVELS, Problem
+from .problem import LEVELS, Problem
 
 # Bump when a family, its parameters or its text change: peers then refuse each other's references
 # ("gen", version, level, seed) instead of judging a different problem under the same name.

@@ -15,11 +15,13 @@ record we cannot find.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from typing import Callable
 
+from .datasets import load_humaneval
 from .generator import GENERATOR_VERSION, LEVELS, ProblemGenerator
-from .problems import Problem
+from .problem import Problem, ProblemSourceError
 
 
 class UnknownRef(Exception):
@@ -81,8 +83,6 @@ class ProblemResolver:
 
 
 def _with_ref(problem: Problem, ref: tuple) -> Problem:
-    import dataclasses
-
     return dataclasses.replace(problem, ref=tuple(ref))
 
 
@@ -92,8 +92,6 @@ _HUMANEVAL: dict[str, Problem] | None = None
 def _humaneval() -> dict[str, Problem]:
     global _HUMANEVAL
     if _HUMANEVAL is None:
-        from .problems import ProblemSourceError, load_humaneval
-
         try:
             _HUMANEVAL = {p.id: p for p in load_humaneval()}
         except ProblemSourceError:

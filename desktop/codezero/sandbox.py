@@ -37,10 +37,13 @@ import threading
 import time
 from dataclasses import dataclass
 
-from desktop.frozen import sandbox_python
+import psutil
+
+from desktop.utils.frozen import sandbox_python
 
 from .harness import TESTS_PROGRAM, job_line
 from .sandbox_boot import BOOT
+
 
 NOBODY = 65534  # the unprivileged user of systems that have one
 _UID_BASE, _UID_SPAN = 0x40000000, 2**24  # per-sandbox uids: far above any real account
@@ -108,7 +111,6 @@ def _ro_dirs() -> list[str]:
 
 def _own_processes() -> int:
     try:
-        import psutil
         me = os.getuid()
         return sum(1 for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == me)
     except Exception:  # psutil missing or /proc unreadable: a guess that still bounds a fork bomb
@@ -320,7 +322,6 @@ def _works(mode: _Mode) -> bool:
 
 def remove_stale_dirs(tmp: str | None = None) -> list[str]:
     """Delete sandbox temp dirs left by host processes that died (SIGKILL leaves no time to clean)."""
-    import psutil
 
     removed = []
     tmp = tmp or tempfile.gettempdir()

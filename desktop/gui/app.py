@@ -208,7 +208,7 @@ class _FirstPaint(QObject):
         from PySide6.QtCore import QUrl
         from PySide6.QtWebEngineWidgets import QWebEngineView
 
-        from desktop.paths import resource_path
+        from desktop.utils.paths import resource_path
 
         self.view = QWebEngineView()
         self.view.resize(400, 300)

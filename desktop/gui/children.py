@@ -8,7 +8,7 @@ from typing import Callable
 
 from PySide6.QtCore import Signal
 
-from desktop.node_status import NodeStatus
+from desktop.events.status import NodeStatus
 from desktop.gui.supervisor import ProcessSupervisor, ProcState
 
 

@@ -10,9 +10,9 @@ from pathlib import Path, PurePath
 
 from typing import TYPE_CHECKING
 
-from desktop.paths import AppPaths
-from desktop.runtime import Native, Wsl
-from desktop.runtime import current as current_runtime
+from desktop.utils.paths import AppPaths
+from desktop.utils.runtime import Native, Wsl
+from desktop.utils.runtime import current as current_runtime
 
 if TYPE_CHECKING:  # pydantic costs ~0.2 s at start-up: loaded when the config is first read
     from desktop.config import Config

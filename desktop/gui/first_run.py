@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QGridLayout, QLabel, QLineEdit, QPushButton, QRadioButton, QStyle,
                                QVBoxLayout, QWizard, QWizardPage)
 
-from desktop.frozen import FROZEN, self_command
+from desktop.utils.frozen import FROZEN, self_command
 from desktop.gui.context import AppContext
 from desktop.gui.settings.general import gui_settings
 from desktop.gui.settings.huggingface import hf_token_store

@@ -17,7 +17,7 @@ from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from desktop import invites
+from desktop.services import invites
 from desktop.gui.background import BackgroundCommand
 
 TIMEOUT_MS = 60_000

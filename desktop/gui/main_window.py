@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListW
                                QMainWindow, QStackedWidget, QVBoxLayout, QWidget)
 
 from desktop import __version__
-from desktop.frozen import self_command
+from desktop.utils.frozen import self_command
 from desktop.gui import theme
 from desktop.gui.context import AppContext
 from desktop.gui.host_swarm import HostSwarm

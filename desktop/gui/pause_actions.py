@@ -1,5 +1,5 @@
 """Pause for an hour, until tomorrow, after this round; resume: the tray's and the Node menu's
-snooze actions. They write the user's pause file (desktop.pause_control), which the node reads
+snooze actions. They write the user's pause file (desktop.machine.pause_control), which the node reads
 within seconds, so a pause needs no restart and outlives one; `rl-swarm pause` writes the same
 file, and a timer keeps the actions in step with what is on disk."""
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 
-from desktop import pause_control
+from desktop.machine import pause_control
 
 
 class PauseActions(QObject):

@@ -20,7 +20,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signal
 
 from desktop import events
-from desktop.event_text import WARNING, record_level
+from desktop.events.text import WARNING, record_level
 from desktop.gui.run_outcome import POSIX, Outcome, ProcState, RestartPolicy  # noqa: F401  (re-exported)
 
 MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
@@ -188,7 +188,7 @@ class ProcessSupervisor(QObject):
         proc = QProcess(self)
         self._proc = proc
         env = QProcessEnvironment.systemEnvironment()
-        # the child stops by itself if this app dies without stopping it (see desktop.parent_watch)
+        # the child stops by itself if this app dies without stopping it (see desktop.utils.parent_watch)
         extra = self._env_factory() if self._env_factory is not None else {}
         for key, value in {**self._env, **extra, "PYTHONUNBUFFERED": "1",
                            "RL_SWARM_PARENT_PID": str(os.getpid())}.items():

@@ -14,7 +14,7 @@ from PySide6.QtCore import QByteArray, QObject, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-from desktop.paths import resource_path
+from desktop.utils.paths import resource_path
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The app's side of desktop.updates: check in a worker thread a while after start, show "version X
+"""The app's side of desktop.utils.updates: check in a worker thread a while after start, show "version X
 is available" with the notes and a Download button, download (sha256-checked) into the user's
 Downloads folder and show it there. Installing stays the user's own step."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QStandardPaths, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 
-from desktop import __version__, updates
+from desktop import __version__
+from desktop.utils import updates
 
 CHECK_DELAY_MS = 15_000  # not during start-up: the window and the node come first
 

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from desktop.fsutil import write_private
+from desktop.utils.fsutil import write_private
 
 from .keyfile import IdentityError, _write_new_file, decode_keyfile, load_identity
 from .names import peer_name

@@ -11,6 +11,8 @@ import hashlib
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .keymsg import KEY_TYPE_RSA, encode_key_message
+
 B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _B58_INDEX = {c: i for i, c in enumerate(B58_ALPHABET)}
 # Multihash prefix: code 0x12 (sha2-256), digest length 0x20 (32 bytes).
@@ -43,7 +45,6 @@ def b58decode(text: str) -> bytes:
 
 def _public_key_message(der: bytes) -> bytes:
     # libp2p PublicKey{Type=RSA(0), Data=der}; same layout as the private key message.
-    from .keyfile import KEY_TYPE_RSA, encode_key_message  # local: keyfile imports us
     return encode_key_message(KEY_TYPE_RSA, der)
 
 

@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from desktop.event_text import describe
+from desktop.chain.status import ChainUnavailable, chain_status, format_status
+from desktop.config import load_config
 from desktop.events import EventError, decode
-from desktop.frozen import self_command
-from desktop.node_status import NodeStatus
-from desktop.proc_stop import terminate_then_kill
+from desktop.events.status import NodeStatus
+from desktop.events.text import describe
+from desktop.local.services_process import ServicesFailed, ServicesProcess
+from desktop.utils.frozen import self_command
+from desktop.utils.paths import AppPaths
+from desktop.utils.proc_stop import terminate_then_kill
 
 
 @dataclass
@@ -68,8 +72,6 @@ class LocalSwarm:
         self._last_table = ""
         self.services = None
         if chain:
-            from desktop.local.services_process import ServicesProcess
-
             self.services = ServicesProcess(self.base_dir / "services")
         self.org_ids: dict[int, str] = {}
 
@@ -169,8 +171,6 @@ class LocalSwarm:
     def run(self) -> int:
         """Start every peer, wait for the solvers to finish, stop the rest. Returns an exit code."""
         if self.services is not None:
-            from desktop.local.services_process import ServicesFailed
-
             try:
                 self.services.start()
                 for peer in self.solvers:  # one account per peer, as if each had its own user
@@ -204,9 +204,6 @@ class LocalSwarm:
         """The coordinator's view at the end: registrations, rewards, the winner leaderboard."""
         if self.services is None or not self.services.info:
             return
-        from desktop.chain.status import ChainUnavailable, chain_status, format_status
-        from desktop.config import load_config
-        from desktop.paths import AppPaths
 
         config = load_config(None, {"chain.services_file": str(self.services.services_file)})
         try:

@@ -13,8 +13,8 @@ import urllib.request
 from pathlib import Path
 
 from desktop.events import EventError, decode
-from desktop.frozen import self_command
-from desktop.proc_stop import terminate_then_kill
+from desktop.utils.frozen import self_command
+from desktop.utils.proc_stop import terminate_then_kill
 
 
 class ServicesFailed(Exception):

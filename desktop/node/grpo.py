@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 
 import torch
 from torch.utils.checkpoint import checkpoint
+from transformers import StoppingCriteriaList
 
 from desktop.node import offpolicy
 from desktop.node.offpolicy import Row
@@ -248,7 +249,6 @@ class GRPOTrainer:
         for i, ids in enumerate(prompt_ids):  # left padding: completions start at the same column
             input_ids[i, width - len(ids):] = torch.tensor(ids)
             attention[i, width - len(ids):] = 1
-        from transformers import StoppingCriteriaList
 
         criteria = StoppingCriteriaList([_StopFlag(should_stop)]) if should_stop else None
         self.model.eval()

@@ -2,7 +2,7 @@
 
 Only when ``hf.push`` is on and a write token is in the configured environment variable. Runs in
 a background thread so training never waits for the network; failures are logged and reported
-as a ``warning`` event, never fatal. The token never reaches a log line (see desktop.logs).
+as a ``warning`` event, never fatal. The token never reaches a log line (see desktop.utils.logs).
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import logging
 import os
 import tempfile
 import threading
+
+from desktop.utils.logs import redact
+
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,7 @@ class HubPusher:
     def _upload(self, round_number: int, tmp) -> None:
         repo = ""
         try:
-            from huggingface_hub import HfApi
+            from huggingface_hub import HfApi  # only when pushing: node.main imports this module in every process
 
             api = HfApi(endpoint=self._endpoint, token=self._token)
             user = self._user or api.whoami()["name"]
@@ -64,7 +67,6 @@ class HubPusher:
                               commit_message=f"rl-swarm: trained through round {round_number}")
             self._report(round_number, repo, True, None)
         except Exception as exc:  # network, auth, quota: never fatal
-            from desktop.logs import redact
 
             self._report(round_number, repo, False, redact(f"{type(exc).__name__}: {exc}"))
         finally:

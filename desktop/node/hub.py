@@ -9,7 +9,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from huggingface_hub import constants, snapshot_download
+from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError, IncompleteSnapshotError,
+                                    LocalEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 from tqdm.std import tqdm as _std_tqdm
+
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,6 @@ def progress_tqdm(model: str, callback: ProgressCallback | None,
 # ---- loading ----------------------------------------------------------------------------------
 def _hub_offline() -> bool:
     """Read at call time: huggingface_hub freezes HF_HUB_OFFLINE when it is imported."""
-    from huggingface_hub import constants
 
     flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
     return constants.HF_HUB_OFFLINE or any(
@@ -97,10 +100,6 @@ _ALLOW_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.
 def download_model(repo_id: str, *, cache_dir: Path | None = None,
                    progress: ProgressCallback | None = None) -> Path:
     """Fetch (or find cached) a Hub snapshot; raises ``ModelLoadError`` with a readable reason."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (GatedRepoError, HFValidationError, HfHubHTTPError,
-                                        IncompleteSnapshotError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
 
     offline = _hub_offline()
     try:

@@ -14,16 +14,33 @@ import signal
 import sys
 from dataclasses import dataclass
 
-from desktop.config import Config
-from desktop.event_text import WARNING, describe
+import psutil
+
+from desktop.codezero.judges import make_judge
+from desktop.codezero.problems import ProblemSourceError, load_problems
+from desktop.codezero.refs import ProblemResolver
+from desktop.codezero.sandbox import SandboxLimits
+from desktop.config import Config, apply_pool_defaults
 from desktop.events import EventSink
-from desktop.logs import FILE_ONLY, send_records_as_events
-from desktop.node_status import STATUS_FILE, StatusFile
-from desktop.paths import AppPaths
+from desktop.events.status import STATUS_FILE, StatusFile
+from desktop.events.text import WARNING, describe
+from desktop.identity import IdentityError, load_or_create_identity
+from desktop.machine.pause_control import control_path
+from desktop.machine.probe import POOLS, choose_pool, probe_gpus
+from desktop.node.connections import connect
+from desktop.node.difficulty import DifficultyTuner
+from desktop.node.hf_push import make_pusher
+from desktop.node.memory_guard import check
+from desktop.node.pause import Governor, PauseGate
+from desktop.node.proposer_role import run_proposer
+from desktop.node.stop import StopControl
+from desktop.node.skill import held_out
+from desktop.utils.logs import FILE_ONLY, send_records_as_events
+from desktop.utils.parent_watch import watch_parent
+from desktop.node.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, NodeError  # noqa: F401 (re-exported)
+from desktop.utils.paths import AppPaths
 
 log = logging.getLogger("desktop.node")
-
-from desktop.node.errors import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, NodeError  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -35,8 +52,6 @@ class ModelChoice:
 
 
 def choose_model(config: Config) -> ModelChoice:
-    from desktop.probe import POOLS, choose_pool, probe_gpus
-
     if config.model.name:
         return ModelChoice(config.model.name, "custom", "model named in config", True)
     if config.model.pool == "tiny":
@@ -48,7 +63,7 @@ def choose_model(config: Config) -> ModelChoice:
 
 
 def _load_model(config: Config, paths: AppPaths, sink: EventSink, device: str):
-    from desktop.node.models import ModelLoadError, load_model
+    from desktop.node.models import ModelLoadError, load_model  # torch, transformers: see _build_node
 
     choice = choose_model(config)
     log.info("model %s (%s: %s) on %s", choice.name, choice.pool, choice.reason, device)
@@ -74,10 +89,8 @@ def _load_model(config: Config, paths: AppPaths, sink: EventSink, device: str):
 
 def _check_memory(config: Config, name: str, device: str):
     """desktop.node.memory_guard before loading: MemoryError when the model cannot fit."""
-    import psutil
-    import torch
+    import torch  # see _build_node
 
-    from desktop.node.memory_guard import check
     from desktop.node.models import resolve_dtype
 
     dtype_bytes = torch.empty(0, dtype=resolve_dtype(config.model.dtype, device)).element_size()
@@ -104,10 +117,6 @@ def _install_signals(stop) -> None:
 def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events: bool,
              identity_path=None, publish_bootnode: bool = False, control_stdin: bool = False,
              config_file=None) -> int:
-    from desktop.identity import IdentityError, load_or_create_identity
-
-    from desktop.node.rounds import StopControl
-
     stop = StopControl()
     # whoever reads our events (the app) is gone: stop at the next safe point
     sink = EventSink(sys.stdout if json_events else None, on_broken=lambda: stop.stop(reason="app-exited"))
@@ -128,12 +137,9 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         _install_signals(stop)
         if control_stdin:
             stop.follow(sys.stdin, on_unknown=lambda c: log.warning("unknown command on stdin: %r", c))
-        from desktop.parent_watch import watch_parent
 
         watch_parent(lambda: stop.stop(reason="app-exited"))
         if config.role == "proposer":
-            from desktop.node.proposer_role import run_proposer
-
             last = run_proposer(config, paths, identity, sink, stop, rounds=rounds)
             stop_round = -1 if last is None else last
             sink.emit("node_stopped", reason=stop.reason, round=stop_round, exit_code=EXIT_OK)
@@ -172,8 +178,6 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
 def _govern(node, config: Config, paths: AppPaths, sink: EventSink, stop, config_file=None) -> None:
     """The pause gate and its governor (desktop.node.pause): user pauses, idle, battery,
     schedule, memory; decided once before the first round, then every few seconds."""
-    from desktop.node.pause import Governor, PauseGate
-    from desktop.pause_control import control_path
 
     node.gate = PauseGate(sink, stop.now, keep_alive=getattr(node.comms, "keep_alive", None))
     Governor(config.resources, node.gate, control_path(paths.data), config_file=config_file).start()
@@ -200,13 +204,12 @@ def peer_stream(seed: int, peer_id: str) -> tuple[str, int]:
 
 
 def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop, publish_bootnode: bool):
+    # torch and transformers: loaded by a node that really starts, never by the command line
+    # (desktop.cli imports this module in every process, the app's included)
     import torch
 
-    from desktop.codezero.judges import make_judge
-    from desktop.codezero.problems import ProblemSourceError, load_problems
     from desktop.node.checkpoint import CheckpointStore
     from desktop.node.grpo import GRPOSettings, GRPOTrainer
-    from desktop.node.connections import connect
     from desktop.node.models import ModelLoadError, pick_device
     from desktop.node.runner import Node
 
@@ -218,7 +221,6 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     except ModelLoadError as exc:  # a device this machine does not have: the user's setting
         raise NodeError(str(exc), EXIT_BAD_INPUT) from None
     model_name, model, tokenizer, estimate = _load_model(config, paths, sink, device)
-    from desktop.config import apply_pool_defaults
 
     pool = "tiny" if model_name.startswith("tiny:") else choose_model(config).pool
     changed = apply_pool_defaults(config, pool)
@@ -234,20 +236,16 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
         raise NodeError(str(exc), EXIT_BAD_INPUT) from None
     judge = _make_judge(config, device, make_judge)
     trainer = GRPOTrainer(model, tokenizer, GRPOSettings.from_config(config.training), device=device)
-    from desktop.node.skill import held_out
 
     full_pool = problems.pool  # others' references may name any problem of the set
     tests, problems = held_out(problems, config.evaluation.problems if config.evaluation.every else 0)
-    from desktop.node.hf_push import make_pusher
 
     pusher = make_pusher(config, identity, model_name, trainer, sink)
     conns = connect(config, paths, identity, model_name, sink, stop, publish_bootnode=publish_bootnode)
-    from desktop.codezero.refs import ProblemResolver
 
     resolver = ProblemResolver(pool=full_pool, proposer_lookup=getattr(conns.proposals, "lookup", None))
     difficulty = None
     if config.problems.adaptive and not problems.pool:  # generated problems: this peer's own level
-        from desktop.node.difficulty import DifficultyTuner
 
         difficulty = DifficultyTuner(max_level=config.problems.max_difficulty, target=config.problems.target_pass_rate)
     node = Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
@@ -261,10 +259,8 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
 
 
 def _make_judge(config: Config, device: str, make_judge):
-    from desktop.codezero.sandbox import SandboxLimits
-
     if config.judge.kind == "lm":
-        from desktop.node.models import ModelLoadError, load_model
+        from desktop.node.models import ModelLoadError, load_model  # see _build_node
 
         if not config.judge.model:
             raise NodeError("judge.kind is 'lm' but judge.model is not set", EXIT_BAD_INPUT)

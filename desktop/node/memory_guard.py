@@ -87,7 +87,7 @@ class Estimate:
 def shape_of(name: str, folder: Path | None = None) -> Shape | None:
     """The model's shape from a folder's config.json, the tiny specs or KNOWN; None if unknown."""
     if name.startswith("tiny"):
-        from desktop.node.models import TINY_SIZES, load_tiny_tokenizer
+        from desktop.node.models import TINY_SIZES, load_tiny_tokenizer  # torch: the estimate itself stays light
 
         spec = TINY_SIZES.get(name.partition(":")[2] or "tiny")
         if spec is None:

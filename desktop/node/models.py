@@ -21,13 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from platformdirs import PlatformDirs
+from safetensors import safe_open
+from transformers import (AutoModelForCausalLM, AutoTokenizer, GenerationConfig, PreTrainedTokenizerFast,
+                          Qwen2Config, Qwen2ForCausalLM)
 
-# Token constants are re-exported here: callers deal with models.py, not the build script.
-from desktop.node.tokenizer_build import (CHAT_TEMPLATE, ENDOFTEXT, IM_END, IM_START, QWEN_ADDED_TOKENS,
-                                          QWEN_SPLIT_PATTERN, QWEN_VOCAB_SIZE, build_qwen_backend,
-                                          qwen_ranks_file, read_bpe_ranks)
 from desktop.node.hub import ModelLoadError, ProgressCallback, download_model, first_line, progress_tqdm
-from desktop.paths import APP_NAME, resource_path
+from desktop.node.tokenizer_build import (CHAT_TEMPLATE, ENDOFTEXT, IM_END, IM_START, QWEN_ADDED_TOKENS,
+                                          QWEN_SPLIT_PATTERN, QWEN_VOCAB_SIZE, build_qwen_backend, qwen_ranks_file,
+                                          read_bpe_ranks)
+from desktop.utils.paths import APP_NAME, resource_path
+
 
 __all__ = [
     "RESOURCES", "TINY_TOKENIZER_DIR", "ENDOFTEXT", "IM_START", "IM_END", "QWEN_ADDED_TOKENS",
@@ -97,7 +101,6 @@ def resolve_dtype(dtype: str | torch.dtype, device: str) -> torch.dtype:
 # ---- tokenizers -------------------------------------------------------------------------------
 def load_tiny_tokenizer():
     """The shipped ``tiny`` tokenizer (ChatML specials, eos ``<|im_end|>``, pad ``<|endoftext|>``)."""
-    from transformers import PreTrainedTokenizerFast
 
     if not (TINY_TOKENIZER_DIR / "tokenizer.json").is_file():
         raise ModelLoadError(f"The tiny tokenizer is missing from {TINY_TOKENIZER_DIR}; "
@@ -117,8 +120,6 @@ _QWEN_BUILD_VERSION = "1"  # bump when the conversion changes, to invalidate cac
 
 
 def default_cache_dir() -> Path:
-    from platformdirs import PlatformDirs
-
     return Path(PlatformDirs(APP_NAME, appauthor=False).user_cache_dir)
 
 
@@ -149,8 +150,6 @@ def load_qwen_tokenizer(cache_dir: Path | None = None):
 
 
 def _qwen_wrapper(**source):
-    from transformers import PreTrainedTokenizerFast
-
     # Settings of Qwen2.5-instruct's tokenizer_config.json (eos ends an assistant turn).
     extra = [t for t, special in QWEN_ADDED_TOKENS if special and t != ENDOFTEXT]
     return PreTrainedTokenizerFast(
@@ -200,7 +199,6 @@ def warm_state_dict(model) -> dict[str, torch.Tensor]:
 
 def load_warm_weights(model, tokenizer, path: Path) -> bool:
     """Copy a warm-start file into ``model``; False (model untouched) when it does not fit."""
-    from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as fh:
@@ -233,7 +231,6 @@ def build_tiny_model(tokenizer, spec: TinyModelSpec = TINY_SIZES["tiny"], seed: 
     With ``warm`` the shipped warm-start weights of the named size (``size``, else the
     ``TINY_SIZES`` entry equal to ``spec``) replace the random init when they exist and fit;
     ``warm=False`` always gives the seeded random init."""
-    from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
     endoftext, im_end = _token_id(tokenizer, ENDOFTEXT), _token_id(tokenizer, IM_END)
     eos_ids = [i for i in (im_end, endoftext, tokenizer.eos_token_id) if i is not None]
@@ -273,8 +270,6 @@ def _to_device(model, device: str, label: str):
 
 
 def _load_pretrained(path: Path, label: str, device: str, dtype: torch.dtype):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     try:
         tok = AutoTokenizer.from_pretrained(str(path), padding_side="left", local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True)

@@ -1,7 +1,7 @@
 """Pausing a running node: the gate its loop waits at, and the governor that opens and shuts it.
 
 The governor (a thread) looks every ``tick`` seconds at the user's pause (control.json), the
-idle time, the battery and the memory watchdog, asks ``desktop.resources.decide`` and hands the
+idle time, the battery and the memory watchdog, asks ``desktop.machine.work_window.decide`` and hands the
 verdict to the gate. The node's loop passes the gate at its safe points: between rounds, before
 each stage, between generated tokens and before a training step. A pause "after-round" only
 holds between rounds; a pause for memory abandons the round in progress (``RoundAbandoned``) so
@@ -21,8 +21,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-from desktop import pause_control
-from desktop.resources import Decision, Inputs, decide
+import psutil
+
+from desktop.config import ConfigError, load_config
+from desktop.machine import pause_control
+from desktop.machine.idle import IdleProbe, on_battery
+from desktop.machine.work_window import Decision, Inputs, decide
+
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +127,6 @@ class MemoryWatch:
 
 
 def _read_memory() -> tuple[float, float, float]:
-    import psutil
-
     vm = psutil.virtual_memory()
     return psutil.Process().memory_info().rss / 2**20, vm.available / 2**20, vm.total / 2**20
 
@@ -142,8 +145,6 @@ class Governor:
                  battery: Callable[[], bool | None] | None = None, memory: MemoryWatch | None = None,
                  config_file: str | Path | None = None, tick: float = 2.0,
                  clock: Callable[[], datetime] = datetime.now) -> None:
-        from desktop.idle import on_battery
-
         self.settings = settings
         self.gate = gate
         self.control_file = Path(control_file)
@@ -171,7 +172,6 @@ class Governor:
         if mtime is None or mtime == self._config_mtime:
             return
         self._config_mtime = mtime
-        from desktop.config import ConfigError, load_config
 
         try:
             self.settings = load_config(self.config_file).resources
@@ -185,8 +185,6 @@ class Governor:
     def inputs(self) -> Inputs:
         s = self.settings
         if s.only_when_idle and self.idle is None:
-            from desktop.idle import IdleProbe
-
             self.idle = IdleProbe()
         user = pause_control.read(self.control_file)
         low = self.memory.check()

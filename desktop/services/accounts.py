@@ -27,8 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop import fsutil
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from desktop.chain.profiles import read_user_data, user_data_path
+from desktop.utils import fsutil
 
 KEYRING_SERVICE = "rl-swarm-desktop"
 EMAIL_MAX = 254
@@ -117,7 +120,7 @@ class SecretStore:
         text = None
         if store == "keyring":
             try:
-                import keyring
+                import keyring  # its backends probe D-Bus and the OS store: only when one is used
 
                 text = keyring.get_password(KEYRING_SERVICE, f"account:{key_id}")
             except Exception:  # no backend now (e.g. a locked or absent session bus)
@@ -135,7 +138,7 @@ class SecretStore:
     def _keyring_put(key_id: str, value: str) -> bool:
         # The fail backend raises NoKeyringError; the null backend accepts and forgets: so read back.
         try:
-            import keyring
+            import keyring  # as in get()
 
             keyring.set_password(KEYRING_SERVICE, f"account:{key_id}", value)
             return keyring.get_password(KEYRING_SERVICE, f"account:{key_id}") == value
@@ -144,17 +147,12 @@ class SecretStore:
 
 
 def _encrypt(secret: bytes, plaintext: bytes, aad: bytes) -> dict[str, str]:
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     nonce = os.urandom(12)
     return {"cipher": "aes-256-gcm", "nonce": nonce.hex(),
             "ciphertext": AESGCM(secret).encrypt(nonce, plaintext, aad).hex()}
 
 
 def _decrypt(secret: bytes, record: dict[str, str], aad: bytes) -> bytes:
-    from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     try:
         return AESGCM(secret).decrypt(bytes.fromhex(record["nonce"]), bytes.fromhex(record["ciphertext"]), aad)
     except (InvalidTag, KeyError, ValueError) as exc:
@@ -226,7 +224,7 @@ class AccountStore:
             return account, created
 
     def _create(self, email: str) -> dict:
-        from eth_account import Account as EthAccount
+        from eth_account import Account as EthAccount  # eth-account (~0.3 s): `rl-swarm join` imports this module
 
         eoa = EthAccount.create()
         org_id, user_id = uuid.uuid4().hex, str(uuid.uuid4())

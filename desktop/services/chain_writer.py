@@ -12,9 +12,12 @@ import logging
 from typing import Any
 
 from eth_account import Account as EthAccount
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.exceptions import ContractLogicError, TimeExhausted
 
 from desktop.chain.contract import abi, revert_name
-from desktop.logs import redact
+from desktop.utils.logs import redact
+
 
 log = logging.getLogger("desktop.services.chain")
 
@@ -42,8 +45,6 @@ class ChainWriter:
     def __init__(self, rpc_url: str, contract_address: str, *, funder_key: str | None = None,
                  fund_wei: int = FUND_WEI, min_balance_wei: int = MIN_BALANCE_WEI,
                  receipt_timeout: float = 60.0):
-        from web3 import AsyncHTTPProvider, AsyncWeb3
-
         self.w3 = AsyncWeb3(AsyncHTTPProvider(rpc_url, request_kwargs={"timeout": 15}))
         self.contract = self.w3.eth.contract(address=AsyncWeb3.to_checksum_address(contract_address),
                                              abi=abi())
@@ -103,8 +104,6 @@ class ChainWriter:
         return await self._send(private_key, address, call, function)
 
     async def _send(self, key: str, address: str, call_or_tx: Any, label: str) -> str:
-        from web3.exceptions import ContractLogicError, TimeExhausted
-
         try:
             tx, tx_hash = await self._submit(key, address, call_or_tx)
             receipt = await self.w3.eth.wait_for_transaction_receipt(

@@ -26,7 +26,7 @@ from aiohttp import web
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
-from desktop.invites import InviteBook, InviteError, join_message
+from desktop.services.invites import InviteBook, InviteError, join_message
 
 log = logging.getLogger("desktop.services.join")
 

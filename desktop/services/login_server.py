@@ -33,8 +33,8 @@ from aiohttp import ClientPayloadError, web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from desktop.logs import redact
-from desktop.paths import resource_path
+from desktop.utils.logs import redact
+from desktop.utils.paths import resource_path
 
 from . import api
 from .accounts import AccountLocked, AccountStore, InvalidEmail, write_private

@@ -21,10 +21,13 @@ import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from eth_account import Account
+
 from desktop.chain.anvil import dev_accounts, rpc_call
 from desktop.chain.contract import load_artifact
 from desktop.chain.deploy import coordinator_at, deploy_coordinator, send_signed
 from desktop.services.accounts import write_private
+
 
 log = logging.getLogger("desktop.services.chain")
 
@@ -48,8 +51,6 @@ class ChainKeys:
     funder: str
 
     def address(self, role: str) -> str:
-        from eth_account import Account
-
         return Account.from_key(getattr(self, role)).address
 
     def addresses(self) -> dict[str, str]:
@@ -67,7 +68,6 @@ def _valid_key(value) -> bool:
 def load_or_create_keys(chain_dir: Path) -> ChainKeys:
     """This chain's keys; made at random on the first start. A damaged file is kept aside and new
     keys are made: the roles are taken back at the next step, so nothing on chain is lost."""
-    from eth_account import Account
 
     path = Path(chain_dir) / KEYS_FILE
     names = [f.name for f in fields(ChainKeys)]

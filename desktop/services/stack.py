@@ -22,8 +22,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
+from desktop.chain.anvil import Anvil, AnvilError, AnvilNotFound, rpc_call
+from desktop.chain.profiles import services_file, write_services_file
 from desktop.events import EventSink
-from desktop.fsutil import Locked, ProcessLock
+from desktop.services.opening import HostOpening, describe
+from desktop.utils.fsutil import Locked, ProcessLock
+from desktop.utils.parent_watch import follow_commands, watch_parent
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +43,6 @@ HEALTH_EVERY, HEALTH_DEADLINE, HEALTH_STRIKES = 5.0, 5.0, 3
 
 def stop_stale_anvil(chain_dir: Path, grace: float = 10.0) -> bool:
     """SIGTERM (so it writes its state) the anvil an earlier services process left behind."""
-    import psutil
-
     pid_file = chain_dir / ANVIL_PID
     try:
         proc = psutil.Process(int(pid_file.read_text().strip()))
@@ -122,7 +126,7 @@ def free_or(port: int) -> int:
 
 @dataclass(frozen=True)
 class RemoteChain:
-    """A hosted swarm's chain (desktop.joining saved it in ``<data>/swarm.json``): this machine
+    """A hosted swarm's chain (desktop.cli.join saved it in ``<data>/swarm.json``): this machine
     runs only its login server, whose accounts sign their own transactions to the host's proxy."""
 
     rpc_url: str
@@ -161,9 +165,10 @@ class LocalServices:
         self._locked = True
 
     async def start(self) -> ServicesInfo:
+        # web3 and aiohttp: loaded when the services start, not in every process that parses the
+        # command line (desktop.cli imports this module)
         from web3 import Web3
 
-        from desktop.chain.anvil import AnvilError, AnvilNotFound
         from desktop.services.login_server import LoginServer
         from desktop.services.private_chain import PrivateChainError, load_or_create_keys, secure_chain
         from desktop.services.round_keeper import RoundKeeper
@@ -194,8 +199,6 @@ class LocalServices:
 
     def _advertise(self, rpc_url: str, contract: str, chain_id: int) -> ServicesInfo:
         """What the services are, in ``services.json`` for nodes started later."""
-        from desktop.chain.profiles import services_file, write_services_file
-
         self.info = ServicesInfo(rpc_url, contract, self.login.url, str(self.login.api_token_file), chain_id)
         write_services_file(services_file(self.data_dir), {**self.info.public(), "chain_id": chain_id})
         return self.info
@@ -203,7 +206,7 @@ class LocalServices:
     async def _start_remote(self) -> ServicesInfo:
         """The login server only, on the host's chain: no anvil, no deployment, no round keeper
         (the host keeps the rounds) and no funder (the host's join desk funded our account)."""
-        from web3 import Web3
+        from web3 import Web3  # web3 and aiohttp: as in start()
 
         from desktop.services.login_server import LoginServer
 
@@ -221,8 +224,6 @@ class LocalServices:
         return self._advertise(r.rpc_url, r.contract, chain_id)
 
     def _start_anvil(self, port: int):
-        from desktop.chain.anvil import Anvil
-
         state = self.chain_dir / "anvil-state.json"
         set_aside_unreadable(state)
         # a state dump every STATE_INTERVAL s: a chain killed outright loses at most that much;
@@ -233,8 +234,6 @@ class LocalServices:
         return anvil
 
     def _answers(self) -> bool:
-        from desktop.chain.anvil import rpc_call
-
         try:
             rpc_call(self.anvil.rpc_url, "eth_blockNumber", timeout=HEALTH_DEADLINE)
             return True
@@ -284,8 +283,6 @@ class LocalServices:
         if self.anvil is not None:
             await asyncio.to_thread(self.anvil.stop)  # SIGTERM: anvil dumps its state file
             (self.chain_dir / ANVIL_PID).unlink(missing_ok=True)
-        from desktop.chain.profiles import services_file
-
         services_file(self.data_dir).unlink(missing_ok=True)  # nothing listens there any more
         self._lock.release()
         self._locked = False
@@ -299,8 +296,6 @@ async def _main(data_dir: Path, events: EventSink | None, rpc_port: int, login_p
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    from desktop.parent_watch import follow_commands, watch_parent
-
     watch_parent(lambda: loop.call_soon_threadsafe(stop.set))
     if control_stdin:  # a 'stop' line stops the services as SIGTERM does: the app inside WSL cannot signal
         follow_commands(sys.stdin, {"stop": lambda: loop.call_soon_threadsafe(stop.set)})
@@ -331,8 +326,7 @@ async def _open(data_dir: Path, settings, info: ServicesInfo, funder_key: str, e
     """config hosting.enabled: open this swarm to other machines (services.host). A port in use
     or a wrong address is said (a `hosting` event with its error) and the services go on for
     this machine alone."""
-    from desktop.services.host import HostOpening, describe
-    from desktop.swarm.dht import SwarmError
+    from desktop.swarm.dht import SwarmError  # hivemind: only where hosting is on
 
     opening = HostOpening(data_dir, settings)
     try:

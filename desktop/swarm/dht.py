@@ -32,7 +32,8 @@ from hivemind.utils.crypto import RSAPrivateKey
 from desktop.identity import IdentityError, load_identity, peer_id_from_public_key
 
 from .owner import MAX_SUBKEY_BYTES, publisher_peer_id
-from .records import MAX_RECORD_BYTES, home_key
+from .homes import home_key
+from .records import MAX_RECORD_BYTES
 
 # Time beyond startup_timeout for the bootstrap pings and the "identity taken" probe.
 _BOOTSTRAP_GRACE_S = 10.0
@@ -324,7 +325,7 @@ def _claim_identity(identity_path: Path, taken_message: str) -> int | None:
     live process holds it. Released by the kernel when the process dies, however it dies.
     None where locks are unavailable (Windows, a read-only key directory): best effort."""
     try:
-        import fcntl
+        import fcntl  # POSIX only
     except ImportError:
         return None
     try:

@@ -374,27 +374,3 @@ def decode_roster(data: Any, *, expected_peer_id: str | None = None) -> RosterEn
     if obj["role"] not in ROLES or not is_int(obj["at"]) or not 0 <= obj["at"] < 2**40:
         raise RecordError("schema", "role or time")
     return RosterEntry(peer_id, round_number, obj["role"], obj["at"])
-
-
-# --- where a record must live ------------------------------------------------------------------
-
-def home_key(data: Any) -> tuple[str, str]:
-    """(the only key this record may be stored under, its publisher), after a full decode of any
-    kind of swarm record; RecordError when it is not a valid one."""
-    from desktop.swarm import problems_exchange as px  # noqa: PLC0415 (the problem kinds live with their channels)
-
-    obj = unpack(data)
-    kind = obj.get("kind") if type(obj) is dict else None
-    if kind == "rollouts":
-        record = decode_rollouts(data)
-        return rollouts_key(record.peer_id), record.peer_id
-    if kind == "roster":
-        entry = decode_roster(data)
-        return roster_key(bucket_of(entry.peer_id)), entry.peer_id
-    if kind == "problems":
-        problems = px.decode_problems(data)
-        return px.problems_key(problems.peer_id), problems.peer_id
-    if kind == "feedback":
-        feedback = px.decode_feedback(data)
-        return px.feedback_key(feedback.proposer, feedback.peer_id), feedback.peer_id
-    raise RecordError("schema", "unknown kind")

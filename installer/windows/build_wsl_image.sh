@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The WSL2 distro image the Windows installer imports (`wsl --import RLSwarm DIR rl-swarm-wsl.tar
 # --version 2`, installer/windows/setup-wsl.ps1): a minimal Debian (debootstrap minbase) holding the
-# Linux bundle at /opt/rl-swarm-desktop (desktop.runtime.WSL_EXECUTABLE) and an /etc/wsl.conf; no
+# Linux bundle at /opt/rl-swarm-desktop (desktop.utils.runtime.WSL_EXECUTABLE) and an /etc/wsl.conf; no
 # user data (the app names Windows' own folders to the node as /mnt/... paths).
 #
 # Before it writes the tarball it proves the image on its own: in a chroot of it, with only the

@@ -16,7 +16,7 @@ from PySide6.QtGui import QColor, QDesktopServices, QFont, QGuiApplication, QSyn
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QVBoxLayout, QWidget)
 
-from desktop.event_text import DEBUG, ERROR, INFO, WARNING, describe
+from desktop.events.text import DEBUG, ERROR, INFO, WARNING, describe
 from desktop.gui import theme
 
 MAX_LINES = 20_000

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWid
                                QWidget)
 
 from desktop.gui.background import BackgroundCommand
-from desktop.swarm_view import cells, merge
+from desktop.events.swarm_view import cells, merge
 
 REFRESH_S = 30
 TIMEOUT_MS = 20_000

@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QCheckBox, QWidget
 
-from desktop.frozen import self_command
+from desktop.utils.frozen import self_command
 from desktop.gui.context import AppContext
 
 from .base import SettingsPage

@@ -14,14 +14,14 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QS
 
 from desktop.config import Config, ResourcesConfig, field_bounds
 from desktop.gui.context import AppContext
-from desktop.resources import DAYS
+from desktop.machine.work_window import DAYS
 
 from .base import ConfigPage
 
 
 def idle_source() -> str | None:
     """Which way this computer reports idle time, or None (asked once, when the page opens)."""
-    from desktop.idle import IdleProbe
+    from desktop.machine.idle import IdleProbe
 
     probe = IdleProbe()
     return probe.source if probe.idle_seconds() is not None else None

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import builtins
 import io
+import os
 import runpy
 import sys
+
 
 FROZEN = bool(getattr(sys, "frozen", False))
 # the flags our own code passes to an interpreter (sandbox, harness); a CLI argument never starts so
@@ -35,7 +37,6 @@ SANDBOX_PYTHON = "rl-swarm-python"
 def sandbox_python() -> str:
     """The interpreter for sandboxed programs: this one from a checkout; in the bundle the small
     `rl-swarm-python` beside the app's executable when it is there (0.25 s less per start)."""
-    import os
 
     here = os.path.realpath(sys.executable)  # a venv's symlink may sit in a dir nobody cannot enter
     if FROZEN:

@@ -1,8 +1,8 @@
 """When the node may work: one pure decision from (settings, inputs, clock).
 
 Light on purpose (no torch, no Qt): the node's governor, the app's tray and the tests all call
-``decide``. The inputs are measured elsewhere (``desktop.idle``, the memory watchdog, the user's
-pause in ``desktop.pause_control``); a measurement that is unknown here is None, and an unknown
+``decide``. The inputs are measured elsewhere (``desktop.machine.idle``, the memory watchdog, the user's
+pause in ``desktop.machine.pause_control``); a measurement that is unknown here is None, and an unknown
 input never pauses the node (``notes`` says what could not be known, so the user is told).
 """
 

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop.fsutil import write_private
+from desktop.utils.fsutil import write_private
 
 HISTORY_ROUNDS = 500
 MAX_PEERS = 512  # the swarm view keeps the most recently heard of this many peers
@@ -35,7 +35,7 @@ class NodeStatus:
     submitted: int = 0      # rewards, votes and registrations the chain accepted (or had already)
     pending: int = 0        # still queued on disk for the chain
     chain_error: str | None = None  # why the last flush stopped early, if it did
-    paused: str | None = None  # why the node waits (desktop.resources.REASONS), None while it works
+    paused: str | None = None  # why the node waits (desktop.machine.work_window.REASONS), None while it works
     heard: dict[str, dict] = field(default_factory=dict)  # peer id -> {"round", "ts"}: rollouts from it
     skill: dict | None = None  # the last held-out evaluation: round, pass_rate, reward, problems
     own_logp: float | None = None  # the last step's mean log-prob of own sampled tokens (policy health)

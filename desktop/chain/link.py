@@ -1,6 +1,9 @@
-"""The node's side of the coordinator: register, follow its rounds, submit rewards and winners.
+"""The node's link to the coordinator, its one object for everything chain: which chain (the
+profile, chain/connect), the client (chain/client), the submission queue (chain/queue), the round
+the chain names (``clock()``), bootnodes, registration, rewards and winners.
 
-Writes go through a submission queue on disk and are flushed on a background thread (after every
+``ChainLink.open(config, data_dir, chain_dir, peer_id, sink)`` finds the profile's coordinator and
+the signed-in account, or says there is none. Writes go through a submission queue on disk and are flushed on a background thread (after every
 round, and every ``retry_every`` seconds while something is pending), so a chain or login server
 that is down never stops training and no submission is lost or doubled. Rounds played while the
 chain could not be reached are not the chain's: their rewards are added to the next round the
@@ -13,6 +16,12 @@ import logging
 import queue as queue_mod
 import threading
 import time
+from pathlib import Path
+
+from desktop.chain.client import ChainError, ChainRoundSource, CoordinatorClient, reward_to_chain
+from desktop.chain.connect import make_client, resolve_profile, services_path, signed_in_org
+from desktop.chain.profiles import ChainProfile
+from desktop.chain.queue import SubmissionQueue
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +29,9 @@ NEGATIVE_TTL = 10.0  # seconds before asking again about a peer the chain did no
 
 
 class ChainLink:
-    def __init__(self, client, submissions, peer_id: str, sink, *, submit_every: int = 1,
-                 retry_every: float = 10.0) -> None:
+    def __init__(self, client: CoordinatorClient, submissions: SubmissionQueue, peer_id: str, sink, *,
+                 submit_every: int = 1, retry_every: float = 10.0, profile: ChainProfile | None = None) -> None:
+        self.profile = profile
         self.client = client
         self.submissions = submissions
         self.peer_id = peer_id
@@ -38,9 +48,29 @@ class ChainLink:
         self._thread = threading.Thread(target=self._flusher, name="chain-flush", daemon=True)
         self._thread.start()
 
-    def bootnodes(self) -> list[str]:
-        from desktop.chain.client import ChainError
+    @classmethod
+    def open(cls, config, data_dir: Path, chain_dir: Path, peer_id: str, sink) -> "ChainLink | None":
+        """The link to the config's coordinator, or None when the profile has none (no local
+        services running, or chain.enabled false): the node then counts its rounds itself."""
+        profile = resolve_profile(config, data_dir)
+        if profile is None:
+            log.info("no coordinator chain for profile %s: rounds are counted locally", config.profile)
+            return None
+        org_id = config.chain.org_id or signed_in_org(profile)
+        if org_id is None:
+            sink.emit("warning", message="not signed in on the login server: rewards are queued until you sign in")
+        following = services_path(config, data_dir) if config.profile in ("local", "swarm") else None
+        client = make_client(profile, org_id, following)
+        chain_dir.mkdir(parents=True, exist_ok=True)
+        log.info("coordinator %s on %s (org %s)", profile.contract_address, profile.rpc_url, org_id)
+        return cls(client, SubmissionQueue(chain_dir / "submissions.json", client), peer_id, sink,
+                   submit_every=config.chain.submit_every, profile=profile)
 
+    def clock(self) -> ChainRoundSource:
+        """The chain as the swarm's clock (what node.rounds.SyncedRoundSource follows)."""
+        return ChainRoundSource(self.client)
+
+    def bootnodes(self) -> list[str]:
         try:
             return self.client.bootnodes()
         except ChainError as exc:
@@ -48,8 +78,6 @@ class ChainLink:
             return []
 
     def publish_bootnode(self, maddrs: list[str]) -> None:
-        from desktop.chain.client import ChainError
-
         try:
             self.client.add_bootnodes(maddrs)
         except ChainError as exc:
@@ -96,8 +124,6 @@ class ChainLink:
         self.rounds += 1
         if self.rounds % self.submit_every:
             return
-        from desktop.chain.client import reward_to_chain
-
         reward = reward_to_chain(self.signal)
         self.submissions.enqueue_reward(round_number, 0, reward, self.peer_id)
         winner = max(self.best, key=self.best.get) if self.best else self.peer_id

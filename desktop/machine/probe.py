@@ -82,7 +82,7 @@ def choose_pool(gpus: list[GpuInfo], override: str | None = None) -> tuple[str, 
 def _detect_torch() -> tuple[str | None, list[GpuInfo], bool]:
     """(torch version, CUDA GPUs, MPS available). Never raises: a broken driver means CPU."""
     try:
-        import torch
+        import torch  # ~2 s: only `rl-swarm probe` and the node ask for GPUs (the app reads the probe's JSON)
     except Exception:  # ImportError, or a torch install broken in some other way
         return None, [], False
     gpus: list[GpuInfo] = []

@@ -4,22 +4,28 @@ shared between machines): the commands about sharing this computer and this swar
 from __future__ import annotations
 
 import argparse
+import json
+import time
 from pathlib import Path
 
+from pydantic import ValidationError
 
-def _fail(message: str, code: int = 2) -> int:
-    from desktop.cli import _fail as fail  # the one way every command reports bad input
+from desktop.chain.status import ChainUnavailable, chain_status
+from desktop.cli.common import add_data_dir as _common, default_config as _default_config, fail as _fail
+from desktop.cli.join import JoinError, check_invite, join
+from desktop.config import ConfigError, load_config
+from desktop.events.status import STATUS_FILE, read_status_file
+from desktop.events.swarm_view import format_table, merge
+from desktop.identity import peer_name
+from desktop.machine import pause_control
+from desktop.services.host import run_host
+from desktop.services.invites import InviteBook, InviteError, printable, when
+from desktop.services.opening import make_invite
+from desktop.utils.logs import setup_logging
+from desktop.utils.paths import AppPaths
 
-    return fail(message, code)
 
-
-def _default_config(paths) -> Path | None:
-    from desktop.cli import _default_config as default
-
-    return default(paths)
-
-
-def add_sharing_commands(sub, _common) -> None:
+def add_sharing_commands(sub) -> None:
     pause = sub.add_parser("pause", help="pause the node (a running one within seconds; it stays paused "
                                          "across restarts until resumed)")
     _common(pause)
@@ -76,11 +82,6 @@ def _host_options(parser, default) -> None:
 
 
 def cmd_pause(args) -> int:
-    import time
-
-    from desktop import pause_control
-    from desktop.paths import AppPaths
-
     until = None
     try:
         if args.duration:
@@ -94,16 +95,13 @@ def cmd_pause(args) -> int:
         pause_control.pause(path, "after-round" if args.after_round else "now", until)
     except pause_control.ControlFileError as exc:
         return _fail(str(exc))
-    when = "after the round in progress" if args.after_round else "at the next safe point"
+    moment = "after the round in progress" if args.after_round else "at the next safe point"
     span = f" until {time.strftime('%a %H:%M', time.localtime(until))}" if until else " until `rl-swarm resume`"
-    print(f"paused {when}{span} ({path})")
+    print(f"paused {moment}{span} ({path})")
     return 0
 
 
 def cmd_resume(args) -> int:
-    from desktop import pause_control
-    from desktop.paths import AppPaths
-
     path = pause_control.control_path(AppPaths.default(args.data_dir).data)
     was = pause_control.read(path).active()
     try:
@@ -115,11 +113,6 @@ def cmd_resume(args) -> int:
 
 
 def cmd_host(args) -> int:
-    from desktop import pause_control
-    from desktop.config import ConfigError, load_config
-    from desktop.invites import InviteBook, InviteError, printable, when
-    from desktop.paths import AppPaths
-
     paths = AppPaths.default(args.data_dir)
     args.action = args.action or "run"
     try:
@@ -131,8 +124,6 @@ def cmd_host(args) -> int:
     book = InviteBook(paths.data)
     try:
         if args.action == "invite":
-            from desktop.services.host import make_invite
-
             invite = make_invite(paths.data, uses=args.uses, expires_in=expires)
             print(f"{invite.code()}\n{invite.link()}\n(id {invite.id}: {args.uses} use(s), {args.expires})")
             return 0
@@ -142,8 +133,6 @@ def cmd_host(args) -> int:
             print(f"revoked {args.invite_id}: its code no longer funds anyone")
             return 0
         if args.action == "list":
-            import time
-
             for invite_id, e in book.entries().items():
                 state = "revoked" if e.revoked else "expired" if e.expires <= time.time() else f"{e.uses_left} use(s) left"
                 print(f"{invite_id}  {state:<16} expires {when(e.expires)}  joined {len(e.joined)}")
@@ -155,10 +144,7 @@ def cmd_host(args) -> int:
         paths.ensure()
     except ConfigError as exc:
         return _fail(str(exc))
-    from desktop.logs import setup_logging
-    from desktop.services.host import run_host
 
-    from pydantic import ValidationError
 
     chosen = {k: v for k, v in {"bind": args.bind, "advertise": args.advertise, "port": args.port,
                                 "dht_port": args.dht_port, "name": args.name}.items() if v is not None}
@@ -172,12 +158,7 @@ def cmd_host(args) -> int:
 
 
 def cmd_join(args) -> int:
-    from desktop.config import ConfigError
-    from desktop.joining import JoinError, join
-    from desktop.paths import AppPaths
-
     if args.check:
-        from desktop.joining import check_invite
 
         results = check_invite(args.code)
         for what, ok, detail in results:
@@ -196,16 +177,6 @@ def cmd_join(args) -> int:
 
 
 def cmd_swarm_status(args) -> int:
-    import json
-    import time
-
-    from desktop.chain.status import ChainUnavailable, chain_status
-    from desktop.config import ConfigError, load_config
-    from desktop.identity import peer_name
-    from desktop.node_status import STATUS_FILE, read_status_file
-    from desktop.paths import AppPaths
-    from desktop.swarm_view import format_table, merge
-
     paths = AppPaths.default(args.data_dir)
     try:
         config = load_config(_default_config(paths))

@@ -1,5 +1,6 @@
-"""The one `rl-swarm` command. Subcommands import their heavy parts lazily, so `identity`,
-`probe --help` and the GUI start fast and never load torch unless they must.
+"""The one `rl-swarm` command. Every module it names here is light at import (each loads torch,
+hivemind, web3 or Qt only when a command really needs it), so `identity`, `probe --help` and the
+GUI start fast and never load torch; the app itself is imported only by `rl-swarm gui`.
 
 Exit codes: 0 success, 1 runtime failure, 2 bad input (arguments, config, key file).
 """
@@ -7,19 +8,31 @@ Exit codes: 0 success, 1 runtime failure, 2 bad input (arguments, config, key fi
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
 from desktop import __version__
-from desktop.cli_sharing import (add_sharing_commands, cmd_host, cmd_join, cmd_pause, cmd_resume,
+from desktop.chain.status import ChainUnavailable, chain_status, format_status
+from desktop.cli.join import read_swarm
+from desktop.cli.selftest import run_self_test
+from desktop.config import ConfigError, load_config
+from desktop.events import EventSink
+from desktop.identity import IdentityError, load_or_create_identity
+from desktop.local.launcher import run_swarm
+from desktop.machine.probe import format_table, probe, probe_gpus
+from desktop.node.main import run_node
+from desktop.services.stack import RemoteChain, run_services
+from desktop.utils.frozen import FROZEN
+from desktop.utils.logs import send_records_as_events, setup_logging
+from desktop.utils.paths import AppPaths
+from desktop.cli.common import add_data_dir as _common
+from desktop.cli.common import default_config as _default_config
+from desktop.cli.common import fail as _fail
+from desktop.cli.sharing import (add_sharing_commands, cmd_host, cmd_join, cmd_pause, cmd_resume,
                                  cmd_swarm_status)
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="directory holding this peer's identity, checkpoints, config and logs "
-                             "(default: the platform's data dir)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--json", action="store_true", help="one JSON object with every check's verdict")
     selftest.add_argument("--keep", type=Path, metavar="DIR", help="keep the checks' data here (default: a temp dir)")
 
-    add_sharing_commands(sub, _common)
+    add_sharing_commands(sub)
 
     gui = sub.add_parser("gui", help="the desktop app")
     _common(gui)
@@ -115,21 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str, code: int = 2) -> int:
-    print(f"rl-swarm: {message}", file=sys.stderr)
-    return code
-
-
-def _default_config(paths) -> Path | None:
-    """<config dir>/config.yaml when there is something by that name: a directory there is an
-    error for load_config to report, never a reason to quietly run on the defaults."""
-    return paths.config_file if paths.config_file.exists() else None
-
-
 def cmd_node(args) -> int:
-    from desktop.config import ConfigError, load_config
-    from desktop.logs import setup_logging
-    from desktop.paths import AppPaths
 
     paths = AppPaths.default(args.data_dir)
     if args.rounds is not None and args.rounds < 1:
@@ -149,16 +148,12 @@ def cmd_node(args) -> int:
     except OSError as exc:
         return _fail(f"cannot create data directory {paths.data}: {exc.strerror}")
     setup_logging(paths.logs, "node", config.logging.level, config.logging.max_bytes, config.logging.backups)
-    from desktop.node.main import run_node
-
     return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity,
                     publish_bootnode=args.publish_bootnode, control_stdin=args.control_stdin,
                     config_file=config_file)
 
 
 def cmd_swarm(args) -> int:
-    from desktop.config import ConfigError, load_config
-    from desktop.paths import AppPaths
 
     if not 1 <= args.peers <= 64:
         return _fail("--peers must be between 1 and 64")
@@ -167,8 +162,6 @@ def cmd_swarm(args) -> int:
     node_args = ["--pool", args.pool]
     devices: list[str] = []
     if args.gpus is not None:
-        from desktop.probe import probe_gpus
-
         try:
             devices = gpu_devices(args.gpus, [g.index for g in probe_gpus()])
         except ValueError as exc:
@@ -180,8 +173,6 @@ def cmd_swarm(args) -> int:
         except ConfigError as exc:
             return _fail(str(exc))
         node_args += ["--config", str(args.config.resolve())]
-    from desktop.local.launcher import run_swarm
-
     base = AppPaths.default(args.data_dir).data / "swarm"
     if not args.json_events:
         print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {args.rounds} rounds, "
@@ -208,9 +199,6 @@ def gpu_devices(spec: str, present: list[int]) -> list[str]:
 
 
 def cmd_services(args) -> int:
-    from desktop.config import ConfigError, load_config
-    from desktop.logs import setup_logging
-    from desktop.paths import AppPaths
 
     if args.log_events and not args.json:
         return _fail("--log-events needs --json")
@@ -223,19 +211,11 @@ def cmd_services(args) -> int:
     if args.round_period <= 0:
         return _fail("--round-period must be positive")
     setup_logging(paths.logs, "services", config.logging.level)
-    from desktop.events import EventSink
-    from desktop.services.stack import run_services
-
     sink = EventSink.stdout() if args.json else None
     if sink is not None and args.log_events:
-        from desktop.logs import send_records_as_events
-
         send_records_as_events(sink.emit)
     remote = None
     if config.profile == "swarm":  # a joined swarm: only our login server, on the host's chain
-        from desktop.joining import read_swarm
-        from desktop.services.stack import RemoteChain
-
         joined = read_swarm(paths.data)
         if joined is None:
             return _fail(f"profile is 'swarm' but {paths.data} has joined none: run `rl-swarm join CODE` first")
@@ -249,16 +229,12 @@ def cmd_services(args) -> int:
 def cmd_chain(args) -> int:
     if args.chain_command != "status":
         return _fail("usage: rl-swarm chain status [--json] [--data-dir DIR]")
-    from desktop.config import ConfigError, load_config
-    from desktop.paths import AppPaths
 
     paths = AppPaths.default(args.data_dir)
     try:
         config = load_config(args.config or _default_config(paths))
     except ConfigError as exc:
         return _fail(str(exc))
-    from desktop.chain.status import ChainUnavailable, chain_status, format_status
-
     try:
         report = chain_status(config, paths)
     except ChainUnavailable as exc:
@@ -268,8 +244,6 @@ def cmd_chain(args) -> int:
 
 
 def cmd_identity(args) -> int:
-    from desktop.identity import IdentityError, load_or_create_identity
-    from desktop.paths import AppPaths
 
     if args.identity_command != "show":
         return _fail("usage: rl-swarm identity show [--identity PATH] [--json]")
@@ -287,8 +261,6 @@ def cmd_identity(args) -> int:
 
 
 def cmd_probe(args) -> int:
-    from desktop.paths import AppPaths
-    from desktop.probe import format_table, probe
 
     result = probe(AppPaths.default(args.data_dir).data, pool_override=args.pool)
     print(json.dumps(result.to_json(), indent=2) if args.json else format_table(result))
@@ -296,8 +268,6 @@ def cmd_probe(args) -> int:
 
 
 def cmd_self_test(args) -> int:
-    from desktop.selftest import run_self_test
-
     return run_self_test(json_out=args.json, keep=args.keep)
 
 
@@ -314,9 +284,6 @@ def cmd_gui(args) -> int:
 
 def has_display() -> bool:
     """A screen the app can open a window on, and the app's toolkit installed."""
-    import importlib.util
-    import os
-
     if importlib.util.find_spec("PySide6") is None:
         return False
     if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal")):
@@ -327,10 +294,8 @@ def has_display() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from desktop.frozen import FROZEN
-
     if FROZEN:  # a PyInstaller app re-enters here for hivemind's DHT process
-        import multiprocessing
+        import multiprocessing  # only the frozen bundle needs it, before anything else runs
 
         multiprocessing.freeze_support()
     parser = build_parser()

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from desktop.frozen import self_command
+from desktop.utils.frozen import self_command
 
 WSL_DISTRO = "RLSwarm"
 WSL_EXECUTABLE = "/opt/rl-swarm-desktop/rl-swarm-desktop"  # where installer/windows puts the Linux bundle

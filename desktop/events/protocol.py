@@ -64,7 +64,7 @@ SCHEMA: dict[str, dict[str, tuple[type, ...] | type]] = {
     # why it could not be opened (then the services run for this machine alone)
     "hosting": {"name": str, "rpc": str, "boot": list, "address": str, "rpc_answers": bool,
                 "dht_answers": bool, "error": OPT_STR},
-    # the node waits at a safe point (reason: desktop.resources.REASONS; when: "now" / "after-round")
+    # the node waits at a safe point (reason: desktop.machine.work_window.REASONS; when: "now" / "after-round")
     # and goes on; a pause for memory abandons the round in progress first (its work is not kept)
     "paused": {"round": int, "reason": str, "when": str, "detail": str},
     "resumed": {"round": int, "reason": str, "seconds": NUM},

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.fsutil import write_private
+from desktop.utils.fsutil import write_private
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from desktop.fsutil import exclusive, write_private
+from desktop.utils.fsutil import exclusive, write_private
 
 PREFIX = "rlsw2."
 OLD_PREFIXES = ("rlsw1.",)

@@ -23,7 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from desktop.frozen import self_command
+from desktop import events
+from desktop.codezero.sandbox import run_with_tests
+from desktop.utils.frozen import sandbox_python, self_command
+from desktop.utils.proc_stop import terminate_then_kill
+
 
 GUI_TIMEOUT = 120
 SERVICES_TIMEOUT = 180
@@ -64,18 +68,11 @@ def _lines_until(proc: subprocess.Popen, wanted: Callable[[str], bool], timeout:
 
 
 def _stop(proc: subprocess.Popen, grace: float = 30) -> int | None:
-    from desktop.proc_stop import terminate_then_kill
-
     terminate_then_kill([proc], grace)
     return proc.returncode
 
 
 def check_sandbox() -> Check:
-    import os
-
-    from desktop.codezero.sandbox import run_with_tests
-    from desktop.frozen import sandbox_python
-
     began = time.monotonic()
     # HumanEval's references import hashlib: the sandbox's interpreter must carry what problems use
     right = run_with_tests("import hashlib\ndef double(x):\n    return 2 * x\n", "assert double(3) == 6\n")
@@ -104,8 +101,6 @@ def check_gui(data: Path) -> Check:
 
 
 def check_services(data: Path) -> Check:
-    from desktop import events
-
     began = time.monotonic()
     proc = subprocess.Popen(self_command("services", "--json", "--data-dir", str(data)), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=_child_env(data))
@@ -129,8 +124,6 @@ def check_services(data: Path) -> Check:
 
 
 def check_round(data: Path, started: float) -> Check:
-    from desktop import events
-
     data.mkdir(parents=True, exist_ok=True)
     config = data / "selftest.yaml"
     config.write_text("chain:\n  enabled: false\n")  # a round of its own: no chain to wait for

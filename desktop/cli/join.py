@@ -16,8 +16,12 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.fsutil import write_private
-from desktop.invites import Invite, InviteError, decode, join_message, printable, when
+from desktop.config import load_config, save_config
+from desktop.swarm.bootnodes import NOT_DIALABLE, answering_bootnodes
+from desktop.services.accounts import AccountStore, InvalidEmail, normalize_email
+from desktop.services.invites import Invite, InviteError, decode, join_message, printable, when
+from desktop.utils.fsutil import write_private
+
 
 SWARM_FILE = "swarm.json"
 TIMEOUT_S = 10.0
@@ -94,7 +98,6 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
     """`rl-swarm join --check`: from this machine, does the invited swarm answer? (check, ok,
     detail) for the code, the host's chain, its join desk and its bootnode. Touches no file and
     spends no use of the invite: a host behind NAT asks a friend to run it."""
-    from desktop.node.connections import NOT_DIALABLE, answering_bootnodes
 
     try:
         invite = decode(code)
@@ -122,9 +125,6 @@ def check_invite(code: str) -> list[tuple[str, bool, str]]:
 
 
 def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | None = None) -> Joined:
-    from desktop.config import load_config, save_config
-    from desktop.services.accounts import AccountStore, InvalidEmail, normalize_email
-
     data_dir = Path(data_dir)
     try:
         invite = decode(code)

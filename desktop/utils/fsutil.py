@@ -54,14 +54,14 @@ def _lock_fd(fd: int, blocking: bool) -> bool:
     """Take the OS lock on an open file: released by the kernel when the process dies, so a
     kill -9 never leaves a stale lock behind."""
     if os.name == "nt":
-        import msvcrt
+        import msvcrt  # Windows only
 
         try:
             msvcrt.locking(fd, msvcrt.LK_LOCK if blocking else msvcrt.LK_NBLCK, 1)
             return True
         except OSError:
             return False
-    import fcntl
+    import fcntl  # POSIX only
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))

@@ -21,7 +21,7 @@ def resource_path(*parts: str) -> Path:
     """A file shipped in ``resources/`` (source checkout, installed wheel or frozen app)."""
     frozen_root = getattr(sys, "_MEIPASS", None)
     candidates = [Path(frozen_root) / "resources"] if frozen_root else []
-    candidates.append(Path(__file__).resolve().parent.parent / "resources")
+    candidates.append(Path(__file__).resolve().parents[2] / "resources")
     for root in candidates:
         if root.is_dir():
             return root.joinpath(*parts)

@@ -17,12 +17,12 @@ import sys
 import time
 from typing import Callable
 
+import psutil
+
 
 def on_battery() -> bool | None:
     """True on battery, False on mains, None with no battery to read."""
     try:
-        import psutil
-
         battery = psutil.sensors_battery()
     except Exception:
         return None

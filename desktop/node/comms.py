@@ -1,0 +1,43 @@
+"""Who a node talks to: the one protocol the game loop knows for sharing rollouts. The DHT
+(swarm.exchange.DHTCommunication), the lab's in-memory board and a peer alone (``SinglePeer``)
+plug in behind it."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from desktop.swarm.types import PeerRollouts
+
+if TYPE_CHECKING:
+    from desktop.swarm.records import RolloutItem
+
+
+class Communication(Protocol):
+    last_rejected: dict[str, int]  # reason -> count of peer records refused in the last exchange
+    peers_seen: set[str]
+    shares: bool  # whether anything published reaches anyone (else no work is done for readers)
+
+    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
+        """Publish our rollouts of this round (with our own rewards, a hint for readers)."""
+
+    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
+        """Peers' rollouts published lately that we have not been given before."""
+
+    def close(self) -> None: ...
+
+
+class SinglePeer:
+    """No swarm: nothing is published and nothing arrives."""
+
+    last_rejected: dict[str, int] = {}
+    peers_seen: set[str] = set()
+    shares = False
+
+    def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
+        return False
+
+    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
+        return []
+
+    def close(self) -> None:
+        pass
