@@ -86,7 +86,7 @@ def scaling(n: int, rounds: int, trainer, judge, workdir: Path) -> dict:
                 t = time.perf_counter()
                 results = list(pool.map(lambda c: c.exchange(r, 0, items), comms))
                 comm = time.perf_counter() - t  # the slowest peer's publish + gather
-                assert all(len({p.peer_id for p in res}) == n - 1 for res in results), "a peer missed rollouts"
+                assert all(len({p.peer_id for p in res.rollouts}) == n - 1 for res in results), "a peer missed rollouts"
                 compute.append(seconds)
                 store.append(max(c.last_store_seconds for c in comms))
                 gather.append(comm)
@@ -111,7 +111,7 @@ def heterogeneous(workdir: Path, rounds: int, work: float, barrier: bool) -> dic
             time.sleep(work * (5 if i == 3 else 1))  # stands in for generate + judge + train
             problem = problems.next(100 * i + r)
             received = comms[i].exchange(r, 0, [make_item(problem.ref, problem.question, ["a", "b"], [1.0, 0.0])])
-            if i < 3 and any(p.peer_id == comms[3].peer_id for p in received):
+            if i < 3 and any(p.peer_id == comms[3].peer_id for p in received.rollouts):
                 got_slow.append(r)
             times[i].append(time.perf_counter() - t)
 

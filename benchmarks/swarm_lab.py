@@ -36,7 +36,6 @@ class BoardComms:
 
     def __init__(self, board, peer_id: str, model: str, peers: int, timeout: float = 900.0) -> None:
         self.board, self.peer_id, self.model, self.peers, self.timeout = board, peer_id, model, peers, timeout
-        self.last_rejected: dict[str, int] = {}
         self.peers_seen: set[str] = set()
         self._handed_out: dict[str, int] = {}
 
@@ -50,7 +49,7 @@ class BoardComms:
         from collections import Counter
 
         from desktop.swarm.records import RecordError, decode_rollouts
-        from desktop.swarm.types import PeerRollouts
+        from desktop.swarm.types import Gathered, PeerRollouts
 
         deadline = time.monotonic() + self.timeout
         while True:
@@ -67,7 +66,6 @@ class BoardComms:
             if len(fresh) >= self.peers - 1 or time.monotonic() > deadline:
                 break
             time.sleep(0.05)
-        self.last_rejected = dict(refused)
         out = []
         for peer, record in sorted(records.items()):
             self.peers_seen.add(peer)
@@ -77,7 +75,7 @@ class BoardComms:
             out += [PeerRollouts(peer_id=peer, round=record.round, ref=i.ref, batch_id=i.batch_id,
                                  completions=list(i.completions), rewards=list(i.rewards), model=record.model,
                                  stopped=list(i.stopped), tokens=i.tokens, logps=i.logps) for i in record.items]
-        return out
+        return Gathered(out, dict(refused))
 
     def close(self) -> None:
         pass
@@ -121,7 +119,7 @@ def _peer(index: int, work: str, identity: str, config_text: str, rounds: int, b
     with open(data / "events.jsonl", "w", encoding="utf-8") as out:
         sink = EventSink(out)
         node, conns, _ = _build_node(config, paths, identity, sink, StopControl(), False)
-        node.comms = BoardComms(board, identity.peer_id, node.model_name[:256], peers)
+        node.peers.comms = BoardComms(board, identity.peer_id, node.model_name[:256], peers)
         _ablate(node, ablations)
         sink.emit("node_started", peer_id=identity.peer_id, name=f"peer-{index}", model=node.model_name, device="cpu",
                   round=0, role="solver")

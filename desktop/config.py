@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from desktop.machine.work_window import parse_hhmm
-from desktop.utils.fsutil import write_private
+from desktop.utils.fsutil import FileTooLarge, read_bounded, write_private
 from desktop.utils.paths import resource_path
 
 
@@ -214,17 +214,15 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def _read_yaml(path: Path) -> dict:
     if path.is_dir():  # Windows says "permission denied" for a directory: say what it is
         raise ConfigError(f"{path}: is a directory, not a config file")
-    try:
-        # bounded read: a huge file (or a pipe that never ends) is refused without reading it all
-        with open(path, "rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
+    try:  # bounded: a huge file (or a pipe that never ends) is refused without reading it all
+        raw = read_bounded(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except FileTooLarge:
+        raise ConfigError(f"{path}: config file is larger than the {MAX_CONFIG_BYTES >> 20} MiB limit "
+                          f"for a config file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path}: config file is larger than the {MAX_CONFIG_BYTES >> 20} MiB limit "
-                          f"for a config file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

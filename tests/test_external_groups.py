@@ -13,7 +13,7 @@ from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
 from desktop.node.grpo import GRPOSettings, GRPOTrainer, Group
 from desktop.node.models import TINY_SIZES, build_tiny_model, load_tiny_tokenizer
-from desktop.node.runner import Node
+from desktop.node.runner import Game, Node
 from desktop.swarm.records import batch_id_of, decode_rollouts, encode_rollouts, fit_items, make_item
 from desktop.swarm.types import PeerRollouts
 
@@ -27,13 +27,13 @@ def node(tmp_path_factory):
     model = build_tiny_model(tokenizer, TINY_SIZES["tiny"])
     trainer = GRPOTrainer(model, tokenizer, GRPOSettings(num_generations=4, max_new_tokens=24))
     problems = load_problems("generated:1", seed="t")
-    return Node(trainer=trainer, model_name="tiny:tiny", problems=problems, judge=ExecutionJudge(), sink=EventSink(None),
-                checkpoints=CheckpointStore(tmp_path_factory.mktemp("ck")), external_groups=2, local_groups=2)
+    return Node(trainer=trainer, model_name="tiny:tiny", game=Game(problems, ExecutionJudge(), local_groups=2),
+                sink=EventSink(None), checkpoints=CheckpointStore(tmp_path_factory.mktemp("ck")))
 
 
 def _published(node, model="tiny:tiny", tamper=None):
     """A group as another peer running ``model`` publishes it, through the record codec."""
-    problem = node.problems.next(0)
+    problem = node.game.problems.next(0)
     prompt = node.trainer.encode_prompt(node.messages(problem))
     torch.manual_seed(7)
     group = node.trainer.generate([problem.question], [prompt])[0]
@@ -78,7 +78,7 @@ def test_a_completion_cut_at_the_token_limit_is_never_taken_for_one_that_stopped
     assert not before.hit_limit[0] and before.completion_ids[0][-1] == tok.eos_token_id
     cut = Group.from_text(tok, "q", [1], [text], 24, source=PEER, stopped=[False])
     assert cut.hit_limit == [True] and tok.eos_token_id not in cut.completion_ids[0]
-    problem = node.problems.next(0)
+    problem = node.game.problems.next(0)
     rollouts = PeerRollouts(PEER, 1, problem.ref, batch_id_of(problem.question), [text, text], [], "other-model",
                             stopped=[False, True])
     group = node._external_group(rollouts, problem)

@@ -13,8 +13,8 @@ from desktop import events
 from desktop.cli import build_parser
 from desktop.gui.app import SingleInstance, build_window, protect_singletons, server_name
 from desktop.gui.context import AppContext
-from desktop.gui.main_window import MainWindow
-from desktop.gui.children import NodeSupervisor, ServicesSupervisor
+from desktop.gui.shell.main_window import MainWindow
+from desktop.gui.processes.children import NodeSupervisor, ServicesSupervisor
 
 pytestmark = pytest.mark.gui
 protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see desktop.gui.app)

@@ -11,7 +11,7 @@ pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
 from desktop.gui.context import AppContext  # noqa: E402
-from desktop.gui.first_run import FirstRunWizard, needs_first_run  # noqa: E402
+from desktop.gui.dialogs.first_run import FirstRunWizard, needs_first_run  # noqa: E402
 from desktop.identity import load_identity  # noqa: E402
 from desktop.identity.backup import inspect_backup  # noqa: E402
 
@@ -113,7 +113,7 @@ from pathlib import Path
 import desktop.gui
 from desktop.gui.app import build_window, create_app
 from desktop.gui.context import AppContext
-from desktop.gui.first_run import FirstRunWizard
+from desktop.gui.dialogs.first_run import FirstRunWizard
 app = create_app()
 ctx = AppContext.create(Path(tempfile.mkdtemp()))
 window = build_window(ctx, app)  # its ThemeManager, as the app has

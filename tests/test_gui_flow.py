@@ -6,7 +6,7 @@ import pytest
 import desktop.gui  # noqa: F401  (PySide6 refcount workaround before Qt)
 from desktop.gui.app import build_window, create_app
 from desktop.gui.context import AppContext
-from desktop.gui.first_run import KEY_DONE
+from desktop.gui.dialogs.first_run import KEY_DONE
 from desktop.gui.flow import AppFlow
 from desktop.gui.login_view import LoginView
 from desktop.gui.settings.general import gui_settings

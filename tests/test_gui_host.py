@@ -7,9 +7,9 @@ import pytest
 pytest.importorskip("PySide6")
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
-from desktop.gui.children import ServicesSupervisor  # noqa: E402
+from desktop.gui.processes.children import ServicesSupervisor  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
-from desktop.gui.host_swarm import HostSwarm, preflight_text  # noqa: E402
+from desktop.gui.dialogs.host_swarm import HostSwarm, preflight_text  # noqa: E402
 from desktop.services.invites import InviteBook, decode  # noqa: E402
 from tests.procs import free_port  # noqa: E402
 

@@ -34,8 +34,8 @@ def test_every_gui_module_imports_without_the_ml_stack():
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     # the walk really found the app's modules, not just the package
-    for expected in ("desktop.gui.app", "desktop.gui.main_window", "desktop.gui.pages.dashboard",
-                     "desktop.gui.pages.logs", "desktop.gui.tray", "desktop.gui.widgets.charts"):
+    for expected in ("desktop.gui.app", "desktop.gui.shell.main_window", "desktop.gui.pages.dashboard",
+                     "desktop.gui.pages.logs", "desktop.gui.shell.tray", "desktop.gui.widgets.charts"):
         assert expected in report["modules"]
     assert report["failed"] == {}
     assert report["heavy"] == [], f"the GUI imported {report['heavy']}"

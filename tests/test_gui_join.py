@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("PySide6")
 pytestmark = pytest.mark.gui
 
-from desktop.gui.join_swarm import JoinSwarm  # noqa: E402
-from desktop.gui.main_window import MainWindow  # noqa: E402
+from desktop.gui.dialogs.join_swarm import JoinSwarm  # noqa: E402
+from desktop.gui.shell.main_window import MainWindow  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
 from desktop.services.invites import Invite  # noqa: E402
 from tests.procs import CLI  # noqa: E402

@@ -10,8 +10,8 @@ from desktop import events
 from desktop.gui.app import protect_singletons
 from desktop.events.text import ERROR, INFO, WARNING, describe, record_level
 from desktop.gui.pages.logs import LogsPage
-from desktop.gui.children import NodeSupervisor
-from desktop.gui.supervisor import ProcState
+from desktop.gui.processes.children import NodeSupervisor
+from desktop.gui.processes.supervisor import ProcState
 
 pytestmark = pytest.mark.gui
 protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see desktop.gui.app)

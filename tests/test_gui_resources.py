@@ -11,7 +11,7 @@ pytestmark = pytest.mark.gui
 
 from desktop.machine import pause_control  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
-from desktop.gui.pause_actions import PauseActions  # noqa: E402
+from desktop.gui.shell.pause_actions import PauseActions  # noqa: E402
 from desktop.gui.settings import ResourcesPage, SettingsWidget  # noqa: E402
 from tests.procs import CLI, env  # noqa: E402
 

@@ -410,7 +410,7 @@ def test_gui_modules_stay_light():
     import subprocess
     import sys
 
-    code = ("import sys, desktop.gui.settings, desktop.gui.first_run, desktop.gui.login_view, "
+    code = ("import sys, desktop.gui.settings, desktop.gui.dialogs.first_run, desktop.gui.login_view, "
             "desktop.identity.backup; heavy = [m for m in ('torch', 'transformers', 'hivemind') "
             "if m in sys.modules] + [m for m in sys.modules if m.startswith(('desktop.node', "
             "'desktop.swarm'))]; print(heavy); sys.exit(bool(heavy))")

@@ -3,7 +3,7 @@ process it started, also when a system tray would otherwise keep it running afte
 
 The app runs as a real subprocess (`python -m desktop.cli gui`) with its real local services and
 node. Offscreen there is no tray, so one test makes the app decide there is one (the way it decides:
-desktop.gui.tray.tray_available); another uses a real tray (Xvfb + trayer) where they are installed.
+desktop.gui.shell.tray.tray_available); another uses a real tray (Xvfb + trayer) where they are installed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import pytest
 pytestmark = [pytest.mark.gui, pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
 
 # The app as main() runs it, except that it believes a system tray is there.
-WITH_TRAY = ("import sys, desktop.gui.tray as tray; tray.tray_available = lambda: True; "
+WITH_TRAY = ("import sys, desktop.gui.shell.tray as tray; tray.tray_available = lambda: True; "
              "from desktop.cli import main; sys.exit(main(sys.argv[1:]))")
 
 

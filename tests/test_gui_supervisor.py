@@ -16,8 +16,8 @@ pytest.importorskip("pytestqt")
 
 from desktop import events  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
-from desktop.gui.children import NodeSupervisor, ServicesEndpoints, ServicesSupervisor  # noqa: E402
-from desktop.gui.supervisor import Outcome, ProcessSupervisor, ProcState, RestartPolicy  # noqa: E402
+from desktop.gui.processes.children import NodeSupervisor, ServicesEndpoints, ServicesSupervisor  # noqa: E402
+from desktop.gui.processes.supervisor import Outcome, ProcessSupervisor, ProcState, RestartPolicy  # noqa: E402
 
 NODE_MS = 240_000  # the node imports torch: slow to start on a loaded 2-core machine
 QUICK_MS = 30_000
@@ -383,7 +383,7 @@ def test_missing_program_is_a_failed_start(qtbot, tmp_path):
 
 
 def test_module_stays_light():
-    code = ("import sys, desktop.gui.supervisor; "
+    code = ("import sys, desktop.gui.processes.supervisor; "
             "print([m for m in ('torch', 'transformers', 'hivemind') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -8,10 +8,10 @@ from PySide6.QtWidgets import QSystemTrayIcon
 
 from desktop.gui.app import protect_singletons
 from desktop.gui.context import AppContext
-from desktop.gui.main_window import MainWindow
-from desktop.gui.children import NodeSupervisor
-from desktop.gui.supervisor import ProcState, RestartPolicy
-from desktop.gui.tray import TrayController
+from desktop.gui.shell.main_window import MainWindow
+from desktop.gui.processes.children import NodeSupervisor
+from desktop.gui.processes.supervisor import ProcState, RestartPolicy
+from desktop.gui.shell.tray import tray_available as has_tray
 
 pytestmark = pytest.mark.gui
 protect_singletons()  # PySide6 6.12 on Python 3.11 drops references to None (see desktop.gui.app)
@@ -31,13 +31,12 @@ def make_window(qtbot, tmp_path):
     made = []
 
     def make(node, tray_available=None):
-        win = MainWindow(AppContext.create(tmp_path), node)
+        available = has_tray() if tray_available is None else tray_available
+        win = MainWindow(AppContext.create(tmp_path), node, tray_available=available)
         win.quit_app = lambda: None
         qtbot.addWidget(win)
-        tray = TrayController(win, win.actions, node, available=tray_available)
-        win.tray = tray
         made.append(node)
-        return win, tray
+        return win, win.tray  # the window makes its own tray, from its own actions
 
     yield make
     for node in made:
@@ -66,7 +65,8 @@ def test_tray_menu_drives_the_node(make_window, qtbot):
     win, tray = make_window(node, tray_available=True)  # a tray object even where none is shown
     assert tray.menu is not None
     menu = [a for a in tray.menu.actions() if not a.isSeparator()]
-    assert menu == [win.actions.open, win.actions.start, win.actions.finish, win.actions.stop, win.actions.quit]
+    assert menu == [win.actions.open, win.actions.start, win.actions.finish, win.actions.stop,
+                    *win.actions.pause.all(), win.actions.quit]
     assert tray.icon_name == "tray-paused"
     assert not tray.tray.icon().isNull()
 
@@ -132,7 +132,6 @@ def test_closing_the_window_keeps_running_in_the_tray_unless_told_otherwise(qtbo
     quits = []
     win.quit_app = lambda: quits.append(1)
     qtbot.addWidget(win)
-    win.tray = TrayController(win, win.actions, available=True)
     win.show()
     win.close()
     assert not win.isVisible()
@@ -147,17 +146,14 @@ def test_closing_the_window_keeps_running_in_the_tray_unless_told_otherwise(qtbo
 
 
 def test_pausing_from_the_menu_reaches_the_node_and_shows(make_window, qtbot, tmp_path):
-    """Pause for 1 hour / Resume write the pause file; the node (a stand-in following it, as the
-    real node's governor does) pauses and resumes; the window's status bar says so."""
-    data = tmp_path / "peer-data"
+    """Pause for 1 hour / Resume (the window's own actions, in its tray menu too) write the pause
+    file; the node (a stand-in following it, as the real node's governor does) pauses and resumes;
+    the window's status bar says so."""
     node = NodeSupervisor(lambda: [sys.executable, str(STANDIN), "--round-seconds", "0.2",
-                                   "--follow-pause", str(data)])
+                                   "--follow-pause", str(tmp_path)])
     win, tray = make_window(node, tray_available=True)
-    from desktop.gui.pause_actions import PauseActions
-
-    pause = PauseActions(win, data, poll_ms=100)
-    tray2 = TrayController(win, win.actions, None, available=True, pause=pause)
-    assert [a for a in tray2.menu.actions() if a in pause.all()] == pause.all()  # in the tray menu
+    pause = win.actions.pause
+    assert [a for a in tray.menu.actions() if a in pause.all()] == pause.all()  # in the tray menu
     win.actions.start.trigger()
     qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
     pause.hour.trigger()
@@ -167,3 +163,23 @@ def test_pausing_from_the_menu_reaches_the_node_and_shows(make_window, qtbot, tm
     pause.resume.trigger()
     qtbot.waitUntil(lambda: any(t == "Resumed" for t, _, _ in tray.sent), timeout=10000)
     assert win.node.status.paused is None
+
+
+def test_resume_is_offered_exactly_while_the_node_is_paused_by_its_user(make_window, qtbot, tmp_path):
+    """A pause made elsewhere (`rl-swarm pause`, another window) and its end show in the tray's and
+    the menu's Resume as soon as the node reports them, not at the next look at the file."""
+    from desktop.machine import pause_control
+
+    node = NodeSupervisor(lambda: [sys.executable, str(STANDIN), "--round-seconds", "0.2",
+                                   "--follow-pause", str(tmp_path)])
+    win, tray = make_window(node, tray_available=True)
+    resume = win.actions.pause.resume
+    win.actions.start.trigger()
+    qtbot.waitUntil(lambda: node.state is ProcState.RUNNING, timeout=15000)
+    assert not resume.isEnabled()  # running, not paused: nothing to resume
+    pause_control.pause(pause_control.control_path(tmp_path), "now")
+    qtbot.waitUntil(lambda: win.node.status.paused == "user", timeout=10000)
+    qtbot.waitUntil(resume.isEnabled, timeout=1000)  # with the node's event, not the 5 s poll
+    pause_control.resume(pause_control.control_path(tmp_path))
+    qtbot.waitUntil(lambda: win.node.status.paused is None, timeout=10000)
+    qtbot.waitUntil(lambda: not resume.isEnabled(), timeout=1000)

@@ -107,8 +107,7 @@ def test_imports_inside_functions_say_why():
             line = node.lineno - 1
             while line > 0 and (lines[line - 1].strip().startswith(("import ", "from ")) or not lines[line - 1].strip()):
                 line -= 1  # the first import of a block (blank lines between groups) carries its comment
-            said = "#" in lines[node.lineno - 1] or (line > 0 and lines[line - 1].strip().startswith("#")) \
-                or "#" in lines[line]
+            said = "#" in lines[node.lineno - 1] or (line > 0 and "#" in lines[line - 1]) or "#" in lines[line]
             if not said:
                 missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {lines[node.lineno - 1].strip()}")
     assert missing == [], "\n".join(missing)

@@ -75,7 +75,7 @@ def test_atomic_writer_never_replaces_existing_file(tmp_path):
     path = tmp_path / "swarm.pem"
     path.write_bytes(b"someone else's key")
     with pytest.raises(FileExistsError):
-        keyfile._write_new_file(path, b"ours")
+        keyfile.write_new_key_file(path, b"ours")
     assert path.read_bytes() == b"someone else's key"
     assert [p.name for p in tmp_path.iterdir()] == ["swarm.pem"]
 

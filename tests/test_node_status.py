@@ -19,7 +19,7 @@ def test_rounds_rewards_and_chain_submissions_are_folded_in():
                 error="unreachable: http://127.0.0.1:3000")]
     assert all(st.apply(e) for e in seq)
     assert (st.name, st.round, st.last_completed, st.peers_seen) == ("a b c", 3, 3, {"QmA", "QmB"})
-    assert st.history == [{"round": 3, "reward_mean": 0.7, "loss": 0.05, "generate_s": 0.5, "judge_s": 0.2,
+    assert st.history == [{"round": 3, "reward_mean": 0.7, "loss": 0.05, "skill": None, "generate_s": 0.5, "judge_s": 0.2,
                            "train_s": 0.1, "comm_s": 0.2}]
     assert (st.submitted, st.pending) == (3, 1)
     assert "unreachable" in st.chain_error

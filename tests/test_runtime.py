@@ -7,9 +7,9 @@ from pathlib import Path, PurePosixPath, PureWindowsPath
 import pytest
 
 from desktop.gui.app import protect_singletons
-from desktop.gui.children import NodeSupervisor
+from desktop.gui.processes.children import NodeSupervisor
 from desktop.gui.context import AppContext
-from desktop.gui.supervisor import ProcState
+from desktop.gui.processes.supervisor import ProcState
 from desktop.utils.runtime import ENV_WSL, Native, Wsl, current, windows_to_wsl
 
 protect_singletons()
@@ -126,7 +126,7 @@ def test_the_real_node_through_the_wsl_code_path(qtbot, tmp_path, wsl_standin):
 
 @pytest.mark.slow
 def test_through_wsl_the_services_stop_by_stdin(qtbot, tmp_path, wsl_standin):
-    from desktop.gui.children import ServicesSupervisor
+    from desktop.gui.processes.children import ServicesSupervisor
     from tests.procs import free_port
 
     (tmp_path / "data" / "config").mkdir(parents=True)

@@ -74,9 +74,9 @@ def record_bytes(peer_id: str, round_number: int, **overrides) -> bytes:
     return msgpack.packb(record, use_bin_type=True)
 
 
-def by_peer(rollouts) -> dict:
+def by_peer(gathered) -> dict:
     out = {}
-    for r in rollouts:
+    for r in gathered.rollouts:
         out.setdefault(r.peer_id, []).append(r)
     return out
 
@@ -246,14 +246,14 @@ def test_a_peer_ahead_is_waited_for_not_skipped(swarm):
     a = comm(swarm["A"], expected_peers=1, gather_timeout=10.0,
              directory=Directory(swarm["A"], swarm["A"].peer_id, accept=only_b))
     publish(swarm["B"], 71, "B")
-    assert [r.round for r in a.gather(70, 0)] == [71]
+    assert [r.round for r in a.gather(70, 0).rollouts] == [71]
     later = threading.Timer(1.0, publish, args=(swarm["B"], 72, "B"))
     later.start()
     try:
         got = a.gather(71, 0)
     finally:
         later.join()
-    assert [r.round for r in got] == [72]
+    assert [r.round for r in got.rollouts] == [72]
     assert a.last_gather_seconds < 8.0
 
 
@@ -269,7 +269,7 @@ def test_a_stopping_node_stops_waiting_for_peers(swarm):
     later.start()
     started = time.monotonic()
     try:
-        assert a.gather(80, 0) == []
+        assert a.gather(80, 0).rollouts == []
     finally:
         later.join()
     assert time.monotonic() - started < 15.0
@@ -278,9 +278,10 @@ def test_a_stopping_node_stops_waiting_for_peers(swarm):
 def test_records_outside_the_window_are_refused_and_counted(swarm):
     publish(swarm["B"], 40, "B")
     a = comm(swarm["A"], gather_grace=0.3, round_window=2)
-    got = by_peer(a.gather(50, 0))
+    gathered = a.gather(50, 0)
+    got = by_peer(gathered)
     assert swarm["B"].peer_id not in got
-    assert a.last_rejected.get("stale_round", 0) >= 1
+    assert gathered.rejected.get("stale_round", 0) >= 1
 
 
 @pytest.mark.slow
@@ -290,10 +291,11 @@ def test_only_accepted_peers_are_read(swarm):
     publish(swarm["M"], 60, "M")
     accept = lambda peers: {p for p in peers if p != swarm["M"].peer_id}  # noqa: E731
     a = comm(swarm["A"], gather_grace=0.5, directory=Directory(swarm["A"], swarm["A"].peer_id, accept=accept))
-    got = by_peer(a.gather(60, 0))
+    gathered = a.gather(60, 0)
+    got = by_peer(gathered)
     assert swarm["B"].peer_id in got
     assert swarm["M"].peer_id not in got
-    assert a.last_rejected.get("unregistered", 0) >= 1
+    assert gathered.rejected.get("unregistered", 0) >= 1
 
 
 def test_reads_are_bounded_by_the_sample(swarm):
@@ -317,8 +319,8 @@ def test_dht_errors_do_not_raise(swarm):
 
     c = DHTCommunication(Broken(), peer_id=Broken.peer_id, model_name="m", gather_timeout=0.3,
                          poll_interval=0.1, close_dht=False)
-    assert c.exchange(60, 0, items_for("A", 60)) == []
-    assert c.last_rejected["dht_error"] >= 2
+    gathered = c.exchange(60, 0, items_for("A", 60))
+    assert gathered.rollouts == [] and gathered.rejected["dht_error"] >= 2
 
 
 # --- lifecycle ---------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_download_keeps_only_a_file_that_matches_its_sha256(server, tmp_path):
 def test_the_app_offers_the_update_and_downloads_it(qtbot, server, tmp_path):
     from desktop.gui.app import protect_singletons
     from desktop.gui.context import AppContext
-    from desktop.gui.main_window import MainWindow
+    from desktop.gui.shell.main_window import MainWindow
     from desktop.gui.update_check import UpdateCheck
 
     protect_singletons()

@@ -1,24 +1,20 @@
 """The desktop app (PySide6 + qasync). Never imports torch, transformers or hivemind: the node and
 the local services run in subprocesses and talk to the app through desktop.events.
 
-    app.py           `rl-swarm gui`: one instance, the QApplication, build_window, --screenshot
-    context.py       AppContext: paths, config, gui.ini, the commands that start the children
-    flow.py          AppFlow: first run -> local services -> sign-in -> node
-    first_run.py     the first-run wizard (probe, profile, model, token, identity and backup)
-    main_window.py   MainWindow: sidebar of pages, notices, status bar (round news), menus
-    sign_in.py       SignIn: the sign-in page while the local services run and nobody is signed in
-    supervisor.py    ProcessSupervisor: one QProcess, its lines and events, restarts, stop and kill
-    run_outcome.py   ProcState, RestartPolicy, Outcome: what a run is and how it ended (no Qt)
-    children.py      NodeSupervisor (status from events), ServicesSupervisor (ServicesEndpoints)
-    state_look.py    how each ProcState reads and looks (pill, tray icon, status bar): one table
-    tray.py          the tray icon, its menu, notifications; NodeActions shared with the window
-    update_check.py  "version X is available": the check in a thread, Download (sha256-checked)
-    login_view.py    the login server's sign-in page in a QWebEngineView
-    theme.py         light and dark palettes, the stylesheet, tinted icons
-    screenshots.py   every page as PNG with a running tiny node
-    pages/           dashboard.py, logs.py
-    settings/        one file per settings page (load()/save()), base.py the contract
-    widgets/         cards.py, charts.py, labels.py (ElidedLabel)
+    app.py            `rl-swarm gui`: one instance, the QApplication, build_window, --screenshot
+    context.py        AppContext: paths, config, gui.ini, the commands that start the children
+    flow.py           AppFlow: first run -> local services -> sign-in -> node
+    sign_in.py        SignIn: the sign-in page while the local services run and nobody is signed in
+    login_view.py     the login server's sign-in page in a QWebEngineView
+    update_check.py   "version X is available": the check in a thread, Download (sha256-checked)
+    theme.py          light and dark palettes, the stylesheet, tinted icons
+    screenshots.py    every page as PNG with a running tiny node
+    shell/            the main window, its actions (one owner), menus and tray
+    dialogs/          first run, join a swarm, host a swarm
+    processes/        the supervised children: node, services, short background commands
+    pages/            dashboard.py, swarm.py, logs.py
+    settings/         one file per settings page (load()/save()), base.py the contract
+    widgets/          cards.py, charts.py, labels.py (ElidedLabel)
 """
 
 import sys
@@ -31,7 +27,7 @@ def protect_singletons() -> None:
     we do the same by giving them a reference count that no session can use up. Idempotent."""
     if sys.version_info >= (3, 12) or sys.implementation.name != "cpython":
         return
-    import ctypes
+    import ctypes  # only on the Python this works around
 
     for obj in (None, True, False):
         refcount = ctypes.c_ssize_t.from_address(id(obj))  # ob_refcnt is a PyObject's first field

@@ -12,15 +12,23 @@ import argparse
 import getpass
 import hashlib
 import os
+import signal
+import socket
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, QSocketNotifier, QTimer, QUrl, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
-from desktop.gui import protect_singletons
+from desktop.gui import protect_singletons, theme
 from desktop.gui.context import AppContext
+from desktop.gui.processes.children import NodeSupervisor, ServicesSupervisor
+from desktop.gui.settings.huggingface import node_env
+from desktop.gui.shell.main_window import MainWindow
+from desktop.gui.shell.tray import tray_available
+from desktop.utils.paths import resource_path
+
 
 CONNECT_MS = 500
 FIRST_PAINT_ENV = "RL_SWARM_GUI_QUIT_AFTER_PAINT"
@@ -119,16 +127,11 @@ def create_app(argv_for_qt: list[str] | None = None) -> QApplication:
 
 def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] = ()):
     """The window with its supervisors, tray and theme, as main() runs it (also for benchmarks)."""
-    from desktop.gui import theme
-    from desktop.gui.main_window import MainWindow
-    from desktop.gui.children import NodeSupervisor, ServicesSupervisor
-    from desktop.gui.tray import TrayController, tray_available
 
     store = QSettings(str(ctx.gui_settings_file()), QSettings.IniFormat)
     themes = theme.ThemeManager(app, str(store.value("appearance", "system")))
     themes.apply()
     app.setWindowIcon(theme.icon("app", size=256))
-    from desktop.gui.settings.huggingface import node_env
     node = NodeSupervisor(lambda: ctx.app_node_command(*node_args), parent=app,
                           env_factory=lambda: node_env(ctx), log_path=ctx.paths.logs / "node-console.log",
                           stop_by_stdin=not ctx.runtime.signals_reach_children)
@@ -137,7 +140,6 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
                                   stop_by_stdin=not ctx.runtime.signals_reach_children)
     has_tray = tray_available()
     window = MainWindow(ctx, node, services, themes, tray_available=has_tray)
-    window.tray = TrayController(window, window.actions, node, available=has_tray, pause=window.pause_actions)
     # With a tray, closing the window keeps the node running; Quit in the tray menu ends it.
     app.setQuitOnLastWindowClosed(not has_tray)
     return window
@@ -162,16 +164,17 @@ def main(argv: list[str] | None = None) -> int:
     window.show()
     app.processEvents()  # the first frame now, before asyncio and qasync load
     if args.screenshot is not None:
-        from desktop.gui.screenshots import ScreenshotRun
+        from desktop.gui.screenshots import ScreenshotRun  # only with --screenshot
+
         run = ScreenshotRun(window, args.screenshot)
         run.start()
     else:
+        # after the first frame: the flow (first run, services, sign-in) and the update check
         from desktop.gui.flow import AppFlow
+        from desktop.gui.update_check import UpdateCheck
 
         window.flow = AppFlow(window)
         QTimer.singleShot(0, window.flow.start)  # once the window is on screen
-        from desktop.gui.update_check import UpdateCheck
-
         window.updates = UpdateCheck(window)
         window.updates.start()  # a while later, in a worker thread; only with a feed configured
     _quit_on_signals(app, lambda: _quit_now(window, app))
@@ -205,10 +208,7 @@ class _FirstPaint(QObject):
 
     def _load_web(self) -> None:
         """`rl-swarm self-test`: the embedded browser the sign-in page needs renders a page too."""
-        from PySide6.QtCore import QUrl
-        from PySide6.QtWebEngineWidgets import QWebEngineView
-
-        from desktop.utils.paths import resource_path
+        from PySide6.QtWebEngineWidgets import QWebEngineView  # Chromium: only for the self-test's page
 
         self.view = QWebEngineView()
         self.view.resize(400, 300)
@@ -237,10 +237,7 @@ def _quit_on_signals(app: QApplication, quit_app) -> None:
     Python runs its handlers only between bytecodes, and the Qt loop sits in C++: the C-level
     handler writes to a socket (signal.set_wakeup_fd) that a QSocketNotifier watches, so the loop
     wakes and Python runs the handler at once; the handler only queues the quit for the loop."""
-    import signal
-    import socket
 
-    from PySide6.QtCore import QSocketNotifier
 
     def on_signal(*_args) -> None:
         QTimer.singleShot(0, quit_app)
@@ -274,13 +271,13 @@ def _quit_on_signals(app: QApplication, quit_app) -> None:
 def _quit_now(window, app: QApplication) -> None:
     """The tray's Quit (stop node and services, then quit), then leave the loop even if some
     window refused to close: a signal to stop is not a request the user can cancel."""
-    if not window._quitting:  # a second signal while stopping: just leave
+    if not window.quitting:  # a second signal while stopping: just leave
         window.request_quit()
     app.exit(0)
 
 
 def _event_loop(app: QApplication):
-    try:
+    try:  # an optional part: without it the app runs on Qt's own loop
         import asyncio
 
         import qasync

@@ -41,7 +41,7 @@ class AppContext:
         """The user's config over the defaults. A file that cannot be read gives the defaults to
         show, and ``config_error`` says why: saving is then refused, so the user's file is never
         replaced by what we could not read."""
-        from desktop.config import ConfigError, load_config
+        from desktop.config import ConfigError, load_config  # pydantic (~0.3 s): after the first paint
 
         try:
             config = load_config(self.paths.config_file if self.paths.config_file.exists() else None)
@@ -54,7 +54,7 @@ class AppContext:
     def save_config(self, config: "Config") -> None:
         """Write the settings that differ from the defaults (atomically). Refused with a
         ConfigError while the file on disk has errors."""
-        from desktop.config import ConfigError, save_config
+        from desktop.config import ConfigError, save_config  # as in load_config
 
         self.load_config()  # the file may have been edited by hand since
         if self.config_error:

@@ -10,7 +10,7 @@ import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.gui.supervisor import ProcState
+from desktop.gui.processes.supervisor import ProcState
 
 
 class AppFlow(QObject):
@@ -27,7 +27,7 @@ class AppFlow(QObject):
         window.signed_in.connect(self._on_signed_in)
 
     def start(self) -> None:
-        from desktop.gui import first_run
+        from desktop.gui.dialogs import first_run  # the wizard: built once, on a first run
 
         if first_run.needs_first_run(self.ctx):
             wizard = first_run.FirstRunWizard(self.ctx, self.window)
@@ -46,7 +46,7 @@ class AppFlow(QObject):
             self.launch_node()
 
     def _on_services_ready(self, info) -> None:
-        from desktop.gui.settings.account import signed_in_user
+        from desktop.gui.settings.account import signed_in_user  # the settings pages load when first needed
 
         if signed_in_user(self.ctx) is not None:
             self.launch_node()

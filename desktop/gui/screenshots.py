@@ -38,7 +38,7 @@ class ScreenshotRun(QObject):
     def start(self) -> None:
         self._began = time.monotonic()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        node, services = self.window.node, self.window.services
+        node = self.window.node
         node.event.connect(self._on_event)
         node.gave_up.connect(lambda outcome: self._fail(f"node failed: {outcome.describe()}"))
         self._timeout.start()
@@ -118,7 +118,8 @@ class ScreenshotRun(QObject):
         QTimer.singleShot(0, lambda: QApplication.instance().exit(code))
 
     def _wait_for_web_page(self, holder) -> None:
-        from desktop.gui.login_view import LoginView
+        from desktop.gui.login_view import LoginView  # QtWebEngine: only where a page is shown
+
         view = holder.findChild(LoginView)
         if view is None:
             return
@@ -131,7 +132,8 @@ class ScreenshotRun(QObject):
         loop.exec()
 
     def _settings_pages(self, holder, suffix: str) -> None:
-        from desktop.gui.settings import SettingsWidget
+        from desktop.gui.settings import SettingsWidget  # built when first shown
+
         widget = holder.findChild(SettingsWidget)
         if widget is None:
             return

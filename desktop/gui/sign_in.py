@@ -6,9 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QUrl, Signal
+from PySide6.QtNetwork import QNetworkAccessManager, QNetworkRequest
 from PySide6.QtWidgets import QWidget
 
 from desktop.gui import theme
+from desktop.gui.settings.account import signed_in_user
 
 
 def _secret_file(info) -> Path:
@@ -34,7 +36,6 @@ class SignIn(QObject):
         return info.login_url.rstrip("/") if info is not None else ""
 
     def _on_services_ready(self, info) -> None:
-        from desktop.gui.settings.account import signed_in_user
         win = self.window
         if signed_in_user(self.ctx) is None and "login" not in win.pages:
             win.add_page("login", "Sign in", "nav-login",
@@ -44,8 +45,8 @@ class SignIn(QObject):
                 win.show_page("login")            # a page the user opened)
 
     def _build_page(self, url: str, secret_file: Path | None = None) -> QWidget:
-        from desktop.gui.login_view import LoginView
-        from desktop.gui.settings.account import signed_in_user
+        from desktop.gui.login_view import LoginView  # QtWebEngine (Chromium): only while a sign-in is needed
+
         view = LoginView(f"{url.rstrip('/')}/?theme={theme.current().name}",
                          is_signed_in=lambda: signed_in_user(self.ctx) is not None, secret_file=secret_file)
         view.signed_in.connect(self._on_signed_in)
@@ -69,7 +70,6 @@ class SignIn(QObject):
         base = self.login_base()
         if not base:
             return
-        from PySide6.QtNetwork import QNetworkAccessManager, QNetworkRequest
         self._net = self._net or QNetworkAccessManager(self)
         request = QNetworkRequest(QUrl(base + "/login/logout"))
         request.setHeader(QNetworkRequest.ContentTypeHeader, "application/json")

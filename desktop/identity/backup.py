@@ -28,9 +28,9 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from desktop.utils.fsutil import write_private
+from desktop.utils.fsutil import FileTooLarge, read_bounded, write_private
 
-from .keyfile import IdentityError, _write_new_file, decode_keyfile, load_identity
+from .keyfile import IdentityError, write_new_key_file, decode_keyfile, load_identity
 from .names import peer_name
 from .peerid import peer_id_from_public_key
 
@@ -135,17 +135,15 @@ def decrypt_container(blob: bytes, passphrase: str) -> bytes:
 
 def _read(path: Path) -> bytes:
     try:
-        with open(path, "rb") as f:
-            blob = f.read(MAX_BACKUP_BYTES + 1)
+        return read_bounded(path, MAX_BACKUP_BYTES)
     except FileNotFoundError:
         raise BackupError(f"{path} does not exist.") from None
     except IsADirectoryError:
         raise BackupError(f"{path} is a folder, not a backup file.") from None
+    except FileTooLarge:
+        raise BackupError(f"{path} is far too large to be a swarm.pem backup.") from None
     except OSError as exc:
         raise BackupError(f"{path} cannot be read: {exc.strerror or exc}.") from None
-    if len(blob) > MAX_BACKUP_BYTES:
-        raise BackupError(f"{path} is far too large to be a swarm.pem backup.")
-    return blob
 
 
 def is_encrypted(path: str | os.PathLike) -> bool:
@@ -242,7 +240,7 @@ def import_backup(path: str | os.PathLike, identity_path: str | os.PathLike,
         previous = None
         identity_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
-        _write_new_file(identity_path, data)
+        write_new_key_file(identity_path, data)
     except OSError as exc:
         if previous is not None and not os.path.lexists(identity_path):
             os.rename(previous, identity_path)  # put the old key back: never leave no key

@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from desktop.utils.fsutil import fsync_dir
+from desktop.utils.fsutil import FileTooLarge, fsync_dir, read_bounded
 
 from .keymsg import KEY_TYPE_NAMES, KEY_TYPE_RSA, decode_key_message, encode_key_message
 from .names import peer_name
@@ -135,19 +135,18 @@ def load_identity(path: str | os.PathLike) -> Identity:
     """Load an existing identity file. Never modifies the file."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read(MAX_FILE_BYTES + 1)
+        data = read_bounded(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise IdentityError(f"Identity file {path} does not exist.") from None
     except IsADirectoryError:
         raise IdentityError(f"Identity file {path} is a directory, not a key file.") from None
     except PermissionError:
         raise IdentityError(f"Identity file {path} cannot be read (permission denied).") from None
+    except FileTooLarge:
+        raise IdentityError(f"Identity file {path} is too large to be a libp2p key file "
+                            f"(over {MAX_FILE_BYTES} bytes).") from None
     except OSError as exc:
         raise IdentityError(f"Identity file {path} cannot be read: {exc.strerror or exc}.") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise IdentityError(f"Identity file {path} is too large to be a libp2p key file "
-                            f"(over {MAX_FILE_BYTES} bytes).")
     return _make_identity(path, decode_keyfile(data, path))
 
 
@@ -158,7 +157,7 @@ def _write_all(fd: int, data: bytes) -> None:
     os.fsync(fd)
 
 
-def _write_new_file(path: Path, data: bytes) -> None:
+def write_new_key_file(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, failing with FileExistsError if it exists.
 
     The bytes go to a private temp file first and are then hard-linked into place: link()
@@ -224,7 +223,7 @@ def create_identity(path: str | os.PathLike) -> Identity:
                             f"{exc.strerror or exc}.") from None
     key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
     try:
-        _write_new_file(path, encode_keyfile(key))
+        write_new_key_file(path, encode_keyfile(key))
     except FileExistsError:
         raise IdentityError(f"Identity file {path} already exists; refusing to overwrite it.") from None
     except OSError as exc:

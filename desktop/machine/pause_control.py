@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.utils.fsutil import write_private
+from desktop.utils.fsutil import read_bounded, write_private
 
 log = logging.getLogger(__name__)
 
@@ -58,31 +58,15 @@ def _not_a_file(path: Path) -> ControlFileError | None:
     return ControlFileError(f"{path} is {kind}, not the pause file: remove it (the node treats it as no pause)")
 
 
-def _read_regular(path: Path) -> bytes:
-    """At most MAX_BYTES + 1 bytes of a regular file, opened without blocking and without
-    following a link: a named pipe or a device there must never hang the node or a command."""
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    fd = os.open(path, flags)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ControlFileError(f"{path} is not a regular file")
-        return os.read(fd, MAX_BYTES + 1)
-    finally:
-        os.close(fd)
-
-
 def read(path: str | os.PathLike) -> UserPause:
     """The pause on file; a missing, unreadable or foreign file is no pause (never an error:
     a node must not stop because someone wrote nonsense next to its data). Something that is not
     a regular file is said once in the log."""
     path = Path(path)
-    try:
-        raw = _read_regular(path)
-        if len(raw) > MAX_BYTES:
-            return UserPause()
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        problem = _not_a_file(path) or (exc if isinstance(exc, ControlFileError) else None)
+    try:  # never blocks, never follows a link, never reads more than MAX_BYTES + 1
+        data = json.loads(read_bounded(path, MAX_BYTES, follow_links=False).decode("utf-8"))
+    except (OSError, ValueError):  # FileTooLarge is a ValueError
+        problem = _not_a_file(path)
         if problem is not None and str(path) not in _warned:
             _warned.add(str(path))
             log.warning("%s", problem)

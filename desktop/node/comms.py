@@ -6,22 +6,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from desktop.swarm.types import PeerRollouts
+from desktop.swarm.types import Gathered
 
 if TYPE_CHECKING:
     from desktop.swarm.records import RolloutItem
 
 
 class Communication(Protocol):
-    last_rejected: dict[str, int]  # reason -> count of peer records refused in the last exchange
     peers_seen: set[str]
     shares: bool  # whether anything published reaches anyone (else no work is done for readers)
 
     def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
         """Publish our rollouts of this round (with our own rewards, a hint for readers)."""
 
-    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
-        """Peers' rollouts published lately that we have not been given before."""
+    def gather(self, round_number: int, stage: int) -> Gathered:
+        """Peers' rollouts published lately that we have not been given before, and the records
+        refused on the way (by reason)."""
 
     def close(self) -> None: ...
 
@@ -29,15 +29,14 @@ class Communication(Protocol):
 class SinglePeer:
     """No swarm: nothing is published and nothing arrives."""
 
-    last_rejected: dict[str, int] = {}
     peers_seen: set[str] = set()
     shares = False
 
     def publish(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> bool:
         return False
 
-    def gather(self, round_number: int, stage: int) -> list[PeerRollouts]:
-        return []
+    def gather(self, round_number: int, stage: int) -> Gathered:
+        return Gathered()
 
     def close(self) -> None:
         pass

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Callable, Sequence
 
 import torch
@@ -58,12 +58,9 @@ class GRPOSettings:
 
     @classmethod
     def from_config(cls, training) -> "GRPOSettings":
-        return cls(num_generations=training.num_generations, max_new_tokens=training.max_new_tokens,
-                   epsilon=training.epsilon, epsilon_high=training.epsilon_high, beta=training.beta,
-                   learning_rate=training.learning_rate, temperature=training.temperature,
-                   gradient_checkpointing=training.gradient_checkpointing,
-                   num_iterations=training.num_iterations, minibatch_size=training.minibatch_size,
-                   micro_batch_tokens=training.micro_batch_tokens, external_samples=training.external_samples)
+        """The settings ``config.training`` has (same names); the trainer's own knobs keep their defaults."""
+        known = training.model_dump() if hasattr(training, "model_dump") else vars(training)
+        return cls(**{f.name: known[f.name] for f in fields(cls) if f.name in known})
 
 
 @dataclass

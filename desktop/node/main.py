@@ -179,7 +179,7 @@ def _govern(node, config: Config, paths: AppPaths, sink: EventSink, stop, config
     """The pause gate and its governor (desktop.node.pause): user pauses, idle, battery,
     schedule, memory; decided once before the first round, then every few seconds."""
 
-    node.gate = PauseGate(sink, stop.now, keep_alive=getattr(node.comms, "keep_alive", None))
+    node.gate = PauseGate(sink, stop.now, keep_alive=getattr(node.peers.comms, "keep_alive", None))
     Governor(config.resources, node.gate, control_path(paths.data), config_file=config_file).start()
 
 
@@ -211,7 +211,7 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     from desktop.node.checkpoint import CheckpointStore
     from desktop.node.grpo import GRPOSettings, GRPOTrainer
     from desktop.node.models import ModelLoadError, pick_device
-    from desktop.node.runner import Node
+    from desktop.node.runner import Game, Node, Peers
 
     workers = _apply_threads(torch, config.resources.threads)
     stream, torch_seed = peer_stream(config.training.seed, identity.peer_id)
@@ -246,15 +246,15 @@ def _build_node(config: Config, paths: AppPaths, identity, sink: EventSink, stop
     resolver = ProblemResolver(pool=full_pool, proposer_lookup=getattr(conns.proposals, "lookup", None))
     difficulty = None
     if config.problems.adaptive and not problems.pool:  # generated problems: this peer's own level
-
         difficulty = DifficultyTuner(max_level=config.problems.max_difficulty, target=config.problems.target_pass_rate)
-    node = Node(trainer=trainer, model_name=model_name, problems=problems, judge=judge, sink=sink,
-                checkpoints=CheckpointStore(paths.checkpoints), stages=config.game.stages,
-                local_groups=config.swarm.local_groups, stop=stop,
-                after_round=[conns.chain.after_round if conns.chain else None, pusher],
-                workers=workers, comms=conns.comms, round_source=conns.round_source,
-                external_groups=config.swarm.external_groups, proposals=conns.proposals, resolver=resolver,
-                rng_seed=stream, difficulty=difficulty, held_out=tests, skill_every=config.evaluation.every)
+    game = Game(problems, judge, stages=config.game.stages, local_groups=config.swarm.local_groups,
+                external_groups=config.swarm.external_groups, resolver=resolver, difficulty=difficulty,
+                held_out=tests, skill_every=config.evaluation.every)
+    peers = Peers(conns.comms, conns.round_source, conns.proposals)
+    node = Node(trainer=trainer, model_name=model_name, game=game, sink=sink,
+                checkpoints=CheckpointStore(paths.checkpoints), peers=peers, stop=stop,
+                after_round=[conns.chain.after_round if conns.chain else None, pusher], workers=workers,
+                rng_seed=stream)
     return node, conns, estimate
 
 

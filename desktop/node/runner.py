@@ -17,19 +17,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from desktop.codezero.problems import Problem
+from desktop.codezero.judges import Judge
+from desktop.codezero.problems import Problem, ProblemSource
 from desktop.codezero.refs import ProblemResolver
 from desktop.codezero.rewards import codezero_reward
 from desktop.events import EventSink
 from desktop.node.checkpoint import CheckpointStore
+from desktop.node.comms import Communication, SinglePeer
+from desktop.node.difficulty import DifficultyTuner
 from desktop.node.grpo import GRPOTrainer, Group
 from desktop.node.health import PolicyWatch
 from desktop.node.pause import RoundAbandoned
-from desktop.node.skill import SkillCheck
-from desktop.node.comms import Communication, SinglePeer
 from desktop.node.rounds import LocalRoundSource, RoundSource, WaitInterrupted
-from desktop.node.stop import StopControl
 from desktop.node.sapo import choose_external, has_spread
+from desktop.node.skill import SkillCheck
+from desktop.node.stop import StopControl
+from desktop.swarm.problems_exchange import SolverChannel
 from desktop.swarm.records import make_item
 
 log = logging.getLogger(__name__)
@@ -56,39 +59,56 @@ class RoundStats:
     # peer_rewards: peer id -> mean reward of its rollouts, judged here
 
 
+@dataclass
+class Game:
+    """What this peer's rounds are made of."""
+
+    problems: ProblemSource                 # this peer's own stream
+    judge: Judge
+    stages: int = 1
+    local_groups: int = 1                   # SAPO's I: own problems a round
+    external_groups: int = 2                # SAPO's J: other peers' groups trained on a round
+    resolver: ProblemResolver | None = None  # rebuilds other peers' problems from their references
+    difficulty: DifficultyTuner | None = None  # this peer's own level of generated problems, or None
+    held_out: Sequence[Problem] = ()        # the skill check's problems (never trained on)
+    skill_every: int = 0                    # rounds between skill checks (0: never)
+
+
+@dataclass
+class Peers:
+    """Who this peer plays with (None: nobody; its own round count)."""
+
+    comms: Communication | None = None
+    round_source: RoundSource | None = None
+    proposals: SolverChannel | None = None  # proposer problems in, reward feedback out
+
+    def __post_init__(self) -> None:
+        self.comms = self.comms or SinglePeer()
+        self.round_source = self.round_source or LocalRoundSource()
+
+
 class Node:
-    def __init__(self, *, trainer: GRPOTrainer, model_name: str, problems, judge, sink: EventSink,
-                 checkpoints: CheckpointStore, stages: int = 1, local_groups: int = 1,
-                 round_source: RoundSource | None = None, comms: Communication | None = None,
-                 stop: StopControl | None = None, after_round=None, workers: int = 2,
-                 external_groups: int = 2, proposals=None, resolver: ProblemResolver | None = None,
-                 rng_seed: str = "", difficulty=None, gate=None, held_out: Sequence[Problem] = (),
-                 skill_every: int = 0) -> None:
+    def __init__(self, *, trainer: GRPOTrainer, model_name: str, game: Game, sink: EventSink,
+                 checkpoints: CheckpointStore, peers: Peers | None = None, stop: StopControl | None = None,
+                 after_round=(), workers: int = 2, rng_seed: str = "", gate=None) -> None:
         self.trainer = trainer
         self.model_name = model_name
-        self.problems = problems
-        self.judge = judge
+        self.game = game
+        self.peers = peers or Peers()
+        if game.resolver is None:
+            game.resolver = ProblemResolver(proposer_lookup=getattr(self.peers.proposals, "lookup", None))
         self.sink = sink
         self.checkpoints = checkpoints
-        self.stages = stages
-        self.local_groups = local_groups
-        self.round_source = round_source or LocalRoundSource()
-        self.comms = comms or SinglePeer()
         self.stop = stop or StopControl()
-        self.after_round = [hook for hook in (after_round or []) if hook]  # hook(round, stats): chain, hub
+        self.after_round = [hook for hook in after_round if hook]  # hook(round, stats): chain, hub
         self.judges = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="judge")
-        self.external_groups = external_groups
         # J / (I + J): the most of a step's weight other peers' tokens may take
-        self.external_share = external_groups / max(1, local_groups + external_groups)
+        self.external_share = game.external_groups / max(1, game.local_groups + game.external_groups)
         self.policy = PolicyWatch(sink)
-        self.proposals = proposals  # SolverChannel: proposer problems in, reward feedback out
-        self.resolver = resolver or ProblemResolver(
-            proposer_lookup=getattr(proposals, "lookup", None))
         self.rng_seed = rng_seed  # the node's own stream (training seed + peer id)
-        self.difficulty = difficulty  # DifficultyTuner for generated problems, or None (a fixed mix)
         self.gate = gate  # node.pause.PauseGate: where the loop waits while paused (None: never)
-        # the held-out evaluation, every ``skill_every`` rounds (none without problems)
-        self.skill = SkillCheck(trainer, held_out, skill_every, self.messages, self._judge_texts) if held_out else None
+        self.skill = (SkillCheck(trainer, game.held_out, game.skill_every, self.messages, self._judge_texts)
+                      if game.held_out else None)
         self.last_completed: int | None = None
         self.step = 0  # rounds played by this node, whatever their numbers: indexes its problem stream
 
@@ -100,10 +120,10 @@ class Node:
             self.sink.emit("warning", message=f"checkpoint skipped: {skipped}")
         self.last_completed = resumed.round
         self.step = int(resumed.extra.get("step", resumed.round + 1))
-        if "confirmed" in resumed.extra and hasattr(self.round_source, "confirmed"):
-            self.round_source.confirmed = resumed.extra["confirmed"]
-        if self.difficulty is not None:
-            self.difficulty.restore(resumed.extra.get("difficulty"))
+        if "confirmed" in resumed.extra and hasattr(self.peers.round_source, "confirmed"):
+            self.peers.round_source.confirmed = resumed.extra["confirmed"]
+        if self.game.difficulty is not None:
+            self.game.difficulty.restore(resumed.extra.get("difficulty"))
         log.info("resumed from %s (round %d)", resumed.path, resumed.round)
         return resumed.round
 
@@ -119,23 +139,23 @@ class Node:
         return self.stop.now.is_set()
 
     def _judge_texts(self, texts, limits, problem: Problem) -> list[float]:
-        jobs = [self.judges.submit(codezero_reward, text, problem, self.judge, hit_token_limit=limit)
+        jobs = [self.judges.submit(codezero_reward, text, problem, self.game.judge, hit_token_limit=limit)
                 for text, limit in zip(texts, limits)]
         return [float(job.result()) for job in jobs]
 
     def _proposer_problem(self, round_number: int) -> Problem | None:
         """One problem from a proposer on the DHT per round, when there is one."""
-        if self.proposals is None:
+        if self.peers.proposals is None:
             return None
         try:
-            return self.proposals.fetch_problem(round_number)
+            return self.peers.proposals.fetch_problem(round_number)
         except Exception as exc:  # a peer's problem is a bonus, never a reason to stop
             log.warning("could not fetch a proposer problem: %s", exc)
             return None
 
     def _send_feedback(self, round_number: int, problem: Problem, rewards: list[float]) -> None:
         try:
-            self.proposals.publish_feedback(round_number, problem, rewards)
+            self.peers.proposals.publish_feedback(round_number, problem, rewards)
         except Exception as exc:
             log.warning("could not send feedback to the proposer: %s", exc)
 
@@ -144,9 +164,9 @@ class Node:
         return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": problem.question}]
 
     def _own_problems(self, stage: int) -> list[Problem]:
-        base = (self.step * self.stages + stage) * self.local_groups
-        level = self.difficulty.level if self.difficulty is not None else None
-        return [self.problems.next(base + k, level=level) for k in range(self.local_groups)]
+        base = (self.step * self.game.stages + stage) * self.game.local_groups
+        level = self.game.difficulty.level if self.game.difficulty is not None else None
+        return [self.game.problems.next(base + k, level=level) for k in range(self.game.local_groups)]
 
     def _same_tokens(self, rollouts) -> bool:
         """Whether a peer's token ids can be trained on as they are: the same model as ours, one
@@ -181,7 +201,7 @@ class Node:
             return self._judge_texts(rollouts.completions, group.hit_limit, problem)
 
         rng = random.Random(f"external:{self.rng_seed}:{round_number}:{self.step}")
-        chosen, judged = choose_external(received, self.external_groups, resolve=self.resolver.resolve,
+        chosen, judged = choose_external(received, self.game.external_groups, resolve=self.game.resolver.resolve,
                                          judge=judge, rng=rng, refused=refused)
         return chosen, judged, [(built[id(ext.rollouts)], ext.rewards) for ext in chosen]
 
@@ -202,7 +222,7 @@ class Node:
         all_rewards: list[float] = []
         by_peer: dict[str, list[float]] = {}
         loss = None
-        for stage in range(self.stages):
+        for stage in range(self.game.stages):
             problems = self._own_problems(stage)
             proposed = self._proposer_problem(round_number)
             if proposed is not None:
@@ -224,18 +244,19 @@ class Node:
             times["judge_s"] += time.perf_counter() - t
             if proposed is not None:
                 self._send_feedback(round_number, proposed, own_rewards[-1])
-            if self.difficulty is not None:  # the pass rate on our own stream's problems
+            if self.game.difficulty is not None:  # the pass rate on our own stream's problems
                 mine = [r for p, rs in zip(problems, own_rewards) if p is not proposed for r in rs]
-                self.difficulty.record(sum(r > 0.5 for r in mine) / max(1, len(mine)))
+                self.game.difficulty.record(sum(r > 0.5 for r in mine) / max(1, len(mine)))
             self._check_stop()
 
             t = time.perf_counter()
-            if self.comms.shares:  # what a peer weighs our completions by: our log-probs of them
+            if self.peers.comms.shares:  # what a peer weighs our completions by: our log-probs of them
                 self.trainer.sampled_logps(groups)
-            self.comms.publish(round_number, stage, [
+            self.peers.comms.publish(round_number, stage, [
                 make_item(p.ref, p.question, g.texts, r, stopped=[not h for h in g.hit_limit], tokens=g.completion_ids,
                           logps=g.logps) for p, g, r in zip(problems, groups, own_rewards) if p.ref is not None])
-            received = self.comms.gather(round_number, stage)
+            gathered = self.peers.comms.gather(round_number, stage)
+            received = gathered.rollouts
             times["comm_s"] += time.perf_counter() - t
             self._check_stop()
 
@@ -247,7 +268,7 @@ class Node:
                 by_peer.setdefault(ext.rollouts.peer_id, []).extend(ext.rewards)
             self.sink.emit("rollouts", round=round_number, own=sum(len(g.texts) for g in groups),
                            received=len(received), peers=sorted({r.peer_id for r in received}),
-                           rejected=dict(Counter(self.comms.last_rejected) + refused),
+                           rejected=dict(Counter(gathered.rejected) + refused),
                            transplanted=len(chosen), judged=len(judged),
                            own_problems=[p.id for p in problems],
                            external_problems=[[ext.rollouts.peer_id, ext.problem.id] for ext in chosen])
@@ -275,14 +296,14 @@ class Node:
         self.step += 1
         path = self.checkpoints.save(round_number, self.trainer.model, self.trainer.optimizer, self.model_name,
                                      extra={"step": self.step,
-                                            "confirmed": getattr(self.round_source, "confirmed", None),
-                                            "difficulty": self.difficulty.state() if self.difficulty else None})
+                                            "confirmed": getattr(self.peers.round_source, "confirmed", None),
+                                            "difficulty": self.game.difficulty.state() if self.game.difficulty else None})
         self.sink.emit("checkpoint", round=round_number, path=str(path), seconds=round(time.perf_counter() - t, 4))
         self.last_completed = round_number
         stats = RoundStats(round_number, _mean(all_rewards), loss, times,
                            {peer: _mean(rs) for peer, rs in by_peer.items()}, sum(all_rewards), confirmed)
         self.sink.emit("round_finished", round=round_number, seconds=round(time.perf_counter() - started, 4),
-                       reward_mean=stats.reward_mean, level=self.difficulty.level if self.difficulty else None,
+                       reward_mean=stats.reward_mean, level=self.game.difficulty.level if self.game.difficulty else None,
                        **{k: round(v, 4) for k, v in times.items()})
         return stats
 
@@ -301,7 +322,7 @@ class Node:
                         break
                 round_number = None
                 try:
-                    ticket = self.round_source.next_round(self.last_completed)
+                    ticket = self.peers.round_source.next_round(self.last_completed)
                     round_number = ticket.round
                     stats = self.play_round(round_number, ticket.confirmed)
                 except (Interrupted, WaitInterrupted):
@@ -316,7 +337,7 @@ class Node:
                     hook(round_number, stats)
         finally:
             self.judges.shutdown(wait=False, cancel_futures=True)
-            self.comms.close()
+            self.peers.comms.close()
         return done
 
 

@@ -27,6 +27,7 @@ from desktop.chain.anvil import dev_accounts, rpc_call
 from desktop.chain.contract import load_artifact
 from desktop.chain.deploy import coordinator_at, deploy_coordinator, send_signed
 from desktop.services.accounts import write_private
+from desktop.utils.fsutil import read_bounded
 
 
 log = logging.getLogger("desktop.services.chain")
@@ -73,11 +74,10 @@ def load_or_create_keys(chain_dir: Path) -> ChainKeys:
     names = [f.name for f in fields(ChainKeys)]
     if path.exists():
         try:
-            with open(path, "rb") as fh:
-                data = json.loads(fh.read(MAX_KEYS_FILE + 1).decode("utf-8"))
+            data = json.loads(read_bounded(path, MAX_KEYS_FILE).decode("utf-8"))
             if isinstance(data, dict) and all(_valid_key(data.get(n)) for n in names):
                 return ChainKeys(**{n: data[n] for n in names})
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # FileTooLarge is a ValueError
             pass
         aside = path.with_name(f"{KEYS_FILE}.damaged-{int(time.time())}")
         path.replace(aside)

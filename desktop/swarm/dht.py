@@ -29,7 +29,7 @@ from hivemind.dht.validation import DHTRecord, RecordValidatorBase
 from hivemind.utils import get_dht_time
 from hivemind.utils.crypto import RSAPrivateKey
 
-from desktop.identity import IdentityError, load_identity, peer_id_from_public_key
+from desktop.identity import IdentityError, load_identity
 
 from .owner import MAX_SUBKEY_BYTES, publisher_peer_id
 from .homes import home_key

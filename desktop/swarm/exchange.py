@@ -22,10 +22,10 @@ import time
 from collections import Counter
 from typing import Any, Callable, Sequence
 
-from desktop.swarm.types import PeerRollouts
+from desktop.swarm.types import Gathered, PeerRollouts
 
 from .dht import SwarmDHT
-from .owner import publisher_peer_id
+from .owner import signed_record
 from .directory import Directory
 from .records import (MAX_MODEL_CHARS, RecordError, RolloutItem, RolloutRecord, decode_rollouts,
                       encode_rollouts, fit_items, rollouts_key)
@@ -60,7 +60,6 @@ class DHTCommunication:
         self._clock = clock
         self._close_dht = close_dht
         self._stop = stop or threading.Event()  # set: a stopping node waits for nobody
-        self.last_rejected: dict[str, int] = {}
         self.last_gather_seconds = 0.0
         self.last_store_seconds = 0.0
         self.last_read = {"keys": 0, "records": 0}
@@ -68,7 +67,7 @@ class DHTCommunication:
         self._handed_out: dict[str, int] = {}  # peer -> newest round already returned
 
     # --- the Communication protocol --------------------------------------------------
-    def exchange(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> list[PeerRollouts]:
+    def exchange(self, round_number: int, stage: int, own: Sequence[RolloutItem]) -> Gathered:
         problems: Counter[str] = Counter()
         self.publish(round_number, stage, own, problems)
         return self.gather(round_number, stage, problems)
@@ -97,7 +96,7 @@ class DHTCommunication:
         finally:
             self.last_store_seconds = self._clock() - started
 
-    def gather(self, round_number: int, stage: int, problems: Counter | None = None) -> list[PeerRollouts]:
+    def gather(self, round_number: int, stage: int, problems: Counter | None = None) -> Gathered:
         problems = problems if problems is not None else Counter()
         start = self._clock()
         wait = self.gather_timeout if self.expected_peers else self.gather_grace
@@ -133,10 +132,10 @@ class DHTCommunication:
             self._stop.wait(min(self.poll_interval, max(0.0, deadline - now)))
         self.last_gather_seconds = self._clock() - start
         self.last_read = {"keys": keys, "records": records_read}
-        rejected = Counter(reason for _, reason in verdicts.values() if reason)
-        self.last_rejected = dict(rejected + problems + Counter(self.directory.last_rejected))
-        if self.last_rejected:
-            log.info("round %s: refused %s", round_number, self.last_rejected)
+        rejected = dict(Counter(reason for _, reason in verdicts.values() if reason) + problems
+                        + Counter(self.directory.last_rejected))
+        if rejected:
+            log.info("round %s: refused %s", round_number, rejected)
         out = []
         for peer, record in sorted(records.items()):
             self.peers_seen.add(peer)
@@ -148,7 +147,7 @@ class DHTCommunication:
                                  completions=list(item.completions), rewards=list(item.rewards), model=record.model,
                                  stopped=list(item.stopped), tokens=item.tokens, logps=item.logps)
                     for item in record.items]
-        return out
+        return Gathered(out, rejected)
 
     def keep_alive(self, round_number: int) -> None:
         """Stay on the roster while not exchanging (a paused node): its entries expire."""
@@ -165,22 +164,16 @@ class DHTCommunication:
         previous = verdicts.get(peer)
         if previous is not None and (previous[0] is value or previous[0] == value):
             return
-        publisher = publisher_peer_id(subkey)
-        if publisher is None:
-            verdicts[peer] = (value, "unsigned")
-            return
-        if publisher != peer:
-            verdicts[peer] = (value, "foreign")
-            return
-        try:
-            record = decode_rollouts(value, expected_round=round_number, round_window=self.round_window,
-                                     expected_peer_id=publisher)
-        except RecordError as exc:
-            log.debug("refused record from %s: %s", publisher, exc)
-            verdicts[peer] = (value, exc.reason)
-            return
-        verdicts[peer] = (value, None)
-        if peer not in records or records[peer].round < record.round:
+
+        def decode(data, publisher):
+            return decode_rollouts(data, expected_round=round_number, round_window=self.round_window,
+                                   expected_peer_id=publisher)
+
+        record, reason = signed_record(subkey, value, decode, owners=(peer,))
+        verdicts[peer] = (value, reason)
+        if reason is not None:
+            log.debug("refused record under %s: %s", peer, reason)
+        elif peer not in records or records[peer].round < record.round:
             records[peer] = record
 
     def _new(self, peer: str, record: RolloutRecord, round_number: int) -> bool:

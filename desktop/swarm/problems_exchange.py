@@ -28,8 +28,8 @@ import msgpack
 
 from desktop.codezero.problems import LEVELS, Problem
 
-from .owner import publisher_peer_id
-from .records import (MAX_ROUND, REWARD_BOUND, ROSTER_BUCKETS, VERSION, RecordError, bucket_of, check_envelope,
+from .owner import signed_record
+from .records import (REWARD_BOUND, ROSTER_BUCKETS, VERSION, RecordError, bucket_of, check_envelope,
                       check_str, is_int, unpack)
 
 log = logging.getLogger(__name__)
@@ -190,23 +190,25 @@ class _Channel:
         problems["dht_error"] += 1
         return False
 
-    def _signed_entries(self, keys: list[str], problems: Counter) -> list[tuple[str, str, Any]]:
-        """(key, publisher, value) for every entry whose subkey proves who wrote it."""
+    def _signed_records(self, keys: list[str], decode, counts: Counter, owners=None) -> list:
+        """The records under ``keys`` whose subkey proves who wrote them (swarm.owner.signed_record),
+        refusals counted by reason."""
         try:
             found = self.dht.get_many(keys)
         except Exception as exc:
             log.debug("reading %s failed: %s", keys[:2], exc)
-            problems["dht_error"] += 1
+            counts["dht_error"] += 1
             return []
-        signed = []
+        records = []
         for key in keys:
             for subkey, value in found.get(key, {}).items():
-                publisher = publisher_peer_id(subkey)
-                if publisher is None:
-                    problems["unsigned"] += 1
+                record, reason = signed_record(subkey, value, decode, owners)
+                if reason is not None:
+                    log.debug("refused a record under %s: %s", key, reason)
+                    counts[reason] += 1
                 else:
-                    signed.append((key, publisher, value))
-        return signed
+                    records.append(record)
+        return records
 
 
 class ProposerChannel(_Channel):
@@ -253,13 +255,8 @@ class ProposerChannel(_Channel):
         counts: Counter[str] = Counter()
         fresh = []
         keys = [f"feedback/{self.peer_id}/{b}" for b in range(ROSTER_BUCKETS)]
-        for _, publisher, value in self._signed_entries(keys, counts):
-            try:
-                feedback = decode_feedback(value, expected_peer_id=publisher)
-            except RecordError as exc:
-                log.debug("refused solver record from %s: %s", publisher, exc)
-                counts[exc.reason] += 1
-                continue
+        for feedback in self._signed_records(keys, lambda data, who: decode_feedback(data, expected_peer_id=who),
+                                             counts):
             ident = (feedback.peer_id, feedback.round, feedback.problem_id)
             if (feedback.proposer != self.peer_id or feedback.problem_id not in self._ours
                     or feedback.round < since_round or ident in self._seen):
@@ -287,19 +284,12 @@ class SolverChannel(_Channel):
         self._remember = remember
 
     def _read(self, proposers: list[str], round_number: int | None, counts: Counter) -> list[ProposerRecord]:
-        records = []
-        for _, publisher, value in self._signed_entries([problems_key(p) for p in proposers], counts):
-            if publisher not in proposers:
-                counts["foreign"] += 1
-                continue
-            try:
-                record = decode_problems(value, expected_round=round_number, round_window=self.round_window,
-                                         expected_peer_id=publisher)
-            except RecordError as exc:
-                log.debug("refused proposer record from %s: %s", publisher, exc)
-                counts[exc.reason] += 1
-                continue
-            records.append(record)
+        def decode(data, publisher):
+            return decode_problems(data, expected_round=round_number, round_window=self.round_window,
+                                   expected_peer_id=publisher)
+
+        records = self._signed_records([problems_key(p) for p in proposers], decode, counts, owners=set(proposers))
+        for record in records:
             for problem in record.problems:
                 self._problems[problem.ref] = problem
                 self._problems.move_to_end(problem.ref)

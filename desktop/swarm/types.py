@@ -20,3 +20,12 @@ class PeerRollouts:
     stopped: list[bool] = field(default_factory=list)     # per completion: ended on its own
     tokens: list[list[int]] = field(default_factory=list)  # per completion: the ids its model sampled
     logps: list[list[float]] = field(default_factory=list)  # ... and their log-probs then
+
+
+@dataclass
+class Gathered:
+    """What one gather brought: the new rollouts, and how many peer records were refused, by
+    reason (desktop.swarm.records.REASONS and the exchange's own: unsigned, foreign, ...)."""
+
+    rollouts: list[PeerRollouts] = field(default_factory=list)
+    rejected: dict[str, int] = field(default_factory=dict)

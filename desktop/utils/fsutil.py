@@ -3,8 +3,10 @@ and the locks that keep two processes from changing the same state at once."""
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from pathlib import Path
 
 
@@ -22,6 +24,44 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class FileTooLarge(ValueError):
+    """A file longer than its reader accepts (it was not read beyond that)."""
+
+    def __init__(self, path, limit: int) -> None:
+        super().__init__(f"{path} is larger than {limit} bytes")
+        self.path, self.limit = path, limit
+
+
+def read_bounded(path, limit: int, *, follow_links: bool = True) -> bytes:
+    """All of a regular file of at most ``limit`` bytes, never more read than ``limit`` + 1: a huge
+    file is refused without being read, and a named pipe or a device there is refused without
+    blocking (it is opened non-blocking and must be a regular file). Raises FileNotFoundError,
+    IsADirectoryError, PermissionError or another OSError (errno EINVAL: not a regular file; ELOOP:
+    a link where ``follow_links`` is False), and FileTooLarge. Each caller says these its own way."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise FileTooLarge(path, limit)
+    return b"".join(chunks)
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFrame, QGridLayout, QHBoxLayo
                                QVBoxLayout, QWidget)
 
 from desktop.gui import theme
-from desktop.gui.supervisor import ProcState
+from desktop.gui.processes.supervisor import ProcState
 from desktop.gui.widgets.cards import StatCard, StatePill
 from desktop.gui.widgets.charts import LineChart, StackedBarChart
 from desktop.gui.widgets.labels import ElidedLabel
@@ -78,7 +78,13 @@ class DashboardPage(QWidget):
         root.setContentsMargins(28, 22, 28, 24)
         root.setSpacing(16)
 
-        # header: identity on the left, state and commands on the right
+        self._build_header(root)
+        self._build_cards(root)
+        self._build_charts(root)
+        self.restyle()
+
+    def _build_header(self, root: QVBoxLayout) -> None:
+        """Identity on the left; state and commands on the right; what the node does below."""
         header = QHBoxLayout()
         header.setSpacing(12)
         who = QVBoxLayout()
@@ -114,6 +120,8 @@ class DashboardPage(QWidget):
         self.activity.setObjectName("muted")
         root.addWidget(self.activity)
 
+
+    def _build_cards(self, root: QVBoxLayout) -> None:
         cards = QGridLayout()
         cards.setSpacing(12)
         self.card_round = StatCard("Round", "—", "stage —")
@@ -130,6 +138,8 @@ class DashboardPage(QWidget):
         self._layout_cards(len(self.cards))
         root.addLayout(cards)
 
+
+    def _build_charts(self, root: QVBoxLayout) -> None:
         charts = QGridLayout()
         charts.setSpacing(12)
         self.reward_chart = LineChart("Reward and skill", empty_text="Rewards appear after the first round")
@@ -171,7 +181,6 @@ class DashboardPage(QWidget):
         charts.setRowStretch(0, 1)
         charts.setRowStretch(1, 1)
         root.addLayout(charts, 1)
-        self.restyle()
 
     def _layout_cards(self, columns: int) -> None:
         if columns == self._card_columns:

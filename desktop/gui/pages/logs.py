@@ -10,14 +10,16 @@ from __future__ import annotations
 import collections
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QGuiApplication, QSyntaxHighlighter, QTextCharFormat
-from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from desktop.events.text import DEBUG, ERROR, INFO, WARNING, describe
 from desktop.gui import theme
+
 
 MAX_LINES = 20_000
 FLUSH_MS = 25
@@ -299,7 +301,6 @@ class LogsPage(QWidget):
     def open_folder(self) -> bool:
         if self.log_dir is None:
             return False
-        from pathlib import Path
         Path(self.log_dir).mkdir(parents=True, exist_ok=True)
         return QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_dir)))
 

@@ -18,7 +18,7 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from desktop.gui.background import BackgroundCommand
+from desktop.gui.processes.background import BackgroundCommand
 from desktop.events.swarm_view import cells, merge
 
 REFRESH_S = 30

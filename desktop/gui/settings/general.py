@@ -73,7 +73,8 @@ def autostart_enabled(platform: str | None = None) -> bool:
     p = _platform(platform)
     if p == "win32":
         try:
-            import winreg
+            import winreg  # Windows only
+
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, WIN_RUN_KEY) as key:
                 winreg.QueryValueEx(key, APP_TITLE)
             return True
@@ -92,7 +93,8 @@ def set_autostart(enabled: bool, command: list[str], platform: str | None = None
     """Create or remove our autostart entry; raises OSError if the platform refuses."""
     p = _platform(platform)
     if p == "win32":
-        import winreg
+        import winreg  # Windows only
+
         with winreg.CreateKey(winreg.HKEY_CURRENT_USER, WIN_RUN_KEY) as key:
             if enabled:
                 winreg.SetValueEx(key, APP_TITLE, 0, winreg.REG_SZ, subprocess.list2cmdline(command))

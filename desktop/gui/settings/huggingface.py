@@ -14,9 +14,11 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QPushButton, QWidget
 
+from desktop.config import HfConfig
 from desktop.gui.context import AppContext
 
 from .base import SettingsPage
+
 
 log = logging.getLogger(__name__)
 KEYRING_SERVICE = "rl-swarm-desktop"
@@ -32,7 +34,8 @@ class HfTokenStore:
     @staticmethod
     def _keyring():
         try:
-            import keyring
+            import keyring  # its backends probe D-Bus and the OS store: only when a token is read or kept
+
             return keyring
         except Exception:  # not installed, or a backend that fails at import
             return None
@@ -107,7 +110,6 @@ def node_env(ctx: AppContext) -> dict[str, str]:
     try:
         name = ctx.load_config().hf.token_env
     except Exception:  # a config with errors: the settings page says so; the default name then
-        from desktop.config import HfConfig
         name = HfConfig().token_env
     return {name: token}
 

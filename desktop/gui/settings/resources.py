@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLabel, QS
 
 from desktop.config import Config, ResourcesConfig, field_bounds
 from desktop.gui.context import AppContext
+from desktop.machine.idle import IdleProbe
 from desktop.machine.work_window import DAYS
 
 from .base import ConfigPage
@@ -21,7 +22,6 @@ from .base import ConfigPage
 
 def idle_source() -> str | None:
     """Which way this computer reports idle time, or None (asked once, when the page opens)."""
-    from desktop.machine.idle import IdleProbe
 
     probe = IdleProbe()
     return probe.source if probe.idle_seconds() is not None else None

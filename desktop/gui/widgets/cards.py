@@ -9,8 +9,8 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from desktop.gui import theme
-from desktop.gui.state_look import look
-from desktop.gui.supervisor import ProcState
+from desktop.gui.shell.state_look import look
+from desktop.gui.processes.supervisor import ProcState
 from desktop.gui.widgets.labels import ElidedLabel
 
 

@@ -9,7 +9,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QInputDialog, QLineEdit
 
-from desktop.gui.background import BackgroundCommand
+from desktop.gui.processes.background import BackgroundCommand
 
 TIMEOUT_MS = 90_000
 

@@ -7,49 +7,14 @@ notification becomes a notice inside the main window and closing the window quit
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from desktop.gui import theme
-from desktop.gui.state_look import look
-from desktop.gui.supervisor import ProcState
+from desktop.gui.shell.state_look import look
+from desktop.gui.processes.supervisor import ProcState
 
 _TRAY_KIND = {"info": QSystemTrayIcon.Information, "ok": QSystemTrayIcon.Information,
               "warn": QSystemTrayIcon.Warning, "error": QSystemTrayIcon.Critical}
-
-
-class NodeActions(QObject):
-    """The node commands, shared by the menu bar, the dashboard buttons and the tray menu, and
-    enabled from the supervisor's state so every place offers the same thing."""
-
-    def __init__(self, parent: QObject, supervisor=None) -> None:
-        super().__init__(parent)
-        self.supervisor = supervisor
-        self.open = QAction("&Open RL Swarm", self)
-        self.start = QAction("&Start", self, shortcut=QKeySequence("Ctrl+R"))
-        self.start.setToolTip("Start the node and join the swarm")
-        self.finish = QAction("&Finish round and stop", self)
-        self.finish.setToolTip("Let the current round finish (and be saved), then stop")
-        self.stop = QAction("S&top", self)
-        self.stop.setToolTip("Stop now (the round in progress is lost)")
-        self.quit = QAction("&Quit", self, shortcut=QKeySequence.Quit)
-        if supervisor is not None:
-            self.start.triggered.connect(supervisor.start)
-            self.stop.triggered.connect(supervisor.stop)
-            self.finish.triggered.connect(supervisor.finish_round_then_stop)
-            supervisor.state_changed.connect(self.sync)
-        self.sync()
-
-    def sync(self, *_args) -> None:
-        present = self.supervisor is not None
-        state = self.supervisor.state if present else ProcState.STOPPED
-        self.start.setEnabled(present and state in (ProcState.STOPPED, ProcState.CRASHED))
-        self.stop.setEnabled(present and state in (ProcState.STARTING, ProcState.RUNNING, ProcState.CRASHED))
-        self.finish.setEnabled(present and state is ProcState.RUNNING)
-        pal = theme.current()
-        self.start.setIcon(theme.icon("play", pal.accent_text if self.start.isEnabled() else pal.muted, 32))
-        self.stop.setIcon(theme.icon("stop", pal.error if self.stop.isEnabled() else pal.muted, 32))
-        self.finish.setIcon(theme.icon("flag", pal.text if self.finish.isEnabled() else pal.muted, 32))
 
 
 def tray_available() -> bool:
@@ -57,10 +22,11 @@ def tray_available() -> bool:
 
 
 class TrayController(QObject):
-    """Follows the node supervisor: icon by state, a menu of NodeActions, and notifications
-    (started, joined a round, reward submitted or failed, crashed / restarting / gave up)."""
+    """Follows the node supervisor: icon by state, a menu of the window's actions (shell.actions),
+    and notifications (started, joined a round, reward submitted or failed, crashed / restarting /
+    gave up)."""
 
-    def __init__(self, window, actions, supervisor=None, available: bool | None = None, pause=None) -> None:
+    def __init__(self, window, actions, supervisor=None, available: bool | None = None) -> None:
         super().__init__(window)
         self.window = window
         self.actions = actions
@@ -76,12 +42,11 @@ class TrayController(QObject):
             self.menu = QMenu()
             self.menu.addAction(actions.open)
             self.menu.addSeparator()
-            for action in (actions.start, actions.finish, actions.stop):
+            for action in actions.node_commands():
                 self.menu.addAction(action)
-            if pause is not None:  # gui.pause_actions.PauseActions: snooze without stopping
-                self.menu.addSeparator()
-                for action in pause.all():
-                    self.menu.addAction(action)
+            self.menu.addSeparator()
+            for action in actions.pause.all():  # snooze without stopping
+                self.menu.addAction(action)
             self.menu.addSeparator()
             self.menu.addAction(actions.quit)
             self.tray = QSystemTrayIcon(self)

@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, QTimer, Signa
 
 from desktop import events
 from desktop.events.text import WARNING, record_level
-from desktop.gui.run_outcome import POSIX, Outcome, ProcState, RestartPolicy  # noqa: F401  (re-exported)
+from desktop.gui.processes.outcome import POSIX, Outcome, ProcState, RestartPolicy  # noqa: F401  (re-exported)
 
 MAX_LINE = 1 << 20  # a longer line is a bug or garbage: drop it rather than grow without bound
 TAIL_LINES = 50

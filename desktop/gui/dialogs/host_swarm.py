@@ -10,15 +10,15 @@ code, a link and a QR code. Stop hosting saves ``enabled: false`` and restarts a
 
 from __future__ import annotations
 
+import io
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from desktop.services import invites
-from desktop.gui.background import BackgroundCommand
+from desktop.gui.processes.background import BackgroundCommand
 
 TIMEOUT_MS = 60_000
 EXPIRIES = [("1 hour", "1h"), ("1 day", "24h"), ("1 week", "7d")]
@@ -28,11 +28,9 @@ def qr_pixmap(text: str, size: int = 240) -> QPixmap:
     """The text as a QR code about ``size`` pixels wide, whole pixels per module (segno, pure
     Python); an empty pixmap when segno is missing."""
     try:
-        import segno
+        import segno  # optional (the gui extra): without it the dialog shows the code and the link only
     except ImportError:
         return QPixmap()
-    import io
-
     code = segno.make(text, error="l")  # a screen is not a dirty label: the lowest correction, fewer modules
     width, _ = code.symbol_size(scale=1, border=2)
     out = io.BytesIO()
@@ -156,9 +154,10 @@ class HostDialog(QDialog):
 
     def _made(self, code: int, out: bytes, err: list, _timed_out: bool) -> None:
         self.make.setEnabled(True)
+        # `rl-swarm host invite` prints the code, then the link, then a line about the invite
         words = out.decode("utf-8", "replace").split()
-        found = [w for w in words if w.startswith(invites.PREFIX)]
         links = [w for w in words if w.startswith("rlswarm://")]
+        found = words[:1] if words and not words[0].startswith("rlswarm://") else []
         if code != 0 or not found:
             self.code.setPlainText((err[-1] if err else "no invite was made").removeprefix("rl-swarm: "))
             return
@@ -190,8 +189,6 @@ class HostSwarm(QObject):
     def ask(self, window) -> HostDialog | None:
         config = self.ctx.load_config()
         if config.profile != "local":
-            from PySide6.QtWidgets import QMessageBox
-
             QMessageBox.information(window, "Host a swarm", f"This app is on the {config.profile} profile: only "
                                     "the local swarm can be hosted. Switch to the local profile in Settings first.")
             return None

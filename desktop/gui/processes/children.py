@@ -9,7 +9,7 @@ from typing import Callable
 from PySide6.QtCore import Signal
 
 from desktop.events.status import NodeStatus
-from desktop.gui.supervisor import ProcessSupervisor, ProcState
+from desktop.gui.processes.supervisor import ProcessSupervisor, ProcState
 
 
 # ---- the node ------------------------------------------------------------------------------------

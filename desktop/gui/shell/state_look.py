@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desktop.gui.supervisor import ProcState
+from desktop.gui.processes.supervisor import ProcState
 
 
 @dataclass(frozen=True)

@@ -8,27 +8,28 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QSettings, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QMainWindow, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtCore import QSettings, QSize, QTimer, Qt, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+                               QStackedWidget, QVBoxLayout, QWidget)
 
 from desktop import __version__
-from desktop.utils.frozen import self_command
 from desktop.gui import theme
 from desktop.gui.context import AppContext
-from desktop.gui.host_swarm import HostSwarm
-from desktop.gui.join_swarm import JoinSwarm
-from desktop.gui.menus import build_menus
+from desktop.gui.dialogs.host_swarm import HostSwarm
+from desktop.gui.dialogs.join_swarm import JoinSwarm
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
-from desktop.gui.pause_actions import PauseActions
+from desktop.gui.processes.supervisor import ProcState
+from desktop.gui.shell.actions import ShellActions, open_folder
+from desktop.gui.shell.menus import build_menus
+from desktop.gui.shell.state_look import look
+from desktop.gui.shell.tray import TrayController
 from desktop.gui.sign_in import SignIn
-from desktop.gui.state_look import look
-from desktop.gui.supervisor import ProcState
-from desktop.gui.tray import NodeActions
 from desktop.gui.widgets.cards import Notice
 from desktop.gui.widgets.labels import ElidedLabel
+from desktop.utils.frozen import self_command
+
 
 NOTICE_MS = 7000
 
@@ -43,10 +44,12 @@ class MainWindow(QMainWindow):
         self.settings_store = QSettings(str(ctx.gui_settings_file()), QSettings.IniFormat)
         self.setWindowTitle("RL Swarm")
         self.setWindowIcon(theme.icon("app", size=256))
-        self.actions = NodeActions(self, node)
+        self.actions = ShellActions(self, data_dir=ctx.paths.data, logs_dir=ctx.paths.logs, node=node,
+                                    services=services)
         self.actions.open.triggered.connect(self.bring_to_front)
         self.actions.quit.triggered.connect(self.request_quit)
-        self.pause_actions = PauseActions(self, ctx.paths.data)
+        self.actions.join.triggered.connect(lambda: self.join.ask(self))
+        self.actions.host.triggered.connect(lambda: self.host.ask(self))
         self.join = JoinSwarm(self, ctx.join_command)
         self.join.joined.connect(lambda said: self._restart("Joined a swarm", f"{said.capitalize()}. "
                                                                                "Restarting on the swarm…"))
@@ -56,8 +59,8 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self.quit_app: Callable[[], None] = QApplication.quit  # tests replace it
         self._told_about_tray = False
+        self.tray = TrayController(self, self.actions, node, available=tray_available)
         # the window's companions, made by build_window once the window exists (each needs it)
-        self.tray = None        # TrayController
         self.flow = None        # AppFlow
         self.first_run = None   # FirstRunWizard, while it is open
         self.updates = None     # UpdateCheck
@@ -101,6 +104,7 @@ class MainWindow(QMainWindow):
         self.sign_in.signed_in.connect(self.signed_in)
         if services is not None:
             self.logs.connect_supervisor(services, "services")
+            services.state_changed.connect(self._on_services_state)
         if themes is not None:
             themes.changed.connect(lambda _p: self.restyle())
         self.resize(QSize(1200, 780))
@@ -218,7 +222,6 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.page(key))
 
     def _tint(self, item: QListWidgetItem) -> None:
-        from PySide6.QtGui import QIcon
         pal, name = theme.current(), item.data(Qt.UserRole + 1)
         icon = QIcon()
         icon.addPixmap(theme.pixmap(name, pal.muted, 36), QIcon.Normal)
@@ -239,7 +242,7 @@ class MainWindow(QMainWindow):
 
     def _build_settings(self) -> QWidget:
         try:
-            from desktop.gui.settings import SettingsWidget
+            from desktop.gui.settings import SettingsWidget  # the pages: built when first shown
         except ImportError:  # that part of the app is not installed in this build
             label = QLabel("Settings are loading…")
             label.setAlignment(Qt.AlignCenter)
@@ -248,7 +251,7 @@ class MainWindow(QMainWindow):
         base = self.sign_in.login_base()
         widget = SettingsWidget(self.ctx, on_logout=self.sign_in.logout,
                                 autostart_command=self_command("gui", *self.ctx.data_dir_arg),
-                                open_folder=self._open_dir,
+                                open_folder=open_folder,
                                 login_status_url=base + "/login/status" if base else None)
         widget.setContentsMargins(16, 12, 16, 12)
         widget.saved.connect(lambda: self.show_notice("Settings saved", "Node settings apply the next time it "
@@ -256,8 +259,6 @@ class MainWindow(QMainWindow):
         return widget
 
     def _on_services_state(self, state) -> None:
-        self.services_start.setEnabled(state in (ProcState.STOPPED, ProcState.CRASHED))
-        self.services_stop.setEnabled(state in (ProcState.STARTING, ProcState.RUNNING, ProcState.CRASHED))
         if state is ProcState.CRASHED:
             self.show_notice("Local services stopped", "The local chain or login server exited; see Logs.",
                              "error")
@@ -281,7 +282,8 @@ class MainWindow(QMainWindow):
         if not path.is_file():
             return
         try:
-            from desktop.identity import load_identity
+            from desktop.identity import load_identity  # cryptography: after the first paint
+
             ident = load_identity(path)
         except Exception:  # a damaged key is the settings page's business, not the dashboard's
             return
@@ -318,6 +320,11 @@ class MainWindow(QMainWindow):
         return found
 
     # ---- commands ---------------------------------------------------------------------------------
+    @property
+    def quitting(self) -> bool:
+        """Quit was asked for (the children are being stopped): a second ask only leaves."""
+        return self._quitting
+
     def bring_to_front(self) -> None:
         if self.isMinimized():
             self.showNormal()
@@ -337,10 +344,6 @@ class MainWindow(QMainWindow):
         self.dashboard.restyle()
         self.logs.restyle()
 
-    def _open_dir(self, path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
-
     def request_quit(self) -> None:
         """Quit the app; a running node is asked to stop first (bounded by its stop timeout)."""
         self._quitting = True
@@ -359,7 +362,7 @@ class MainWindow(QMainWindow):
 
     def _close_to_tray(self) -> bool:
         try:
-            from desktop.gui.settings.general import close_to_tray
+            from desktop.gui.settings.general import close_to_tray  # the pages: built when first shown
         except ImportError:
             return True
         return close_to_tray(self.ctx)

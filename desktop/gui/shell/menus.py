@@ -10,28 +10,24 @@ from desktop import __version__
 
 
 def build_menus(win) -> None:
+    """The menu bar of ``win`` (a MainWindow): its ``actions`` (shell.actions) laid out, and the
+    view's pages and appearance, which are the window's own."""
+    actions = win.actions
     menu = win.menuBar()
     file_menu = menu.addMenu("&File")
-    file_menu.addAction("Open &data folder", lambda: win._open_dir(win.ctx.paths.data))
-    file_menu.addAction("Open &log folder", lambda: win._open_dir(win.ctx.paths.logs))
-    file_menu.addSeparator()
-    file_menu.addAction("&Join a swarm…", lambda: win.join.ask(win))
-    file_menu.addAction("&Host a swarm…", lambda: win.host.ask(win))
-    file_menu.addSeparator()
-    file_menu.addAction(win.actions.quit)
+    for action in (actions.open_data, actions.open_logs, None, actions.join, actions.host, None, actions.quit):
+        file_menu.addSeparator() if action is None else file_menu.addAction(action)
     node_menu = menu.addMenu("&Node")
-    for action in (win.actions.start, win.actions.finish, win.actions.stop):
+    for action in actions.node_commands():
         node_menu.addAction(action)
     node_menu.addSeparator()
-    for action in win.pause_actions.all():
+    for action in actions.pause.all():
         node_menu.addAction(action)
     if win.services is not None:
         # the local chain, login server and round keeper (the local profile's back end)
         node_menu.addSeparator()
-        win.services_start = node_menu.addAction("Start &local services", win.services.start)
-        win.services_stop = node_menu.addAction("Stop l&ocal services", win.services.stop)
-        win.services.state_changed.connect(win._on_services_state)
-        win._on_services_state(win.services.state)
+        node_menu.addAction(actions.services_start)
+        node_menu.addAction(actions.services_stop)
     view = menu.addMenu("&View")
     for i, (key, label) in enumerate([("dashboard", "&Dashboard"), ("logs", "&Logs"),
                                       ("settings", "&Settings"), ("swarm", "S&warm")]):
