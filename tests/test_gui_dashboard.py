@@ -12,7 +12,8 @@ pytestmark = pytest.mark.gui
 
 def _round(r: int) -> list[dict]:
     return [make("round_started", round=r, stage=0, problems=1),
-            make("train_step", round=r, loss=0.05 * r, seconds=0.1, skipped=False, samples=4),
+            make("train_step", round=r, loss=0.05 * r, seconds=0.1, skipped=False, samples=4, own_logp=-0.3,
+                 external_logp=None, external_share=0.0),
             make("round_finished", round=r, seconds=1.0, generate_s=0.5, judge_s=0.2, train_s=0.1, comm_s=0.2,
                  reward_mean=0.1 * r)]
 

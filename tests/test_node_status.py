@@ -11,14 +11,15 @@ def test_rounds_rewards_and_chain_submissions_are_folded_in():
            make("round_started", round=3, stage=0, problems=1),
            make("rollouts", round=3, own=2, received=2, peers=["QmA", "QmB"], rejected={}),
            make("rewards", round=3, mean=0.7, own=[1.2, 0.2], transplanted=[0.2, 0.2]),
-           make("train_step", round=3, loss=0.05, seconds=0.1, skipped=False, samples=4),
+           make("train_step", round=3, loss=0.05, seconds=0.1, skipped=False, samples=4, own_logp=-0.3,
+                external_logp=None, external_share=0.0),
            make("round_finished", round=3, seconds=1.0, generate_s=0.5, judge_s=0.2, train_s=0.1, comm_s=0.2,
                 reward_mean=0.7),
            make("chain_submitted", round=3, sent=1, already=1, failed=0, pending=1,
                 error="unreachable: http://127.0.0.1:3000")]
     assert all(st.apply(e) for e in seq)
     assert (st.name, st.round, st.last_completed, st.peers_seen) == ("a b c", 3, 3, {"QmA", "QmB"})
-    assert st.history == [{"round": 3, "reward_mean": 0.7, "loss": 0.05, "generate_s": 0.5, "judge_s": 0.2,
+    assert st.history == [{"round": 3, "reward_mean": 0.7, "loss": 0.05, "skill": None, "generate_s": 0.5, "judge_s": 0.2,
                            "train_s": 0.1, "comm_s": 0.2}]
     assert (st.submitted, st.pending) == (3, 1)
     assert "unreachable" in st.chain_error
