@@ -85,6 +85,8 @@ ABLATIONS = {
     # to measure what each part of the off-policy handling is worth, parts of it can be taken out
     "no-share-cap": "external tokens weigh their token count's share of a step, uncapped",
     "text-only": "peers' completions re-tokenised from their text, as before records carried tokens",
+    "no-stopped": "with text-only: a completion cut at the publisher's limit may re-tokenise shorter and be "
+                  "taken for one that stopped (the re-tokenising bug)",
 }
 
 
@@ -93,6 +95,13 @@ def _ablate(node, ablations: tuple[str, ...]) -> None:
         node.external_share = None
     if "text-only" in ablations:
         node._same_tokens = lambda rollouts: False
+    if "no-stopped" in ablations:
+        build = node._external_group
+
+        def forgetful(rollouts, problem):
+            rollouts.stopped = []
+            return build(rollouts, problem)
+        node._external_group = forgetful
 
 
 def _peer(index: int, work: str, identity: str, config_text: str, rounds: int, board, peers: int,

@@ -6,7 +6,8 @@ being pushed apart spreads its probability over more and more tokens and the num
 here when peers trained on each other's below-average completions, from -0.39 to -2.5 per token
 within ten rounds while the reward collapsed. ``PolicyWatch`` compares the mean of the last
 ``WINDOW`` rounds with the best such mean so far and says so, once, when it has fallen by more than
-``DROP`` nats per token (a ``warning`` event and a log line), and again when it is back.
+``DROP`` nats per token and below ``FLOOR`` (a ``warning`` event and a log line; a policy that only
+grows a little less sure while it learns is not warned about), and again when it is back.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ from collections import deque
 
 log = logging.getLogger(__name__)
 
-WINDOW = 5
+WINDOW = 8
 DROP = 1.0  # nats per token below the best window: the policy samples e times more spread out
+FLOOR = -2.0  # ... and below this: the benchmarks' bound on a policy that has not collapsed
 
 
 class PolicyWatch:
-    def __init__(self, sink=None, window: int = WINDOW, drop: float = DROP) -> None:
+    def __init__(self, sink=None, window: int = WINDOW, drop: float = DROP, floor: float = FLOOR) -> None:
         self.sink = sink
         self.window = window
         self.drop = drop
+        self.floor = floor
         self.recent: deque[float] = deque(maxlen=window)
         self.best: float | None = None
         self.collapsing = False
@@ -42,7 +45,7 @@ class PolicyWatch:
         if now is None:
             return self.collapsing
         self.best = now if self.best is None else max(self.best, now)
-        if not self.collapsing and now < self.best - self.drop:
+        if not self.collapsing and now < self.best - self.drop and now < self.floor:
             self.collapsing = True
             self._say(f"round {round_number}: this peer's policy is spreading out (its own tokens' mean log-prob "
                       f"fell from {self.best:.2f} to {now:.2f} per token): its completions are turning into noise. "
