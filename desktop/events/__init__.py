@@ -6,6 +6,7 @@
     status.py      events folded into a NodeStatus (the dashboard, `rl-swarm swarm`'s table) and
                    the node's status file (`rl-swarm swarm-status`)
     swarm_view.py  the swarm as one peer sees it: peers heard on the DHT merged with the chain's
+    history.py     one line per finished round in <data dir>/history.jsonl, read back at launch
 
 Standard library only: the GUI imports all of it without loading torch or hivemind.
 """

@@ -46,6 +46,18 @@ class NodeStatus:
         return dataclasses.replace(self, peers_seen=set(self.peers_seen), history=list(self.history),
                                    heard={k: dict(v) for k, v in self.heard.items()})
 
+    def load_history(self, rows: list[dict]) -> None:
+        """Rounds played before this launch (events.history): the charts and totals start from them."""
+        self.history = list(rows)[-HISTORY_ROUNDS:]
+        self.total_reward = sum(float(r.get("reward_mean") or 0.0) for r in rows)
+        if rows:
+            self.last_completed = rows[-1]["round"]
+            self.last_reward = rows[-1].get("reward_mean")
+            skills = [r for r in rows if r.get("skill") is not None]
+            if skills and self.skill is None:
+                self.skill = {"round": skills[-1]["round"], "pass_rate": skills[-1]["skill"], "reward": None,
+                              "problems": None}
+
     def new_run(self) -> None:
         self._loss, self.last_completed = None, None
 

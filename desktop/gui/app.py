@@ -21,6 +21,7 @@ from PySide6.QtCore import QEvent, QObject, QSettings, QSocketNotifier, QTimer, 
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QApplication
 
+from desktop.events.history import history_file
 from desktop.gui import protect_singletons, theme
 from desktop.gui.context import AppContext
 from desktop.gui.processes.children import NodeSupervisor, ServicesSupervisor
@@ -132,7 +133,7 @@ def build_window(ctx: AppContext, app: QApplication, node_args: tuple[str, ...] 
     themes = theme.ThemeManager(app, str(store.value("appearance", "system")))
     themes.apply()
     app.setWindowIcon(theme.icon("app", size=256))
-    node = NodeSupervisor(lambda: ctx.app_node_command(*node_args), parent=app,
+    node = NodeSupervisor(lambda: ctx.app_node_command(*node_args), parent=app, history=history_file(ctx.paths.data),
                           env_factory=lambda: node_env(ctx), log_path=ctx.paths.logs / "node-console.log",
                           stop_by_stdin=not ctx.runtime.signals_reach_children)
     services = ServicesSupervisor(lambda: ctx.services_command(), parent=app,

@@ -22,6 +22,7 @@ from desktop.codezero.refs import ProblemResolver
 from desktop.codezero.sandbox import SandboxLimits
 from desktop.config import Config, apply_pool_defaults
 from desktop.events import EventSink
+from desktop.events.history import HistoryFile, history_file
 from desktop.events.status import STATUS_FILE, StatusFile
 from desktop.events.text import WARNING, describe
 from desktop.identity import IdentityError, load_or_create_identity
@@ -125,6 +126,7 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
     else:
         sink.subscribe(_print_progress)
     sink.subscribe(StatusFile(paths.data / STATUS_FILE))  # what `rl-swarm swarm-status` reads
+    sink.subscribe(HistoryFile(history_file(paths.data)))  # what the dashboards load at launch
     stop_round = 0
     try:
         identity_file = identity_path or config.identity_path or paths.identity

@@ -253,7 +253,8 @@ class DashboardPage(QWidget):
         skill = status.skill
         self.card_skill.set("—" if skill is None else f"{skill['pass_rate']:.0%}",
                             "held-out problems solved" if skill is None else
-                            f"of {skill['problems']} held-out, round {skill['round']}")
+                            f"of {skill['problems']} held-out, round {skill['round']}" if skill.get("problems")
+                            else f"held-out, round {skill['round']}")
         self.card_skill.setToolTip("Problems this peer never trains on, answered greedily every few rounds: "
                                    "unlike the training reward, skill cannot rise by memorising."
                                    + (f"\nPolicy health: own tokens' mean log-prob {status.own_logp:.2f} "

@@ -4,10 +4,12 @@ services (ready once their first line says where they listen). Both are ProcessS
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Signal
 
+from desktop.events.history import read_history
 from desktop.events.status import NodeStatus
 from desktop.gui.processes.supervisor import ProcessSupervisor, ProcState
 
@@ -19,9 +21,11 @@ class NodeSupervisor(ProcessSupervisor):
     status_changed = Signal(object)  # NodeStatus (a snapshot)
     running_on_spawn = False  # RUNNING once node_started says the model is loaded
 
-    def __init__(self, argv_factory: Callable[[], list[str]], **kwargs) -> None:
+    def __init__(self, argv_factory: Callable[[], list[str]], history: Path | None = None, **kwargs) -> None:
         super().__init__("node", argv_factory, **kwargs)
         self.status = NodeStatus()
+        if history is not None:  # the rounds this peer played before the app was launched
+            self.status.load_history(read_history(history))
         self.state_changed.connect(self._on_state)
 
     def _on_run_start(self) -> None:
