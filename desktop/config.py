@@ -76,6 +76,14 @@ class ProblemsConfig(_Section):
     target_pass_rate: float = Field(0.5, gt=0, lt=1)
 
 
+class DashboardConfig(_Section):
+    """The web dashboard of a headless node (desktop.dashboard): 127.0.0.1 unless set otherwise."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1"   # another address lets other machines reach it (a warning says so)
+    port: int = Field(8787, ge=0, le=65535)
+
+
 class EvaluationConfig(_Section):
     """Skill on held-out problems (desktop.node.skill): the same set for every peer, never trained on."""
 
@@ -186,6 +194,7 @@ class Config(_Section):
     chain: ChainConfig = ChainConfig()
     problems: ProblemsConfig = ProblemsConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    dashboard: DashboardConfig = DashboardConfig()
     judge: JudgeConfig = JudgeConfig()
     identity_path: str | None = None
     ports: PortsConfig = PortsConfig()

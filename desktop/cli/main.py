@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--role", choices=["solver", "proposer"], help="solver trains; proposer publishes problems")
     node.add_argument("--control-stdin", action="store_true",
                       help="take 'stop' and 'finish-round' lines on stdin (where signals cannot reach the node)")
+    node.add_argument("--no-dashboard", action="store_true",
+                      help="serve no web dashboard (the app and `rl-swarm swarm` show their own)")
     swarm = node.add_argument_group("swarm")
     swarm.add_argument("--swarm", action="store_true", default=None, help="share rollouts over the DHT")
     swarm.add_argument("--initial-peer", action="append", metavar="MADDR", dest="initial_peers",
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     swarm_cmd.add_argument("--config", type=Path, help="YAML config file for every peer")
     swarm_cmd.add_argument("--no-chain", action="store_true",
                            help="no local chain: rounds are kept by the peers themselves")
+    swarm_cmd.add_argument("--no-dashboard", action="store_true", help="serve no web dashboard for the peers")
     swarm_cmd.add_argument("--gpus", metavar="all|0,1,...",
                            help="one peer per GPU (each on its own cuda:N, with its own ports); replaces --peers")
 
@@ -139,7 +142,7 @@ def cmd_node(args) -> int:
                  "swarm.initial_peers": args.initial_peers, "swarm.port": args.dht_port,
                  "swarm.expected_peers": args.expected_peers, "swarm.gather_timeout": args.gather_timeout,
                  "chain.services_file": str(args.services) if args.services else None,
-                 "chain.org_id": args.org_id}
+                 "chain.org_id": args.org_id, "dashboard.enabled": False if args.no_dashboard else None}
     try:
         config = load_config(config_file, overrides)
         paths.ensure()
@@ -167,19 +170,22 @@ def cmd_swarm(args) -> int:
         except ValueError as exc:
             return _fail(str(exc))
         args.peers = len(devices)
+    paths = AppPaths.default(args.data_dir)
+    try:  # fail here once, not in every peer
+        config = load_config(args.config or _default_config(paths))
+    except ConfigError as exc:
+        return _fail(str(exc))
     if args.config is not None:
-        try:
-            load_config(args.config)  # fail here once, not in every peer
-        except ConfigError as exc:
-            return _fail(str(exc))
         node_args += ["--config", str(args.config.resolve())]
-    base = AppPaths.default(args.data_dir).data / "swarm"
+    if args.no_dashboard:
+        config.dashboard.enabled = False
+    base = paths.data / "swarm"
     if not args.json_events:
         print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {args.rounds} rounds, "
               f"data in {base}", flush=True)
     return run_swarm(base, peers=args.peers, rounds=args.rounds, proposer=args.proposer,
                      json_events=args.json_events, node_args=node_args, chain=not args.no_chain,
-                     devices=devices)
+                     devices=devices, dashboard=config.dashboard)
 
 
 def gpu_devices(spec: str, present: list[int]) -> list[str]:

@@ -79,7 +79,7 @@ class AppContext:
 
     def app_node_command(self, *extra: str) -> list[str]:
         """The app's own peer: on the DHT; on the local profile it is the swarm's first peer."""
-        swarm = ["--swarm"]
+        swarm = ["--swarm", "--no-dashboard"]  # the window is this node's dashboard
         if self.load_config().profile == "local":
             swarm.append("--publish-bootnode")
         return self.node_command(*swarm, *extra)

@@ -18,10 +18,13 @@ from typing import IO
 
 from desktop.chain.status import ChainUnavailable, chain_status, format_status
 from desktop.config import load_config
+from desktop.dashboard.serve import open_dashboard
+from desktop.dashboard.view import PeerView
 from desktop.events import EventError, decode
 from desktop.events.status import NodeStatus
 from desktop.events.text import describe
 from desktop.local.services_process import ServicesFailed, ServicesProcess
+from desktop.machine import pause_control
 from desktop.utils.frozen import self_command
 from desktop.utils.paths import AppPaths
 from desktop.utils.proc_stop import terminate_then_kill
@@ -66,6 +69,7 @@ class LocalSwarm:
         if proposer:
             self.peers.append(Peer(peers, "proposer", self.base_dir / "proposer"))
         self.solvers = [p for p in self.peers if p.role == "solver"]
+        self.views = {p.label: PeerView(p.label, p.data_dir) for p in self.peers}  # the web dashboard's
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._tty = hasattr(out, "isatty") and out.isatty()
@@ -77,7 +81,7 @@ class LocalSwarm:
 
     # ---- processes -----------------------------------------------------------------------------
     def _command(self, peer: Peer, bootstrap: list[str]) -> list[str]:
-        cmd = [*self_command("node"), "--json-events", "--swarm",
+        cmd = [*self_command("node"), "--json-events", "--swarm", "--no-dashboard",
                "--data-dir", str(peer.data_dir), "--role", peer.role,
                "--expected-peers", str(len(self.solvers) - 1), "--gather-timeout", str(self.gather_timeout)]
         if peer.role == "solver":
@@ -111,6 +115,7 @@ class LocalSwarm:
                 event = decode(line)
             except EventError:
                 continue  # a node only prints events; anything else is noise
+            self.views[peer.label](event)
             with self._lock:
                 self._update(peer, event)
                 if self.json_events:
@@ -225,14 +230,33 @@ class LocalSwarm:
             if p.reader is not None:
                 p.reader.join(10)
 
+    def control(self, label: str, action: str) -> str:
+        """The web dashboard's commands for one peer: pause, resume, finish the round and stop."""
+        peer = next(p for p in self.peers if p.label == label)
+        path = pause_control.control_path(peer.data_dir)
+        if action == "pause":
+            pause_control.pause(path, "now")
+            return f"{label} pauses at the next safe point"
+        if action == "resume":
+            pause_control.resume(path)
+            return f"{label} resumes"
+        if peer.proc is None or peer.proc.poll() is not None or not hasattr(signal, "SIGUSR1"):
+            raise ValueError(f"{label} is not running")
+        peer.proc.send_signal(signal.SIGUSR1)  # the node's own "finish the round, then stop"
+        return f"{label} finishes this round, then stops"
+
     def _say(self, message: str) -> None:
         print(f"rl-swarm swarm: {message}", file=sys.stderr, flush=True)
 
 
 def run_swarm(base_dir: Path, *, peers: int, rounds: int, proposer: bool, json_events: bool,
-              node_args: list[str], chain: bool = True, devices: list[str] | None = None) -> int:
+              node_args: list[str], chain: bool = True, devices: list[str] | None = None, dashboard=None) -> int:
+    """``dashboard``: config.DashboardConfig (None: none) for one page of every peer."""
     swarm = LocalSwarm(base_dir, peers=peers, rounds=rounds, proposer=proposer, json_events=json_events,
                        node_args=node_args, chain=chain, devices=devices)
+    page = None
+    if dashboard is not None:
+        page = open_dashboard(dashboard, base_dir, swarm.views, swarm.control, warn=swarm._say)
 
     def on_signal(signum, frame):
         swarm.request_stop()
@@ -243,3 +267,5 @@ def run_swarm(base_dir: Path, *, peers: int, rounds: int, proposer: bool, json_e
         return swarm.run()
     finally:
         swarm.stop()
+        if page is not None:
+            page.stop()

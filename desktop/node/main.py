@@ -26,6 +26,9 @@ from desktop.events.history import HistoryFile, history_file
 from desktop.events.status import STATUS_FILE, StatusFile
 from desktop.events.text import WARNING, describe
 from desktop.identity import IdentityError, load_or_create_identity
+from desktop.dashboard.serve import open_dashboard
+from desktop.dashboard.view import LogFeed, PeerView
+from desktop.machine import pause_control
 from desktop.machine.pause_control import control_path
 from desktop.machine.probe import POOLS, choose_pool, probe_gpus
 from desktop.node.connections import connect
@@ -127,6 +130,42 @@ def run_node(config: Config, paths: AppPaths, *, rounds: int | None, json_events
         sink.subscribe(_print_progress)
     sink.subscribe(StatusFile(paths.data / STATUS_FILE))  # what `rl-swarm swarm-status` reads
     sink.subscribe(HistoryFile(history_file(paths.data)))  # what the dashboards load at launch
+    dashboard = _open_dashboard(config, paths, sink, stop, records_are_events=json_events)
+    try:
+        return _run_node(config, paths, sink, stop, rounds=rounds, identity_path=identity_path,
+                         publish_bootnode=publish_bootnode, control_stdin=control_stdin, config_file=config_file)
+    finally:
+        if dashboard is not None:
+            dashboard.stop()
+
+
+def _open_dashboard(config: Config, paths: AppPaths, sink: EventSink, stop, records_are_events: bool):
+    """This node's web page (desktop.dashboard), fed by its events and log records (which arrive
+    as events already with --json-events)."""
+    view = PeerView("this peer", paths.data)
+
+    def control(_label: str, action: str) -> str:
+        path = control_path(paths.data)
+        if action == "pause":
+            pause_control.pause(path, "now")
+            return "pausing at the next safe point"
+        if action == "resume":
+            pause_control.resume(path)
+            return "resuming"
+        stop.finish_round(reason="dashboard")
+        return "finishing this round, then stopping"
+
+    dashboard = open_dashboard(config.dashboard, paths.data, {"this peer": view}, control,
+                               warn=lambda message: sink.emit("warning", message=message))
+    if dashboard is not None:
+        sink.subscribe(view)
+        if not records_are_events:
+            logging.getLogger().addHandler(LogFeed(view))
+    return dashboard
+
+
+def _run_node(config: Config, paths: AppPaths, sink: EventSink, stop, *, rounds: int | None, identity_path,
+              publish_bootnode: bool, control_stdin: bool, config_file) -> int:
     stop_round = 0
     try:
         identity_file = identity_path or config.identity_path or paths.identity

@@ -1,0 +1,187 @@
+"""The web dashboard of a headless node (or of `rl-swarm swarm`'s peers): one page, live.
+
+Served on ``dashboard.bind`` (127.0.0.1 unless the config says otherwise, with a warning) and
+``dashboard.port``, by aiohttp on a thread of its own, so a node without an event loop serves it
+too. Every route needs the token (``<data dir>/dashboard/token``, 0600, made once and kept): the
+page is opened as ``/?token=…``, and its own calls carry it in a header, so a page elsewhere can
+neither read the state (no CORS) nor forge a command (a custom header and a JSON body need a
+preflight that is never granted; a foreign Origin is refused outright). Requests for another
+host name are refused (DNS rebinding). Nothing but the page and its two API routes is served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import secrets
+import threading
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from desktop.dashboard.view import PeerView
+from desktop.utils.fsutil import FileTooLarge, read_bounded, write_private
+from desktop.utils.paths import resource_path
+
+log = logging.getLogger("desktop.dashboard")
+
+TOKEN_FILE = "token"
+PAGE = resource_path("web", "dashboard.html")
+ACTIONS = ("pause", "resume", "finish")
+MAX_BODY = 4096
+
+
+def token_path(data_dir) -> Path:
+    return Path(data_dir) / "dashboard" / TOKEN_FILE
+
+
+def load_or_create_token(data_dir) -> str:
+    """The dashboard's token: kept across restarts (a bookmark keeps working), 0600."""
+    path = token_path(data_dir)
+    try:
+        token = read_bounded(path, 256).decode("ascii").strip()
+        if len(token) >= 32:
+            return token
+    except (OSError, FileTooLarge, UnicodeDecodeError):
+        pass
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_private(path, token.encode("ascii"))
+    return token
+
+
+class DashboardServer:
+    """``views``: label -> PeerView; ``control(label, action)`` pauses, resumes or finishes the
+    round and stops, and returns what it did (a sentence) or raises ValueError."""
+
+    def __init__(self, views: dict[str, PeerView], control: Callable[[str, str], str], *, token: str,
+                 bind: str = "127.0.0.1", port: int = 8787) -> None:
+        self.views, self.control, self.token = views, control, token
+        self.bind, self.port = bind, port
+        self.refused = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._page = PAGE.read_text(encoding="utf-8")
+
+    # ---- the rules every request meets -----------------------------------------------------------
+    def _host_ok(self, request: web.Request) -> bool:
+        host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
+        if self.bind in ("127.0.0.1", "localhost", "::1"):
+            return host in ("127.0.0.1", "localhost", "::1")
+        return True  # bound elsewhere on purpose: the user chose who may reach it
+
+    def _token_ok(self, given: str | None) -> bool:
+        return isinstance(given, str) and hmac.compare_digest(given.encode(), self.token.encode())
+
+    @web.middleware
+    async def _guard(self, request: web.Request, handler):
+        if not self._host_ok(request):
+            self.refused += 1
+            return web.Response(status=421, text="wrong host name")
+        given = request.headers.get("X-Dashboard-Token") if request.path.startswith("/api/") \
+            else request.query.get("token")
+        if not self._token_ok(given):
+            self.refused += 1
+            return web.Response(status=401, content_type="text/html", text=(
+                "<!doctype html><title>RL Swarm</title><p>This dashboard needs its token: open the URL the node "
+                "printed when it started (it ends with <code>?token=…</code>). The token is in "
+                "<code>&lt;data dir&gt;/dashboard/token</code>."))
+        response = await handler(request)
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Content-Security-Policy"] = ("default-src 'none'; script-src 'unsafe-inline'; "
+                                                       "style-src 'unsafe-inline'; connect-src 'self'; img-src data:")
+        return response
+
+    # ---- routes ----------------------------------------------------------------------------------
+    async def _index(self, request: web.Request) -> web.Response:
+        return web.Response(text=self._page, content_type="text/html")
+
+    async def _state(self, request: web.Request) -> web.Response:
+        return web.json_response({"peers": [v.to_json() for v in self.views.values()]})
+
+    async def _control(self, request: web.Request) -> web.Response:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.split("://", 1)[-1].lower() != (request.host or "").lower():
+            self.refused += 1
+            return web.json_response({"error": "a command from another site"}, status=403)
+        if request.content_type != "application/json":
+            return web.json_response({"error": "JSON only"}, status=415)
+        raw = await request.content.read(MAX_BODY + 1)
+        try:
+            body = json.loads(raw) if len(raw) <= MAX_BODY else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or body.get("peer") not in self.views or body.get("action") not in ACTIONS:
+            return web.json_response({"error": "a peer of this page and one of: " + ", ".join(ACTIONS)}, status=400)
+        try:
+            said = await asyncio.to_thread(self.control, body["peer"], body["action"])
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=409)
+        return web.json_response({"ok": said})
+
+    # ---- life ------------------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> "DashboardServer":
+        """Serve from a thread of its own; OSError when the port cannot be had."""
+        ready, failed = threading.Event(), []
+
+        def run() -> None:
+            self._loop = asyncio.new_event_loop()
+            try:
+                self._loop.run_until_complete(self._serve())
+            except BaseException as exc:  # the port is taken, the address wrong: tell start()
+                failed.append(exc)
+                ready.set()
+                return
+            ready.set()
+            self._loop.run_forever()
+
+        self._thread = threading.Thread(target=run, name="dashboard", daemon=True)
+        self._thread.start()
+        ready.wait(timeout)
+        if failed:
+            raise OSError(f"the dashboard cannot listen on {self.bind}:{self.port}: {failed[0]}")
+        return self
+
+    async def _serve(self) -> None:
+        app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
+        app.router.add_get("/", self._index)
+        app.router.add_get("/api/state", self._state)
+        app.router.add_post("/api/control", self._control)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.bind, self.port, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # the one chosen when port was 0
+
+    @property
+    def url(self) -> str:
+        host = self.bind if self.bind not in ("0.0.0.0", "::") else "127.0.0.1"
+        return f"http://{host}:{self.port}/?token={self.token}"
+
+    def how_to_open(self) -> str:
+        """Said once when the node starts: where the page is, and how to reach it from elsewhere."""
+        return (f"dashboard: {self.url}\n  from another machine: ssh -L {self.port}:127.0.0.1:{self.port} user@this-host, "
+                f"then open the same URL there")
+
+    def stop(self) -> None:
+        if self._loop is None:
+            return
+
+        async def close() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        try:
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
+        except Exception:  # stopping anyway
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(5)
+        self._loop = None
