@@ -190,8 +190,11 @@ class Services:
                 self.proc.wait(10)
 
 
-def node_args(data: Path, *extra: str, config: Path | None = None) -> list[str]:
+def node_args(data: Path, *extra: str, config: Path | None = None, dashboard: bool = False) -> list[str]:
+    """A tiny node's command line; without its web dashboard unless asked (nodes side by side
+    would race for its port)."""
     args = ["node", "--pool", "tiny", "--json-events", "--data-dir", str(data)]
+    args += [] if dashboard else ["--no-dashboard"]
     return args + (["--config", str(config)] if config else []) + list(extra)
 
 

@@ -48,7 +48,7 @@ def node(tmp_path):
     cfg = tmp_path / "fast.yaml"
     cfg.write_text(f"training:\n  max_new_tokens: 24\ndashboard:\n  port: {port}\nevaluation:\n  every: 3\n  problems: 4\n")
     data = tmp_path / "data"
-    proc = EventProcess(node_args(data, "--rounds", "40", config=cfg), tmp_path / "node.err")
+    proc = EventProcess(node_args(data, "--rounds", "40", config=cfg, dashboard=True), tmp_path / "node.err")
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and "dashboard: http" not in (tmp_path / "node.err").read_text():
         time.sleep(0.2)
@@ -160,3 +160,49 @@ def test_in_a_real_browser_the_charts_fill_and_pause_pauses(node, tmp_path):
     finally:
         browser.terminate()
         browser.wait(20)
+
+
+@pytest.mark.gui
+def test_the_app_attaches_to_a_node_elsewhere_and_steers_it(node, qtbot, tmp_path):
+    """File > Connect to a node…: a window for the node behind a dashboard URL (as an SSH tunnel
+    gives it), its history, its rounds live, and Pause / Resume / Finish round and stop reaching
+    it; the app's own data dir is left alone; closing the window leaves the node running."""
+    from desktop.gui.app import protect_singletons
+    from desktop.gui.context import AppContext
+    from desktop.gui.processes.supervisor import ProcState
+    from desktop.gui.shell.main_window import MainWindow
+
+    protect_singletons()
+    proc, url, _, _ = node
+    assert proc.wait_for(lambda e: e["type"] == "round_finished", 240)
+    home = MainWindow(AppContext.create(tmp_path / "mine"))
+    home.quit_app = lambda: None
+    qtbot.addWidget(home)
+    assert home.attach(url.split("?")[0]) is None  # no token in the address: said at once, no window
+    assert home.visible_notices()[-1].title == "Cannot connect"
+    wrong = home.attach(url.replace("token=", "token=x"))  # a wrong token: the node says so
+    qtbot.addWidget(wrong)
+    qtbot.waitUntil(lambda: any(n.title == "The node refused the token" for n in wrong.visible_notices()), timeout=20_000)
+    assert wrong.node.state is ProcState.CRASHED
+    wrong.close()
+    window = home.attach(url)
+    qtbot.addWidget(window)
+    remote = window.node
+    qtbot.waitUntil(lambda: remote.state is ProcState.RUNNING and bool(remote.status.history), timeout=30_000)
+    assert "settings" not in window.page_names() and not window.actions.start.isEnabled()
+    rounds = len(window.dashboard.reward_chart.xs)
+    qtbot.waitUntil(lambda: len(window.dashboard.reward_chart.xs) > rounds, timeout=120_000)  # live
+    window.actions.pause.hour.trigger()  # sent by Qt's network access: the test waits in Qt's loop
+    qtbot.waitUntil(lambda: proc.count("paused") >= 1, timeout=60_000)
+    qtbot.waitUntil(lambda: remote.status.paused == "user" and window.actions.pause.resume.isEnabled(), timeout=10_000)
+    window.actions.pause.resume.trigger()
+    qtbot.waitUntil(lambda: proc.count("resumed") >= 1, timeout=60_000)
+    window.close()  # only the window goes
+    assert proc.proc.poll() is None
+    again = home.attach(url)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.node.state is ProcState.RUNNING, timeout=30_000)
+    again.actions.finish.trigger()
+    qtbot.waitUntil(lambda: proc.count("node_stopped") >= 1, timeout=240_000)
+    qtbot.waitUntil(lambda: again.node.state is ProcState.STOPPED, timeout=20_000)
+    assert not (tmp_path / "mine" / "control.json").exists()  # the app's own node was never touched

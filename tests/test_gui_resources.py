@@ -11,7 +11,7 @@ pytestmark = pytest.mark.gui
 
 from desktop.machine import pause_control  # noqa: E402
 from desktop.gui.context import AppContext  # noqa: E402
-from desktop.gui.shell.pause_actions import PauseActions  # noqa: E402
+from desktop.gui.shell.pause_actions import FilePause, PauseActions  # noqa: E402
 from desktop.gui.settings import ResourcesPage, SettingsWidget  # noqa: E402
 from tests.procs import CLI, env  # noqa: E402
 
@@ -84,7 +84,7 @@ def test_the_page_says_whether_idle_time_can_be_known(qtbot, ctx):
 def test_pause_actions_write_the_file_the_node_reads(qtbot, tmp_path):
     holder = SettingsWidget(AppContext.create(tmp_path / "p"))  # any QObject parent
     qtbot.addWidget(holder)
-    actions = PauseActions(holder, tmp_path / "data", poll_ms=100)
+    actions = PauseActions(holder, FilePause(tmp_path / "data"), poll_ms=100)
     path = pause_control.control_path(tmp_path / "data")
     assert not actions.resume.isEnabled() and actions.label == ""
     actions.hour.trigger()

@@ -1,6 +1,7 @@
 """The web dashboard of a headless node (or of `rl-swarm swarm`'s peers): one page, live.
 
-Served on ``dashboard.bind`` (127.0.0.1 unless the config says otherwise, with a warning) and
+The app attaches to a node through the same URL (File > Connect to a node…): it reads
+``/api/events`` (the node's own events, in order) and sends the same commands. Served on ``dashboard.bind`` (127.0.0.1 unless the config says otherwise, with a warning) and
 ``dashboard.port``, by aiohttp on a thread of its own, so a node without an event loop serves it
 too. Every route needs the token (``<data dir>/dashboard/token``, 0600, made once and kept): the
 page is opened as ``/?token=…``, and its own calls carry it in a header, so a page elsewhere can
@@ -17,6 +18,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -30,7 +32,7 @@ log = logging.getLogger("desktop.dashboard")
 
 TOKEN_FILE = "token"
 PAGE = resource_path("web", "dashboard.html")
-ACTIONS = ("pause", "resume", "finish")
+ACTIONS = ("pause", "resume", "finish", "stop")
 MAX_BODY = 4096
 
 
@@ -54,14 +56,16 @@ def load_or_create_token(data_dir) -> str:
 
 
 class DashboardServer:
-    """``views``: label -> PeerView; ``control(label, action)`` pauses, resumes or finishes the
-    round and stops, and returns what it did (a sentence) or raises ValueError."""
+    """``views``: label -> PeerView; ``control(label, action, when=, until=)`` pauses (now or
+    after the round, until a time or until resumed), resumes, finishes the round and stops, or
+    stops now, and returns what it did (a sentence) or raises ValueError."""
 
     def __init__(self, views: dict[str, PeerView], control: Callable[[str, str], str], *, token: str,
                  bind: str = "127.0.0.1", port: int = 8787) -> None:
         self.views, self.control, self.token = views, control, token
         self.bind, self.port = bind, port
         self.refused = 0
+        self.last_read = 0.0  # monotonic time of the last /api/events read (an attached app)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
@@ -105,6 +109,18 @@ class DashboardServer:
     async def _state(self, request: web.Request) -> web.Response:
         return web.json_response({"peers": [v.to_json() for v in self.views.values()]})
 
+    async def _events(self, request: web.Request) -> web.Response:
+        """What an app attached to this node reads: its events since the last ask."""
+        view = self.views.get(request.query.get("peer") or next(iter(self.views)))
+        try:
+            after = int(request.query.get("after", "0"))
+        except ValueError:
+            after = -1
+        if view is None or after < 0:
+            return web.json_response({"error": "a peer of this page and after=N"}, status=400)
+        self.last_read = time.monotonic()
+        return web.json_response(view.events_after(after))
+
     async def _control(self, request: web.Request) -> web.Response:
         origin = request.headers.get("Origin")
         if origin is not None and origin.split("://", 1)[-1].lower() != (request.host or "").lower():
@@ -119,8 +135,12 @@ class DashboardServer:
             body = None
         if not isinstance(body, dict) or body.get("peer") not in self.views or body.get("action") not in ACTIONS:
             return web.json_response({"error": "a peer of this page and one of: " + ", ".join(ACTIONS)}, status=400)
+        until, when = body.get("until"), body.get("when", "now")
+        if (until is not None and (isinstance(until, bool) or not isinstance(until, (int, float)))) \
+                or when not in ("now", "after-round"):
+            return web.json_response({"error": "until: epoch seconds or null; when: now or after-round"}, status=400)
         try:
-            said = await asyncio.to_thread(self.control, body["peer"], body["action"])
+            said = await asyncio.to_thread(self.control, body["peer"], body["action"], when=when, until=until)
         except ValueError as exc:
             return web.json_response({"error": str(exc)}, status=409)
         return web.json_response({"ok": said})
@@ -152,6 +172,7 @@ class DashboardServer:
         app = web.Application(client_max_size=MAX_BODY, middlewares=[self._guard])
         app.router.add_get("/", self._index)
         app.router.add_get("/api/state", self._state)
+        app.router.add_get("/api/events", self._events)
         app.router.add_post("/api/control", self._control)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -169,9 +190,15 @@ class DashboardServer:
         return (f"dashboard: {self.url}\n  from another machine: ssh -L {self.port}:127.0.0.1:{self.port} user@this-host, "
                 f"then open the same URL there")
 
-    def stop(self) -> None:
+    def stop(self, linger: float = 3.0) -> None:
+        """Stop serving. An app that read the node's events lately gets up to ``linger`` seconds
+        more to read the last ones (the node stopped, and how), then the page goes."""
         if self._loop is None:
             return
+        asked = time.monotonic()
+        if asked - self.last_read < 5.0:
+            while time.monotonic() - asked < linger and self.last_read < asked:
+                time.sleep(0.1)
 
         async def close() -> None:
             if self._runner is not None:

@@ -17,6 +17,7 @@ from desktop.utils.logs import redact
 
 CHART_ROUNDS = 300
 LOG_LINES = 60
+EVENTS_KEPT = 2000  # for an app attached to this node (`/api/events`): it reads them every second
 
 
 class PeerView:
@@ -32,10 +33,14 @@ class PeerView:
         self.chain: dict | None = None  # the last chain_status
         self.exit: dict | None = None    # node_stopped, once it came
         self.updated = time.time()
+        self.events: deque[tuple[int, dict]] = deque(maxlen=EVENTS_KEPT)
+        self.seq = 0
         self._lock = threading.Lock()
 
     def __call__(self, ev: dict) -> None:
         with self._lock:
+            self.seq += 1
+            self.events.append((self.seq, ev))
             self.status.apply(ev)
             kind = ev["type"]
             if kind == "chain_status":
@@ -63,6 +68,15 @@ class PeerView:
             return "training"
         return "waiting" if s.peer_id else "starting"
 
+    def events_after(self, seq: int, limit: int = 500) -> dict:
+        """Events newer than ``seq`` (at most ``limit``), and the number to ask after next time.
+        ``missed``: events that were dropped before the reader came back for them."""
+        with self._lock:
+            newer = [(n, ev) for n, ev in self.events if n > seq][:limit]
+            oldest = self.events[0][0] if self.events else self.seq + 1
+            return {"events": [ev for _, ev in newer], "next": newer[-1][0] if newer else max(seq, 0),
+                    "missed": max(0, oldest - seq - 1) if seq < oldest else 0}
+
     def to_json(self) -> dict:
         with self._lock:
             s = self.status
@@ -74,7 +88,7 @@ class PeerView:
                     "chain": {"submitted": s.submitted, "pending": s.pending, "error": s.chain_error,
                               **(self.chain or {})},
                     "exit": self.exit, "history": s.history[-CHART_ROUNDS:], "log": list(self.lines),
-                    "updated": self.updated}
+                    "updated": self.updated, "seq": self.seq}
 
 
 class LogFeed(logging.Handler):

@@ -230,20 +230,21 @@ class LocalSwarm:
             if p.reader is not None:
                 p.reader.join(10)
 
-    def control(self, label: str, action: str) -> str:
-        """The web dashboard's commands for one peer: pause, resume, finish the round and stop."""
+    def control(self, label: str, action: str, when: str = "now", until: float | None = None) -> str:
+        """The web dashboard's commands for one peer: pause, resume, finish the round and stop, stop."""
         peer = next(p for p in self.peers if p.label == label)
         path = pause_control.control_path(peer.data_dir)
         if action == "pause":
-            pause_control.pause(path, "now")
+            pause_control.pause(path, when, until)
             return f"{label} pauses at the next safe point"
         if action == "resume":
             pause_control.resume(path)
             return f"{label} resumes"
         if peer.proc is None or peer.proc.poll() is not None or not hasattr(signal, "SIGUSR1"):
             raise ValueError(f"{label} is not running")
-        peer.proc.send_signal(signal.SIGUSR1)  # the node's own "finish the round, then stop"
-        return f"{label} finishes this round, then stops"
+        # the node's own "finish the round, then stop" (SIGUSR1), or stop now (SIGTERM)
+        peer.proc.send_signal(signal.SIGTERM if action == "stop" else signal.SIGUSR1)
+        return f"{label} stops" if action == "stop" else f"{label} finishes this round, then stops"
 
     def _say(self, message: str) -> None:
         print(f"rl-swarm swarm: {message}", file=sys.stderr, flush=True)

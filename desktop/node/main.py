@@ -144,14 +144,17 @@ def _open_dashboard(config: Config, paths: AppPaths, sink: EventSink, stop, reco
     as events already with --json-events)."""
     view = PeerView("this peer", paths.data)
 
-    def control(_label: str, action: str) -> str:
+    def control(_label: str, action: str, when: str = "now", until: float | None = None) -> str:
         path = control_path(paths.data)
         if action == "pause":
-            pause_control.pause(path, "now")
-            return "pausing at the next safe point"
+            pause_control.pause(path, when, until)
+            return "pausing after this round" if when == "after-round" else "pausing at the next safe point"
         if action == "resume":
             pause_control.resume(path)
             return "resuming"
+        if action == "stop":
+            stop.stop(reason="dashboard")
+            return "stopping at the next safe point"
         stop.finish_round(reason="dashboard")
         return "finishing this round, then stopping"
 

@@ -28,7 +28,7 @@ COLUMNS = ["Peer", "Peer id", "Round", "Total reward", "Wins", "Last heard"]
 
 
 class SwarmPage(QWidget):
-    def __init__(self, command: Callable[[], list[str]], status: Callable[[], object], *,
+    def __init__(self, command: Callable[[], list[str]] | None, status: Callable[[], object], *,
                  refresh_s: float = REFRESH_S, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         from desktop.identity import peer_name  # names from peer ids, as everywhere else
@@ -66,6 +66,10 @@ class SwarmPage(QWidget):
 
     # ---- the chain's view, from a child process -------------------------------------------------
     def refresh(self) -> None:
+        if self.command is None:  # a node attached from elsewhere: this machine's chain is not its
+            self.chain_error = "the chain is read on the node's own machine"
+            self.render()
+            return
         self.child.run(self.command())  # while the last one still runs, nothing: never more than one
 
     def _done(self, code: int, out: bytes, err: list, timed_out: bool) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 
 from desktop.gui import theme
 from desktop.gui.processes.supervisor import ProcState
-from desktop.gui.shell.pause_actions import PauseActions
+from desktop.gui.shell.pause_actions import FilePause, PauseActions
 
 
 def open_folder(path: Path) -> None:
@@ -35,6 +35,8 @@ class ShellActions(QObject):
         self.open_logs.triggered.connect(lambda: open_folder(logs_dir))
         self.join = QAction("&Join a swarm…", self)
         self.host = QAction("&Host a swarm…", self)
+        self.connect_node = QAction("&Connect to a node…", self)
+        self.connect_node.setToolTip("Watch and steer a node on another machine through its dashboard (an SSH tunnel)")
         # the node
         self.start = QAction("&Start", self, shortcut=QKeySequence("Ctrl+R"))
         self.start.setToolTip("Start the node and join the swarm")
@@ -42,7 +44,8 @@ class ShellActions(QObject):
         self.finish.setToolTip("Let the current round finish (and be saved), then stop")
         self.stop = QAction("S&top", self)
         self.stop.setToolTip("Stop now (the round in progress is lost)")
-        self.pause = PauseActions(self, data_dir)  # hour, tomorrow, after_round, resume
+        # hour, tomorrow, after_round, resume: this data dir's pause file, or an attached node's own
+        self.pause = PauseActions(self, getattr(node, "pause_store", None) or FilePause(data_dir))
         if node is not None:
             self.start.triggered.connect(node.start)
             self.stop.triggered.connect(node.stop)
@@ -59,12 +62,20 @@ class ShellActions(QObject):
             services.state_changed.connect(self.sync)
         self.sync()
 
+    def for_an_attached_node(self) -> None:
+        """The window of a node elsewhere: nothing of this machine's (folders, swarms, services)."""
+        for action in (self.open_data, self.open_logs, self.join, self.host, self.connect_node,
+                       self.services_start, self.services_stop):
+            action.setVisible(False)
+        self.quit.setText("&Close")
+
     def node_commands(self) -> list[QAction]:
         return [self.start, self.finish, self.stop]
 
     def sync(self, *_args) -> None:
         node = self.node.state if self.node is not None else None
-        self.start.setEnabled(node in (ProcState.STOPPED, ProcState.CRASHED))
+        startable = getattr(self.node, "can_start", True)  # an attached node runs elsewhere: never started here
+        self.start.setEnabled(startable and node in (ProcState.STOPPED, ProcState.CRASHED))
         self.stop.setEnabled(node in (ProcState.STARTING, ProcState.RUNNING, ProcState.CRASHED))
         self.finish.setEnabled(node is ProcState.RUNNING)
         services = self.services.state if self.services is not None else None

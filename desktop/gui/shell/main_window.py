@@ -10,7 +10,7 @@ from typing import Callable
 
 from PySide6.QtCore import QSettings, QSize, QTimer, Qt, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+from PySide6.QtWidgets import (QApplication, QFrame, QHBoxLayout, QInputDialog, QLabel, QListWidget, QListWidgetItem, QMainWindow,
                                QStackedWidget, QVBoxLayout, QWidget)
 
 from desktop import __version__
@@ -21,6 +21,7 @@ from desktop.gui.dialogs.join_swarm import JoinSwarm
 from desktop.gui.pages.dashboard import DashboardPage
 from desktop.gui.pages.logs import LogsPage
 from desktop.gui.processes.supervisor import ProcState
+from desktop.gui.processes.remote import AttachError, RemoteNode
 from desktop.gui.shell.actions import ShellActions, open_folder
 from desktop.gui.shell.menus import build_menus
 from desktop.gui.shell.state_look import look
@@ -37,9 +38,14 @@ NOTICE_MS = 7000
 class MainWindow(QMainWindow):
     signed_in = Signal()  # the user finished signing in on the login page
     def __init__(self, ctx: AppContext, node=None, services=None, themes: theme.ThemeManager | None = None,
-                 tray_available: bool = False) -> None:
+                 tray_available: bool = False, attached: bool = False) -> None:
+        """``attached``: the window of a node on another machine (processes.remote.RemoteNode),
+        opened by File > Connect to a node…: no settings, services or tray of its own, and
+        closing it leaves that node running."""
         super().__init__()
         self.ctx, self.node, self.services, self.themes = ctx, node, services, themes
+        self.attached = attached
+        self.attached_windows: list[MainWindow] = []
         self.tray_available = tray_available
         self.settings_store = QSettings(str(ctx.gui_settings_file()), QSettings.IniFormat)
         self.setWindowTitle("RL Swarm")
@@ -50,6 +56,9 @@ class MainWindow(QMainWindow):
         self.actions.quit.triggered.connect(self.request_quit)
         self.actions.join.triggered.connect(lambda: self.join.ask(self))
         self.actions.host.triggered.connect(lambda: self.host.ask(self))
+        self.actions.connect_node.triggered.connect(self.ask_for_node)
+        if attached:
+            self.actions.for_an_attached_node()
         self.join = JoinSwarm(self, ctx.join_command)
         self.join.joined.connect(lambda said: self._restart("Joined a swarm", f"{said.capitalize()}. "
                                                                                "Restarting on the swarm…"))
@@ -92,7 +101,8 @@ class MainWindow(QMainWindow):
         self.add_page("dashboard", "Dashboard", "nav-dashboard", self.dashboard)
         self.add_page("swarm", "Swarm", "nav-swarm", factory=self._build_swarm)
         self.add_page("logs", "Logs", "nav-logs", self.logs)
-        self.add_page("settings", "Settings", "nav-settings", factory=self._build_settings)
+        if not attached:
+            self.add_page("settings", "Settings", "nav-settings", factory=self._build_settings)
         self._build_status_bar()
         build_menus(self)
         if node is not None:
@@ -237,7 +247,7 @@ class MainWindow(QMainWindow):
     def _build_swarm(self) -> QWidget:
         from desktop.gui.pages.swarm import SwarmPage  # built when first shown: it starts reading the chain
 
-        return SwarmPage(self.ctx.chain_status_command,
+        return SwarmPage(None if self.attached else self.ctx.chain_status_command,
                          lambda: self.node.status if self.node is not None else None)
 
     def _build_settings(self) -> QWidget:
@@ -344,8 +354,33 @@ class MainWindow(QMainWindow):
         self.dashboard.restyle()
         self.logs.restyle()
 
+    def ask_for_node(self) -> None:
+        """File > Connect to a node…: another window for a node elsewhere, through its dashboard."""
+        url, ok = QInputDialog.getText(self, "Connect to a node", "The node's dashboard address, through your SSH "
+                                       "tunnel (http://127.0.0.1:8787/?token=…):")
+        if ok and url.strip():
+            self.attach(url)
+
+    def attach(self, url: str) -> "MainWindow | None":
+        try:
+            remote = RemoteNode(url, parent=self)
+        except AttachError as exc:
+            self.show_notice("Cannot connect", str(exc), "error")
+            return None
+        window = MainWindow(self.ctx, remote, None, self.themes, attached=True)
+        window.setWindowTitle(f"RL Swarm — the node at {remote.base}")
+        remote.said.connect(lambda title, text: window.show_notice(title, text, "info"))
+        self.attached_windows.append(window)
+        remote.connect_now()
+        window.show()
+        return window
+
     def request_quit(self) -> None:
-        """Quit the app; a running node is asked to stop first (bounded by its stop timeout)."""
+        """Quit the app; a running node is asked to stop first (bounded by its stop timeout). An
+        attached node's window only closes."""
+        if self.attached:
+            self.close()
+            return
         self._quitting = True
         self.settings_store.setValue("window/geometry", self.saveGeometry())
         self.stop_children()
@@ -368,6 +403,10 @@ class MainWindow(QMainWindow):
         return close_to_tray(self.ctx)
 
     def closeEvent(self, event) -> None:
+        if self.attached:  # the node goes on where it runs: only stop listening to it
+            self.node.shutdown()
+            super().closeEvent(event)
+            return
         if self.tray_available and not self._quitting and self._close_to_tray():
             # The node keeps training in the background; the tray icon brings the window back.
             event.ignore()

@@ -15,7 +15,8 @@ def build_menus(win) -> None:
     actions = win.actions
     menu = win.menuBar()
     file_menu = menu.addMenu("&File")
-    for action in (actions.open_data, actions.open_logs, None, actions.join, actions.host, None, actions.quit):
+    for action in (actions.open_data, actions.open_logs, None, actions.join, actions.host, actions.connect_node, None,
+                   actions.quit):
         file_menu.addSeparator() if action is None else file_menu.addAction(action)
     node_menu = menu.addMenu("&Node")
     for action in actions.node_commands():
@@ -29,8 +30,9 @@ def build_menus(win) -> None:
         node_menu.addAction(actions.services_start)
         node_menu.addAction(actions.services_stop)
     view = menu.addMenu("&View")
-    for i, (key, label) in enumerate([("dashboard", "&Dashboard"), ("logs", "&Logs"),
-                                      ("settings", "&Settings"), ("swarm", "S&warm")]):
+    pages = [(k, label) for k, label in [("dashboard", "&Dashboard"), ("logs", "&Logs"), ("settings", "&Settings"),
+                                         ("swarm", "S&warm")] if k in win.page_names()]
+    for i, (key, label) in enumerate(pages):
         action = view.addAction(label, lambda k=key: win.show_page(k))
         action.setShortcut(QKeySequence(f"Ctrl+{i + 1}"))
     view.addSeparator()

@@ -14,12 +14,31 @@ from PySide6.QtGui import QAction
 from desktop.machine import pause_control
 
 
+class FilePause:
+    """The user's pause of a node on this machine: its data dir's pause file."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = pause_control.control_path(data_dir)
+
+    def read(self) -> pause_control.UserPause:
+        return pause_control.read(self.path)
+
+    def pause(self, when: str, until: float | None) -> None:
+        pause_control.pause(self.path, when, until)
+
+    def resume(self) -> None:
+        pause_control.resume(self.path)
+
+
 class PauseActions(QObject):
+    """``store``: where the pause is kept (a FilePause here, or an attached node's, which sends
+    the commands to its dashboard): read(), pause(when, until), resume()."""
+
     changed = Signal(str)  # the label for the current pause ("" when not paused by the user)
 
-    def __init__(self, parent: QObject, data_dir: Path, *, poll_ms: int = 5000) -> None:
+    def __init__(self, parent: QObject, store, *, poll_ms: int = 5000) -> None:
         super().__init__(parent)
-        self.path = pause_control.control_path(data_dir)
+        self.store = store
         self.hour = QAction("Pause for &1 hour", self)
         self.tomorrow = QAction("Pause until &tomorrow (08:00)", self)
         self.after_round = QAction("Pause &after this round", self)
@@ -40,20 +59,20 @@ class PauseActions(QObject):
 
     def pause(self, when: str, until: float | None) -> None:
         try:
-            pause_control.pause(self.path, when, until)
+            self.store.pause(when, until)
         except (OSError, pause_control.ControlFileError):
             pass  # the data folder is gone or read-only, or holds no pause file: the menu stays as it was
         self.sync()
 
     def resume_now(self) -> None:
         try:
-            pause_control.resume(self.path)
+            self.store.resume()
         except (OSError, pause_control.ControlFileError):
             pass
         self.sync()
 
     def sync(self) -> None:
-        current = pause_control.read(self.path)
+        current = self.store.read()
         active = current.active()
         self.resume.setEnabled(active)
         if not active:
