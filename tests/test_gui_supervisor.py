@@ -90,7 +90,8 @@ def test_tiny_node_runs_two_rounds(qtbot, node_argv):
     assert status.name == next(e for e in rec.events if e["type"] == "node_started")["name"]
     assert status.peer_id.startswith("Qm")
     assert [row["round"] for row in status.history] == [0, 1]
-    assert set(status.history[0]) == {"round", "reward_mean", "loss", "generate_s", "judge_s", "train_s", "comm_s"}
+    assert set(status.history[0]) == {"round", "reward_mean", "loss", "generate_s", "judge_s", "train_s", "comm_s",
+                                         "skill"}
     assert status.total_reward == pytest.approx(sum(r["reward_mean"] for r in status.history))
     assert status.state == "stopped"
     assert statuses[-1].state == "stopped"

@@ -20,6 +20,7 @@ from tests.procs import CLI, ROOT, EventProcess, env, free_port
 pytestmark = pytest.mark.slow
 
 NS = ("rlsw-host", "rlsw-a", "rlsw-b")
+WIRE = "rlsw-wire"
 PROBE = ("import json, sys, urllib.request; r = urllib.request.urlopen(urllib.request.Request(sys.argv[1], "
          "data=sys.argv[2].encode(), headers={'Content-Type': 'application/json'}), timeout=10); "
          "print(json.loads(r.read())['error']['code'])")
@@ -49,14 +50,18 @@ def machines():
         return
     run = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)  # noqa: E731
     try:
-        run("link", "add", "rlsw-br", "type", "bridge")
-        run("link", "set", "rlsw-br", "up")
+        # the wire (a bridge) lives in a namespace of its own: where Docker runs, bridged frames in the
+        # root namespace pass through its firewall (FORWARD policy DROP); in here there is none
+        run("netns", "add", WIRE)
+        run("-n", WIRE, "link", "add", "rlsw-br", "type", "bridge")
+        run("-n", WIRE, "link", "set", "rlsw-br", "up")
         for i, ns in enumerate(NS):
             run("netns", "add", ns)
             run("link", "add", f"rlsw-v{i}", "type", "veth", "peer", "name", f"rlsw-p{i}")
             run("link", "set", f"rlsw-p{i}", "netns", ns)
-            run("link", "set", f"rlsw-v{i}", "master", "rlsw-br")
-            run("link", "set", f"rlsw-v{i}", "up")
+            run("link", "set", f"rlsw-v{i}", "netns", WIRE)
+            run("-n", WIRE, "link", "set", f"rlsw-v{i}", "master", "rlsw-br")
+            run("-n", WIRE, "link", "set", f"rlsw-v{i}", "up")
             run("-n", ns, "addr", "add", f"{ADDR[ns]}/24", "dev", f"rlsw-p{i}")
             run("-n", ns, "link", "set", f"rlsw-p{i}", "up")
             run("-n", ns, "link", "set", "lo", "up")
@@ -74,7 +79,8 @@ def machines():
 def _teardown():
     for ns in NS:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    subprocess.run(["ip", "link", "del", "rlsw-br"], capture_output=True)
+    subprocess.run(["ip", "netns", "del", WIRE], capture_output=True)  # the bridge and its ends go with it
+    subprocess.run(["ip", "link", "del", "rlsw-br"], capture_output=True)  # from before the wire had a namespace
     for i in range(len(NS)):
         subprocess.run(["ip", "link", "del", f"rlsw-v{i}"], capture_output=True)
 
@@ -125,15 +131,18 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
                                    env=env(), timeout=120)  # the preflight from outside the host's machine
             assert check.returncode == 0, check.stdout + check.stderr
             assert [line[:2] for line in check.stdout.splitlines()] == ["ok"] * 4, check.stdout
-            done = subprocess.run(prefix + CLI + ["join", code, "--data-dir", str(data)], capture_output=True,
-                                  text=True, cwd=ROOT, env=env(), timeout=120)
-            assert done.returncode == 0, done.stderr
-            assert json.loads((data / "swarm.json").read_text())["name"] == "test lab"
-            services = EventProcess(["services", "--json", "--data-dir", str(data)], tmp_path / f"{name}-svc.err",
-                                    prefix=prefix)
-            procs.append(services)
-            assert services.wait_for(lambda e: e["type"] == "services_ready", 120), "joiner services"
             node_cmd = ["node", "--pool", "tiny", "--json-events", "--data-dir", str(data), "--rounds", "3"]
+            if name == "a":  # the steps one by one, as the app takes them
+                done = subprocess.run(prefix + CLI + ["join", code, "--data-dir", str(data)], capture_output=True,
+                                      text=True, cwd=ROOT, env=env(), timeout=120)
+                assert done.returncode == 0, done.stderr
+                assert json.loads((data / "swarm.json").read_text())["name"] == "test lab"
+                services = EventProcess(["services", "--json", "--data-dir", str(data)], tmp_path / f"{name}-svc.err",
+                                        prefix=prefix)
+                procs.append(services)
+                assert services.wait_for(lambda e: e["type"] == "services_ready", 120), "joiner services"
+            else:  # one command, as a container runs it: join, then its services beside the node
+                node_cmd += ["--join", code]
             node = EventProcess(node_cmd, tmp_path / f"{name}-node.err", prefix=prefix)
             procs.append(node)
             nodes[name] = node
@@ -164,6 +173,15 @@ def test_two_joiners_train_together_on_a_hosted_swarm(tmp_path, machines):
         probe = subprocess.run(machines["a"][0] + [sys.executable, "-c", PROBE, f"http://{host_ip}:{port}", body],
                                capture_output=True, text=True, timeout=60)
         assert probe.stdout.strip() == "-32601", probe.stderr
+        # the second time: the container of joiner b starts again with the same code (spent now): it
+        # goes straight on as the peer it was
+        again = EventProcess(["node", "--pool", "tiny", "--json-events", "--data-dir", str(datas["b"]), "--rounds", "1",
+                              "--join", code], tmp_path / "b-again.err", prefix=machines["b"][0])
+        procs.append(again)
+        assert again.proc.wait(400) == 0, (tmp_path / "b-again.err").read_text()[-3000:]
+        assert "has joined this swarm already" in (tmp_path / "b-again.err").read_text()
+        assert next(e["peer_id"] for e in again.events if e["type"] == "dht_ready") == ids["b"]
+        assert again.count("round_finished") == 1
     finally:
         for p in procs:
             p.stop()
