@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-fast bench chaos chaos-quick package package-test package-wsl tokenizer contracts clean
+.PHONY: setup run test test-fast bench chaos chaos-quick package package-test package-wsl docker-test docker-gpu tokenizer contracts clean
 
 $(STAMP): pyproject.toml package-lock.json
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,17 @@ package-test: setup
 ## one tiny round inside it
 package-wsl:
 	bash installer/windows/build_wsl_image.sh
+
+## the CPU Docker image built and run for real: rewards on its chain, restarts, non-root, volumes, health
+## (root where dockerd or compose must be started/installed; builds the base image from Debian packages)
+docker-test:
+	bash installer/docker/test_image.sh
+
+## the GPU variant: built (several GB of CUDA libraries from PyPI) and its size said; it runs only with a GPU
+docker-gpu:
+	bash installer/docker/base_image.sh
+	docker compose build swarm-gpu
+	@docker image inspect -f 'rl-swarm-desktop:gpu {{.Size}} bytes' rl-swarm-desktop:gpu
 
 ## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
 tokenizer: setup

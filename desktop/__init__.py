@@ -3,7 +3,8 @@
 Dependencies point one way (cli -> everything; gui -> events, config, identity, machine, utils;
 node -> codezero, swarm, chain; services -> chain; everything -> utils):
 
-    cli/         the one `rl-swarm` command: node, swarm, services, host, join, self-test, gui
+    cli/         the one `rl-swarm` command: node, swarm, services, host, join, health, self-test, gui
+    dashboard/   the web page of a headless node or local swarm (token-protected, 127.0.0.1)
     gui/         the desktop app (never imports torch, transformers or hivemind)
     node/        one peer that trains: models, GRPO, off-policy handling, the round, skill, checkpoints
     codezero/    the game: problems and their references, the sandbox and judge, rewards, proposer

@@ -19,8 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from desktop.config import DashboardConfig
+from desktop.dashboard.serve import CONTAINER_ENV, open_dashboard
 from desktop.dashboard.server import token_path
-from tests.procs import EventProcess, free_port, node_args
+from desktop.dashboard.view import PeerView
+from tests.procs import CLI, ROOT, EventProcess, env, free_port, node_args
 
 pytestmark = pytest.mark.slow
 
@@ -85,9 +88,42 @@ def test_the_page_guards_itself_and_the_api_follows_the_node(node):
                  headers={**head, "Content-Type": "application/x-www-form-urlencoded"})[0] == 415
     assert _http(base + "/api/control", body=command, headers={"Content-Type": "application/json"})[0] == 401
     assert proc.count("paused") == 0  # none of those reached the node
+    healthy = _health(data)  # the container's health check reads the same page
+    assert healthy.returncode == 0 and healthy.stdout.startswith("healthy: this peer "), healthy
+    address = _health(data, "--url")  # how a container's user gets the address (its log never has the token)
+    assert address.returncode == 0 and address.stdout.strip() == url, address
     status, reply = _http(base + "/api/control", body=command, headers={**head, "Content-Type": "application/json"})
     assert status == 200, reply
     assert proc.wait_for(lambda e: e["type"] == "paused", 60)
+    paused = _health(data)  # a peer its user paused is not broken
+    assert paused.returncode == 0 and "this peer paused" in paused.stdout, paused
+    proc.stop()
+    gone = _health(data)
+    assert gone.returncode == 1 and gone.stdout.startswith("unhealthy: no dashboard"), gone
+
+
+def _health(data: Path, *more: str) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + ["health", "--data-dir", str(data), "--config", str(data.parent / "fast.yaml"), *more],
+                          capture_output=True, text=True, cwd=ROOT, env=env(), timeout=120)
+
+
+def test_in_a_container_the_page_listens_wide_but_answers_loopback_names_only(monkeypatch, tmp_path, capsys):
+    """A container's 127.0.0.1 is its own: there the page listens on the container's network (which
+    docker-compose.yaml publishes on the host's 127.0.0.1 only) and still refuses other host names."""
+    monkeypatch.setenv(CONTAINER_ENV, "1")
+    warned: list[str] = []
+    server = open_dashboard(DashboardConfig(port=0), tmp_path, {"this peer": PeerView("this peer")},
+                            lambda peer, action: "", warned.append)
+    try:
+        assert server.bind == "0.0.0.0" and not warned
+        said = capsys.readouterr().err  # a container's stderr is its log: how to get the address, not the token
+        assert "rl-swarm health --url" in said and server.token not in said
+        assert server.url.startswith(f"http://127.0.0.1:{server.port}/?token=")
+        assert _raw_get(server.port, "/api/state", "evil.example") == 421
+        assert _raw_get(server.port, "/api/state", f"127.0.0.1:{server.port}") == 401  # and the token still counts
+        assert _http(server.url)[0] == 200
+    finally:
+        server.stop()
 
 
 async def _devtools(port: int, url: str, steps):

@@ -56,6 +56,19 @@ def read_swarm(data_dir: str | Path) -> dict | None:
     return data if isinstance(data, dict) and {"rpc", "chain_id", "contract"} <= set(data) else None
 
 
+def joined_already(code: str, data_dir: str | Path) -> bool:
+    """Whether ``data_dir`` has joined the swarm this invite is for (with it or another invite): a
+    container started again with the same code runs on, and never spends the invite twice.
+    InviteError where the code is no invite."""
+    invite = decode(code)
+    saved = read_swarm(data_dir)
+    try:
+        return saved is not None and (saved["rpc"], str(saved["contract"]).lower(), int(saved["chain_id"])) == \
+            (invite.rpc, invite.contract.lower(), int(invite.chain_id))
+    except (TypeError, ValueError):  # a swarm.json edited by hand: join again
+        return False
+
+
 def _post(url: str, body: dict) -> tuple[int, dict]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     try:
@@ -154,7 +167,7 @@ def join(code: str, data_dir: str | Path, config_file: Path, *, email: str | Non
     config.swarm.host = "0.0.0.0"  # other machines must reach our DHT too
     config.swarm.initial_peers = list(invite.boot)
     config.chain.enabled = True
-    record = {"name": invite.name, "rpc": invite.rpc, "chain_id": invite.chain_id, "contract": invite.contract,
+    record = {"name": invite.name, "invite": invite.id, "rpc": invite.rpc, "chain_id": invite.chain_id, "contract": invite.contract,
               "join": invite.join, "boot": list(invite.boot), "address": account.address,
               "org_id": account.org_id, "joined": int(time.time())}
     write_private(swarm_file(data_dir), json.dumps(record, indent=2).encode())

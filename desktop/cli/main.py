@@ -16,6 +16,7 @@ from pathlib import Path
 
 from desktop import __version__
 from desktop.chain.status import ChainUnavailable, chain_status, format_status
+from desktop.cli.health import add_health_command, cmd_health
 from desktop.cli.join import read_swarm
 from desktop.cli.selftest import run_self_test
 from desktop.config import ConfigError, load_config
@@ -32,7 +33,11 @@ from desktop.cli.common import add_data_dir as _common
 from desktop.cli.common import default_config as _default_config
 from desktop.cli.common import fail as _fail
 from desktop.cli.sharing import (add_sharing_commands, cmd_host, cmd_join, cmd_pause, cmd_resume,
-                                 cmd_swarm_status)
+                                 cmd_swarm_status, join_for_node)
+from desktop.local.services_process import ServicesFailed, ServicesProcess
+
+
+JOIN_ENV = "RL_SWARM_JOIN"  # `node --join CODE` where only the environment can be set (a container)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--role", choices=["solver", "proposer"], help="solver trains; proposer publishes problems")
     node.add_argument("--control-stdin", action="store_true",
                       help="take 'stop' and 'finish-round' lines on stdin (where signals cannot reach the node)")
+    node.add_argument("--join", metavar="CODE", default=os.environ.get(JOIN_ENV) or None,
+                      help="join the hosted swarm of this invite first (later runs with the same data dir go "
+                           f"straight on) and run this peer's services beside the node (or ${JOIN_ENV})")
     node.add_argument("--no-dashboard", action="store_true",
                       help="serve no web dashboard (the app and `rl-swarm swarm` show their own)")
     swarm = node.add_argument_group("swarm")
@@ -75,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     swarm_cmd = sub.add_parser("swarm", help="run N peers on this machine (a local swarm)")
     _common(swarm_cmd)
     swarm_cmd.add_argument("--peers", type=int, default=3, help="number of solver peers (default 3)")
-    swarm_cmd.add_argument("--rounds", type=int, default=3, help="rounds each peer plays (default 3)")
+    swarm_cmd.add_argument("--rounds", type=int, default=3,
+                           help="rounds each peer plays (default 3; 0: until stopped, as a container runs)")
     swarm_cmd.add_argument("--proposer", action="store_true", help="also run a proposer peer")
     swarm_cmd.add_argument("--json-events", action="store_true",
                            help="print every peer's events as JSON lines with a 'peer' field")
@@ -105,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(status)
     status.add_argument("--json", action="store_true")
     status.add_argument("--config", type=Path, help="YAML config file (for the profile)")
+    status.add_argument("--services", type=Path, metavar="FILE",
+                        help="local profile: the services.json of a running `rl-swarm services` (as for node)")
 
     identity = sub.add_parser("identity", help="this peer's identity (swarm.pem)")
     id_sub = identity.add_subparsers(dest="identity_command", metavar="ACTION")
@@ -123,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     selftest.add_argument("--keep", type=Path, metavar="DIR", help="keep the checks' data here (default: a temp dir)")
 
     add_sharing_commands(sub)
+    add_health_command(sub, _common)
 
     gui = sub.add_parser("gui", help="the desktop app")
     _common(gui)
@@ -136,6 +148,12 @@ def cmd_node(args) -> int:
     paths = AppPaths.default(args.data_dir)
     if args.rounds is not None and args.rounds < 1:
         return _fail("--rounds must be at least 1")
+    if args.join:
+        if args.services is not None:
+            return _fail("--join runs this peer's own services: leave out --services")
+        failed = join_for_node(args.join, paths)
+        if failed is not None:
+            return failed
     config_file = args.config if args.config is not None else _default_config(paths)
     overrides = {"model.pool": args.pool, "model.name": args.model, "model.device": args.device, "role": args.role,
                  "swarm.enabled": True if (args.swarm or args.initial_peers) else None,
@@ -151,17 +169,29 @@ def cmd_node(args) -> int:
     except OSError as exc:
         return _fail(f"cannot create data directory {paths.data}: {exc.strerror}")
     setup_logging(paths.logs, "node", config.logging.level, config.logging.max_bytes, config.logging.backups)
-    return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity,
-                    publish_bootnode=args.publish_bootnode, control_stdin=args.control_stdin,
-                    config_file=config_file)
+    services = None
+    if args.join:  # the joined peer's login server on the host's chain, as the app runs it beside the node
+        services = ServicesProcess(paths.data, name_data_dir=args.data_dir is not None)
+        try:
+            services.start()
+        except ServicesFailed as exc:
+            return _fail(str(exc), 1)
+        config.chain.services_file = str(services.services_file)
+    try:
+        return run_node(config, paths, rounds=args.rounds, json_events=args.json_events, identity_path=args.identity,
+                        publish_bootnode=args.publish_bootnode, control_stdin=args.control_stdin,
+                        config_file=config_file)
+    finally:
+        if services is not None:
+            services.stop()
 
 
 def cmd_swarm(args) -> int:
 
     if not 1 <= args.peers <= 64:
         return _fail("--peers must be between 1 and 64")
-    if args.rounds < 1:
-        return _fail("--rounds must be at least 1")
+    if args.rounds < 0:
+        return _fail("--rounds must be 0 (until stopped) or more")
     node_args = ["--pool", args.pool]
     devices: list[str] = []
     if args.gpus is not None:
@@ -181,7 +211,8 @@ def cmd_swarm(args) -> int:
         config.dashboard.enabled = False
     base = paths.data / "swarm"
     if not args.json_events:
-        print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {args.rounds} rounds, "
+        how_long = f"{args.rounds} rounds" if args.rounds else "until stopped"
+        print(f"local swarm: {args.peers} peers{' + proposer' if args.proposer else ''}, {how_long}, "
               f"data in {base}", flush=True)
     return run_swarm(base, peers=args.peers, rounds=args.rounds, proposer=args.proposer,
                      json_events=args.json_events, node_args=node_args, chain=not args.no_chain,
@@ -238,7 +269,8 @@ def cmd_chain(args) -> int:
 
     paths = AppPaths.default(args.data_dir)
     try:
-        config = load_config(args.config or _default_config(paths))
+        config = load_config(args.config or _default_config(paths),
+                             {"chain.services_file": str(args.services) if args.services else None})
     except ConfigError as exc:
         return _fail(str(exc))
     try:
@@ -318,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"node": cmd_node, "swarm": cmd_swarm, "services": cmd_services, "chain": cmd_chain,
                 "identity": cmd_identity, "probe": cmd_probe, "gui": cmd_gui, "self-test": cmd_self_test,
                 "pause": cmd_pause, "resume": cmd_resume, "host": cmd_host, "join": cmd_join,
-                "swarm-status": cmd_swarm_status}
+                "swarm-status": cmd_swarm_status, "health": cmd_health}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from pydantic import ValidationError
 
 from desktop.chain.status import ChainUnavailable, chain_status
 from desktop.cli.common import add_data_dir as _common, default_config as _default_config, fail as _fail
-from desktop.cli.join import JoinError, check_invite, join
+from desktop.cli.join import JoinError, check_invite, join, joined_already
 from desktop.config import ConfigError, load_config
 from desktop.events.status import STATUS_FILE, read_status_file
 from desktop.events.swarm_view import format_table, merge
@@ -174,6 +175,26 @@ def cmd_join(args) -> int:
     print(f"joined '{joined.name}' as {joined.address} ({'funded by the host' if joined.funded else 'already funded'})\n"
           f"start: rl-swarm services & rl-swarm node   (or the app: it starts both)")
     return 0
+
+
+def join_for_node(code: str, paths: AppPaths) -> int | None:
+    """`rl-swarm node --join CODE`: join the invite's swarm unless this data dir already has (a
+    container started again goes straight on). None when the node may start, else its exit code.
+    Said on stderr: stdout may carry the node's events."""
+    try:
+        if joined_already(code, paths.data):
+            print(f"rl-swarm: {paths.data} has joined this swarm already; starting the node", file=sys.stderr)
+            return None
+        joined = join(code, paths.data, paths.config_file)
+    except InviteError as exc:
+        return _fail(str(exc))
+    except JoinError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(f"rl-swarm: joined '{joined.name}' as {joined.address} "
+          f"({'funded by the host' if joined.funded else 'already funded'})", file=sys.stderr, flush=True)
+    return None
 
 
 def cmd_swarm_status(args) -> int:

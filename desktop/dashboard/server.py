@@ -31,6 +31,7 @@ from desktop.utils.paths import resource_path
 log = logging.getLogger("desktop.dashboard")
 
 TOKEN_FILE = "token"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE = resource_path("web", "dashboard.html")
 ACTIONS = ("pause", "resume", "finish", "stop")
 MAX_BODY = 4096
@@ -61,9 +62,13 @@ class DashboardServer:
     stops now, and returns what it did (a sentence) or raises ValueError."""
 
     def __init__(self, views: dict[str, PeerView], control: Callable[[str, str], str], *, token: str,
-                 bind: str = "127.0.0.1", port: int = 8787) -> None:
+                 bind: str = "127.0.0.1", port: int = 8787, local_names: bool | None = None) -> None:
+        """``local_names``: answer only requests addressed to 127.0.0.1 / localhost (default: when
+        bound there). A container listens on all its addresses but is published on the host's
+        127.0.0.1 only, so its page keeps the loopback rule."""
         self.views, self.control, self.token = views, control, token
         self.bind, self.port = bind, port
+        self.local_names = bind in LOOPBACK if local_names is None else local_names
         self.refused = 0
         self.last_read = 0.0  # monotonic time of the last /api/events read (an attached app)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -74,8 +79,8 @@ class DashboardServer:
     # ---- the rules every request meets -----------------------------------------------------------
     def _host_ok(self, request: web.Request) -> bool:
         host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower()
-        if self.bind in ("127.0.0.1", "localhost", "::1"):
-            return host in ("127.0.0.1", "localhost", "::1")
+        if self.local_names:
+            return host in LOOPBACK
         return True  # bound elsewhere on purpose: the user chose who may reach it
 
     def _token_ok(self, given: str | None) -> bool:
@@ -182,7 +187,7 @@ class DashboardServer:
 
     @property
     def url(self) -> str:
-        host = self.bind if self.bind not in ("0.0.0.0", "::") else "127.0.0.1"
+        host = "127.0.0.1" if self.local_names or self.bind in ("0.0.0.0", "::") else self.bind
         return f"http://{host}:{self.port}/?token={self.token}"
 
     def how_to_open(self) -> str:

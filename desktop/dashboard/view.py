@@ -54,6 +54,13 @@ class PeerView:
                 self.note(logging.getLevelName(level), text, ev.get("ts"))
             self.updated = time.time()
 
+    def process_ended(self, exit_code: int) -> None:
+        """The peer's process is gone. Killed, it said no node_stopped: it crashed."""
+        with self._lock:
+            if self.exit is None:
+                self.exit = {"reason": f"the process ended with code {exit_code}", "exit_code": exit_code}
+                self.updated = time.time()
+
     def note(self, level: str, message: str, ts: float | None = None) -> None:
         self.lines.append({"ts": ts or time.time(), "level": level, "message": redact(str(message))[:500]})
 

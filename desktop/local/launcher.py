@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -30,6 +31,11 @@ from desktop.utils.paths import AppPaths
 from desktop.utils.proc_stop import terminate_then_kill
 
 
+RESTART_WAIT_S = 15.0    # before a crashed peer's first restart; the second waits twice that, …
+CRASH_WINDOW_S = 600.0
+MAX_CRASHES = 5          # crashes within the window after which a peer stays down
+
+
 @dataclass
 class Peer:
     index: int
@@ -42,6 +48,7 @@ class Peer:
     ready: threading.Event = field(default_factory=threading.Event)
     exit_code: int | None = None
     reader: threading.Thread | None = None
+    crashes: list = field(default_factory=list)  # monotonic times of its recent crashes
 
     @property
     def label(self) -> str:
@@ -84,7 +91,7 @@ class LocalSwarm:
         cmd = [*self_command("node"), "--json-events", "--swarm", "--no-dashboard",
                "--data-dir", str(peer.data_dir), "--role", peer.role,
                "--expected-peers", str(len(self.solvers) - 1), "--gather-timeout", str(self.gather_timeout)]
-        if peer.role == "solver":
+        if peer.role == "solver" and self.rounds:  # 0: until stopped
             cmd += ["--rounds", str(self.rounds)]
             if peer.index < len(self.devices):
                 cmd += ["--device", self.devices[peer.index]]
@@ -124,12 +131,38 @@ class LocalSwarm:
                 elif event["type"] in ("node_started", "round_finished", "node_stopped", "error", "joined_round"):
                     self._render() if self._tty else self._log_line(peer, event)
         peer.exit_code = peer.proc.wait()
+        # a peer killed without a word (kill -9, out of memory) said no node_stopped: the page says so
+        self.views[peer.label].process_ended(peer.exit_code)
         with self._lock:
             if peer.ended != "finished":
                 peer.ended = "finished" if peer.exit_code == 0 else f"exited {peer.exit_code}"
             peer.ready.set()
             if not self.json_events and self._tty:
                 self._render()
+        if peer.exit_code != 0 and self.rounds == 0:
+            self._restart(peer)
+
+    def _restart(self, peer: Peer) -> None:
+        """A swarm that runs until stopped (a container, a server) brings a crashed peer back from its
+        checkpoint, as the app's supervisor does; a peer that keeps crashing is left crashed (the
+        health check then says so) rather than restarted in a loop."""
+        now = time.monotonic()
+        peer.crashes = [t for t in peer.crashes if now - t < CRASH_WINDOW_S] + [now]
+        if len(peer.crashes) > MAX_CRASHES:
+            self._say(f"{peer.label} crashed {len(peer.crashes)} times in {CRASH_WINDOW_S / 60:.0f} minutes; "
+                      f"not restarting it (its log: {peer.data_dir / 'logs' / 'node.log'})")
+            return
+        wait = RESTART_WAIT_S * len(peer.crashes)
+        self._say(f"{peer.label} exited with code {peer.exit_code}; restarting it in {wait:.0f} s")
+        if self._stopping.wait(wait):
+            return
+        others = [p.maddrs for p in self.peers if p is not peer and p.maddrs and p.proc and p.proc.poll() is None]
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            peer.ended, peer.exit_code = None, None
+            peer.ready.clear()
+            self._spawn(peer, others[0] if others else [])
 
     @staticmethod
     def _update(peer: Peer, e: dict) -> None:
@@ -222,8 +255,11 @@ class LocalSwarm:
 
     def stop(self, grace: float = 30.0) -> None:
         """SIGTERM every live peer, wait up to ``grace`` seconds, then kill what is left."""
+        self._stopping.set()  # no crashed peer is restarted from here on
+        with self._lock:
+            procs = [p.proc for p in self.peers if p.proc is not None]
         # each peer leads its own process group: its DHT daemon goes with it
-        terminate_then_kill([p.proc for p in self.peers if p.proc is not None], grace)
+        terminate_then_kill(procs, grace)
         if self.services is not None:
             self.services.stop()
         for p in self.peers:

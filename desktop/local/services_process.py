@@ -22,8 +22,11 @@ class ServicesFailed(Exception):
 
 
 class ServicesProcess:
-    def __init__(self, data_dir: Path, *, startup_timeout: float = 120.0) -> None:
+    def __init__(self, data_dir: Path, *, startup_timeout: float = 120.0, name_data_dir: bool = True) -> None:
+        """``name_data_dir`` False: the services find the data dir as the node did (the platform's
+        folders or $RL_SWARM_DATA_DIR), config included, rather than by --data-dir."""
         self.data_dir = Path(data_dir)
+        self.name_data_dir = name_data_dir
         self.startup_timeout = startup_timeout
         self.proc: subprocess.Popen | None = None
         self.info: dict = {}
@@ -35,7 +38,8 @@ class ServicesProcess:
     def start(self) -> dict:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.data_dir / "services-stderr.log", "ab") as err:
-            self.proc = subprocess.Popen(self_command("services", "--json", "--data-dir", str(self.data_dir)),
+            where = ["--data-dir", str(self.data_dir)] if self.name_data_dir else []
+            self.proc = subprocess.Popen(self_command("services", "--json", *where),
                                          stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, text=True,
                                          start_new_session=True)
         first: list[str] = []

@@ -2,6 +2,9 @@
 
 Every command takes ``--data-dir`` so several peers (and tests) can run side by side; when it is
 given, config and logs live inside it too, so one directory holds a whole peer.
+``$RL_SWARM_DATA_DIR`` stands for ``--data-dir`` where none is given (a container's volume), and
+``$RL_SWARM_MODEL_CACHE`` puts downloaded models in one folder every peer shares (another volume,
+so a rebuilt container downloads nothing again).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from pathlib import Path
 from platformdirs import PlatformDirs
 
 APP_NAME = "rl-swarm-desktop"
+DATA_DIR_ENV = "RL_SWARM_DATA_DIR"
+MODEL_CACHE_ENV = "RL_SWARM_MODEL_CACHE"
 _DIRS = PlatformDirs(APP_NAME, appauthor=False)
 
 
@@ -38,6 +43,8 @@ class AppPaths:
 
     @classmethod
     def default(cls, data_dir: str | os.PathLike | None = None) -> "AppPaths":
+        if data_dir is None and os.environ.get(DATA_DIR_ENV):
+            data_dir = os.environ[DATA_DIR_ENV]
         if data_dir is not None:
             root = Path(data_dir).expanduser().resolve()
             return cls(config=root / "config", data=root, logs=root / "logs")
@@ -58,7 +65,8 @@ class AppPaths:
 
     @property
     def models(self) -> Path:
-        return self.data / "models"
+        shared = os.environ.get(MODEL_CACHE_ENV)
+        return Path(shared).expanduser() if shared else self.data / "models"
 
     @property
     def chain(self) -> Path:
