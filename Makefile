@@ -67,9 +67,7 @@ docker-test:
 
 ## the GPU variant: built (several GB of CUDA libraries from PyPI) and its size said; it runs only with a GPU
 docker-gpu:
-	bash installer/docker/base_image.sh
-	docker compose build swarm-gpu
-	@docker image inspect -f 'rl-swarm-desktop:gpu {{.Size}} bytes' rl-swarm-desktop:gpu
+	bash installer/docker/gpu_image.sh
 
 ## retrain the shipped tiny tokenizer (resources/tokenizer/tiny)
 tokenizer: setup

@@ -45,5 +45,6 @@ def open_dashboard(settings, data_dir: Path, views: dict[str, PeerView], control
               f"docker compose exec <service> rl-swarm health --url", file=sys.stderr, flush=True)
     else:
         print(server.how_to_open(), file=sys.stderr, flush=True)
-    log.info("dashboard on %s:%d", settings.bind, server.port)
+    # said on stderr already; at INFO it would also be the first event a node writes, before its own
+    log.debug("dashboard on %s:%d", settings.bind, server.port)
     return server

@@ -98,7 +98,8 @@ class DashboardServer:
             return web.Response(status=401, content_type="text/html", text=(
                 "<!doctype html><title>RL Swarm</title><p>This dashboard needs its token: open the URL the node "
                 "printed when it started (it ends with <code>?token=…</code>). The token is in "
-                "<code>&lt;data dir&gt;/dashboard/token</code>."))
+                "<code>&lt;data dir&gt;/dashboard/token</code>; in a container, <code>docker compose exec "
+                "&lt;service&gt; rl-swarm health --url</code> prints the whole URL."))
         response = await handler(request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Frame-Options"] = "DENY"
