@@ -42,7 +42,8 @@ def open_dashboard(settings, data_dir: Path, views: dict[str, PeerView], control
     if os.environ.get(CONTAINER_ENV):
         # a container's stderr is its log (docker logs), and the token is a secret: say how to get it
         print(f"dashboard: port {server.port} of this container; its address with the token: "
-              f"docker compose exec <service> rl-swarm health --url", file=sys.stderr, flush=True)
+              "docker compose exec <service> rl-swarm health --url (or docker exec <container> …)",
+              file=sys.stderr, flush=True)
     else:
         print(server.how_to_open(), file=sys.stderr, flush=True)
     # said on stderr already; at INFO it would also be the first event a node writes, before its own
