@@ -61,6 +61,8 @@ def test_health_is_judged_from_what_the_peers_said():
 def test_health_without_a_dashboard_says_unhealthy_in_one_line(tmp_path):
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "config.yaml").write_text("dashboard:\n  port: 1\n")  # nothing listens on port 1
+    (tmp_path / "dashboard").mkdir()
+    (tmp_path / "dashboard" / "token").write_bytes(b"x" * 1_000_000)  # no token of ours: read no further
     done = subprocess.run(CLI + ["health", "--data-dir", str(tmp_path)], capture_output=True, text=True, cwd=ROOT,
                           env=env(), timeout=120)
     assert done.returncode == 1

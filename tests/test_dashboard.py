@@ -21,7 +21,7 @@ import pytest
 
 from desktop.config import DashboardConfig
 from desktop.dashboard.serve import CONTAINER_ENV, open_dashboard
-from desktop.dashboard.server import token_path
+from desktop.dashboard.token import token_path
 from desktop.dashboard.view import PeerView
 from tests.procs import CLI, ROOT, EventProcess, env, free_port, node_args
 

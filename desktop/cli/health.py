@@ -17,7 +17,7 @@ from pathlib import Path
 
 from desktop.config import ConfigError, load_config
 from desktop.cli.common import default_config, fail
-from desktop.utils.fsutil import read_bounded
+from desktop.dashboard.token import read_token
 from desktop.utils.paths import AppPaths
 
 STALE_S = 1800.0   # a round of a large model on a slow machine, with room to spare
@@ -39,13 +39,7 @@ def add_health_command(sub, add_data_dir) -> None:
 
 def _tokens(data: Path) -> list[str]:
     """The dashboard tokens of `rl-swarm node` (<data>/dashboard) and `rl-swarm swarm` (<data>/swarm/dashboard)."""
-    found = []
-    for folder in (data, data / "swarm"):
-        try:
-            found.append(read_bounded(folder / "dashboard" / "token", 256).decode("ascii").strip())
-        except (OSError, UnicodeDecodeError):
-            continue
-    return found
+    return [token for token in (read_token(data), read_token(data / "swarm")) if token is not None]
 
 
 def read_state(port: int, tokens: list[str]) -> tuple[dict, str] | None:

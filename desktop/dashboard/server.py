@@ -19,37 +19,29 @@ import logging
 import secrets
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 from aiohttp import web
 
+from desktop.dashboard.token import read_token, token_path
 from desktop.dashboard.view import PeerView
-from desktop.utils.fsutil import FileTooLarge, read_bounded, write_private
+from desktop.utils.fsutil import write_private
 from desktop.utils.paths import resource_path
 
 log = logging.getLogger("desktop.dashboard")
 
-TOKEN_FILE = "token"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PAGE = resource_path("web", "dashboard.html")
 ACTIONS = ("pause", "resume", "finish", "stop")
 MAX_BODY = 4096
 
 
-def token_path(data_dir) -> Path:
-    return Path(data_dir) / "dashboard" / TOKEN_FILE
-
-
 def load_or_create_token(data_dir) -> str:
     """The dashboard's token: kept across restarts (a bookmark keeps working), 0600."""
+    token = read_token(data_dir)
+    if token is not None:
+        return token
     path = token_path(data_dir)
-    try:
-        token = read_bounded(path, 256).decode("ascii").strip()
-        if len(token) >= 32:
-            return token
-    except (OSError, FileTooLarge, UnicodeDecodeError):
-        pass
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_private(path, token.encode("ascii"))
